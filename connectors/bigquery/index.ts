@@ -1,0 +1,2 @@
+// The bigquery connector, exported as rxdata/bigquery.
+export {};

@@ -1,0 +1,2 @@
+// The kafka connector, exported as rxdata/kafka.
+export {};

@@ -1,0 +1,2 @@
+// The sockets connector, exported as rxdata/sockets.
+export {};

@@ -1,0 +1,149 @@
+import { Observable, from, isObservable, mergeMap, of, tap, type ObservableInput, type OperatorFunction } from 'rxjs';
+import { availableParallelism } from 'node:os';
+import { ElementError, type OnError } from '../src/errors.js';
+import { Outbox, Valve, scoped, subscribeBehind } from '../src/flow.js';
+import { stageFor } from '../src/stats.js';
+
+export interface ParallelMapOptions {
+  /** Calls of `fn` in flight at once. Default: the machine's available parallelism. */
+  concurrency?: number;
+  /** Keep input order (a reorder buffer bounded by `concurrency`). Default true. */
+  ordered?: boolean;
+  /** `'fail'` (default) errors with the element's index; `'skip'` drops the element and counts it. */
+  onError?: OnError;
+  /** Called with each skipped element's error, for logging. */
+  onSkip?: (error: ElementError) => void;
+  /** The stage's name in pipeline statistics. */
+  name?: string;
+}
+
+/** What one element's call produced: all its values once the call has finished. */
+interface Slot<R> {
+  readonly index: number;
+  readonly values: R[];
+}
+
+/**
+ * Maps every element through `fn` with up to `concurrency` calls in flight (tf.data's
+ * `map(num_parallel_calls, deterministic)`), in input order unless `ordered: false`.
+ *
+ * ```
+ * source:   -a-b-c-d-e-f-|
+ * fn:        [a   ] [c ]
+ *              [b ]   [d    ]
+ * ordered:  -------A-B--C-----D-…
+ * unordered:-----B-A--C-----D-…   (no waiting for stragglers)
+ * ```
+ *
+ * `fn` may return a value, a Promise or an Observable (whose values all belong to that element);
+ * it receives an `AbortSignal` that fires on teardown. Built on `mergeMap(…, concurrency)`, but
+ * gated: never more than `concurrency` elements are taken from upstream and not yet emitted
+ * (running, waiting for their turn, or held while the stages below are full), so nothing
+ * piles up in mergeMap's unbounded buffer.
+ *
+ * @example
+ * ```ts
+ * paths$.pipe(parallelMap((p, _i, signal) => readFile(p, { signal }), { concurrency: 8 }));
+ * ```
+ */
+export function parallelMap<T, R>(
+  fn: (value: T, index: number, signal: AbortSignal) => R | PromiseLike<R> | Observable<R>,
+  options: ParallelMapOptions = {},
+): OperatorFunction<T, R> {
+  const { concurrency = availableParallelism(), ordered = true, onError = 'fail', onSkip } = options;
+  if (!(Number.isInteger(concurrency) && concurrency >= 1)) {
+    throw new RangeError(`parallelMap: concurrency must be an integer >= 1, got ${concurrency}`);
+  }
+  const name = options.name ?? 'parallelMap';
+  const key = {};
+  return (source) =>
+    scoped<R>((subscriber, scope) => {
+      const stage = stageFor(scope.stats, key, name, 'operator');
+      const abort = new AbortController();
+      /** Open while fewer than `concurrency` elements are inside this stage. */
+      const gate = new Valve();
+      /** Elements taken from upstream and not yet delivered: running, or queued inside mergeMap. */
+      let inside = 0;
+      /** Finished slots waiting for an earlier index (ordered mode only). */
+      const parked = new Map<number, Slot<R>>();
+      /** The index whose values go out next (ordered mode only). */
+      let nextIndex = 0;
+      const update = (): void => gate.set(inside + parked.size + outbox.size < concurrency);
+      const outbox = new Outbox<R>(subscriber, scope, update, stage);
+
+      const call = (value: T, index: number): ObservableInput<Slot<R>> => {
+        const settle = (error: unknown): Observable<Slot<R>> => {
+          const failure = new ElementError(name, index, error);
+          if (onError === 'fail') throw failure;
+          stage.skip(failure);
+          onSkip?.(failure);
+          return of({ index, values: [] });
+        };
+        let result: R | PromiseLike<R> | Observable<R>;
+        try {
+          result = fn(value, index, abort.signal);
+        } catch (error) {
+          return settle(error);
+        }
+        const isPromise = result !== null && typeof result === 'object' && typeof (result as PromiseLike<R>).then === 'function';
+        if (!isObservable(result) && !isPromise) return of({ index, values: [result as R] });
+        const pending = isObservable(result) ? result : from(result as PromiseLike<R>);
+        return new Observable<Slot<R>>((inner) => {
+          const values: R[] = [];
+          return pending.subscribe({
+            next: (v) => values.push(v),
+            error: (error) => {
+              try {
+                settle(error).subscribe(inner);
+              } catch (failure) {
+                inner.error(failure);
+              }
+            },
+            complete: () => {
+              inner.next({ index, values });
+              inner.complete();
+            },
+          });
+        });
+      };
+
+      const deliver = (slot: Slot<R>): void => {
+        for (const v of slot.values) outbox.push(v);
+      };
+      const upstream = subscribeBehind(scope, gate, source.pipe(
+          tap(() => {
+            inside++;
+            stage.in++;
+            update();
+          }),
+          mergeMap(call, concurrency),
+        ), {
+        next(slot) {
+          inside--;
+          if (!ordered) {
+            deliver(slot);
+          } else if (slot.index !== nextIndex) {
+            parked.set(slot.index, slot);
+          } else {
+            deliver(slot);
+            nextIndex++;
+            for (let head = parked.get(nextIndex); head; head = parked.get(nextIndex)) {
+              parked.delete(nextIndex);
+              deliver(head);
+              nextIndex++;
+            }
+          }
+          stage.buffered(parked.size + outbox.size);
+          update();
+        },
+        error: (error) => outbox.error(error),
+        complete: () => outbox.complete(),
+      });
+      return () => {
+        abort.abort();
+        upstream.unsubscribe();
+        outbox.dispose();
+        parked.clear();
+      };
+    });
+}

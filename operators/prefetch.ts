@@ -1,0 +1,46 @@
+import type { MonoTypeOperatorFunction } from 'rxjs';
+import { Outbox, Valve, scoped, subscribeBehind } from '../src/flow.js';
+import { stageFor } from '../src/stats.js';
+
+/**
+ * Keeps up to `n` elements ready ahead of a slow consumer, and stops the producer when full.
+ *
+ * ```
+ * source:   -a-b-c-d-e-f-g-h-…   (as fast as it may)
+ * buffer:    ≤ n elements
+ * consumer:  ---a------b------c-  (slow)
+ * ```
+ *
+ * The producer runs while the buffer has room, so preparing the next batch overlaps the step
+ * that consumes the current one (tf.data's `prefetch`). Unlike an RxJS buffer it never grows
+ * past `n`: when full it closes its gate and everything above it waits.
+ *
+ * @example
+ * ```ts
+ * source$.pipe(parallelMap(decode, { concurrency: 4 }), batch(64), prefetch(2), trainOn(model));
+ * ```
+ */
+export function prefetch<T>(n: number, options: { name?: string } = {}): MonoTypeOperatorFunction<T> {
+  if (!(Number.isInteger(n) && n >= 1)) throw new RangeError(`prefetch: n must be an integer >= 1, got ${n}`);
+  const key = {};
+  return (source) =>
+    scoped<T>((subscriber, scope) => {
+      const stage = stageFor(scope.stats, key, options.name ?? 'prefetch', 'operator');
+      /** Open while the buffer has room: the producer above may run. */
+      const gate = new Valve();
+      const outbox = new Outbox<T>(subscriber, scope, () => gate.set(outbox.size < n), stage);
+      const upstream = subscribeBehind(scope, gate, source, {
+        next(value) {
+          stage.in++;
+          outbox.push(value);
+          gate.set(outbox.size < n);
+        },
+        error: (error) => outbox.error(error),
+        complete: () => outbox.complete(),
+      });
+      return () => {
+        upstream.unsubscribe();
+        outbox.dispose();
+      };
+    });
+}

@@ -1,0 +1,26 @@
+/**
+ * rxdata: deep-learning input pipelines out of RxJS Observables, with backpressure.
+ * The root entry: core, every operator, and the iterable and file sources. Connectors with heavy
+ * dependencies live at `rxdata/kafka`, `rxdata/bigquery` and `rxdata/sockets`.
+ */
+export * from './errors.js';
+export * from './types.js';
+export * from './stats.js';
+export { Demand, Valve, Outbox, currentScope, runInScope, subscribeBehind, scoped, trampoline, type Gate, type FlowScope } from './flow.js';
+export { fromIterable, type IterableInput, type FromIterableOptions } from './fromIterable.js';
+export { pushSource, type PushSink, type PushSourceOptions, type OverflowPolicy } from './pushSource.js';
+export { stack, padStack, unstack, batchSize, type PaddedShapes } from './stack.js';
+export { mulberry32, mixSeed } from './random.js';
+
+export { prefetch } from '../operators/prefetch.js';
+export { consume, type ConsumeOptions } from '../operators/consume.js';
+export { parallelMap, type ParallelMapOptions } from '../operators/parallelMap.js';
+export { shuffle, type ShuffleOptions } from '../operators/shuffle.js';
+export { batch, type BatchOptions } from '../operators/batch.js';
+export { paddedBatch, type PaddedBatchOptions } from '../operators/paddedBatch.js';
+export { unbatch } from '../operators/unbatch.js';
+export { cache, estimateBytes, type CacheOptions, type CacheOperator } from '../operators/cache.js';
+export { shard } from '../operators/shard.js';
+
+export * from './training.js';
+export * from '../connectors/files/index.js';

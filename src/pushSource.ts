@@ -1,0 +1,139 @@
+import type { Observable } from 'rxjs';
+import { LimitError } from './errors.js';
+import { Outbox, scoped } from './flow.js';
+import { stageFor, type StageStats } from './stats.js';
+
+/**
+ * What a push source does when its buffer is full:
+ * - `'pause'`: the producer promised to stop (it watches `wantsMore` and `onWantMore`); what it
+ *   still delivers after pausing (the rest of one network chunk, say) is kept;
+ * - `'drop-oldest'` / `'drop-newest'`: for producers that cannot pause (UDP, MQTT QoS 0); every
+ *   drop is counted in the statistics;
+ * - `'error'`: fail the pipeline with a {@link LimitError}.
+ */
+export type OverflowPolicy = 'pause' | 'drop-oldest' | 'drop-newest' | 'error';
+
+export interface PushSourceOptions {
+  /** Elements held for the stages below before the producer is asked to pause. */
+  highWaterMark?: number;
+  overflow?: OverflowPolicy;
+  /** The stage's name in pipeline statistics. */
+  name?: string;
+}
+
+/** The producer's side of a push source. */
+export interface PushSink<T> {
+  /** Hands one element to the pipeline (buffered while the stages below are full). */
+  next(value: T): void;
+  error(error: unknown): void;
+  complete(): void;
+  /** False once the buffer reached its high-water mark: a pausable producer should pause now. */
+  readonly wantsMore: boolean;
+  /** Calls `listener` whenever the buffer has drained below its mark after `wantsMore` went false. */
+  onWantMore(listener: () => void): void;
+  /** Resolves once `wantsMore` is true again (at once if it is). */
+  whenWantsMore(): Promise<void>;
+  /** Aborted on teardown: stop producing, close what you opened. */
+  readonly signal: AbortSignal;
+  /** This source's counters (add connector gauges to `stats.extra`). */
+  readonly stats: StageStats;
+}
+
+/**
+ * Builds a source from a producer that pushes (a socket, a broker client) and makes it obey
+ * demand: a bounded buffer sits between the producer and the pipeline.
+ *
+ * ```
+ * producer:  a b c d e f g           (pushes when it likes)
+ * buffer:    [a b c d] full → wantsMore = false → producer pauses (or drops, by policy)
+ * output:    -a---b---c---d--e-f-g-  (only while the stages below have room)
+ * ```
+ *
+ * `setup` runs per subscription (cold) and returns its teardown. This is the contract every
+ * connector implements: pull-based readers use {@link fromIterable}; push-based ones use this,
+ * pausing their producer when `wantsMore` goes false.
+ *
+ * @example
+ * ```ts
+ * const lines$ = pushSource<string>((sink) => {
+ *   socket.on('data', (chunk) => { for (const l of split(chunk)) sink.next(l); if (!sink.wantsMore) socket.pause(); });
+ *   sink.onWantMore(() => socket.resume());
+ *   return () => socket.destroy();
+ * }, { highWaterMark: 256 });
+ * ```
+ */
+export function pushSource<T>(
+  setup: (sink: PushSink<T>) => (() => void) | void,
+  options: PushSourceOptions = {},
+): Observable<T> {
+  const { highWaterMark = 256, overflow = 'pause', name = 'pushSource' } = options;
+  if (!(highWaterMark >= 1)) throw new RangeError(`pushSource: highWaterMark must be >= 1, got ${highWaterMark}`);
+  const key = {};
+  return scoped<T>((subscriber, scope) => {
+    const stage = stageFor(scope.stats, key, name, 'source');
+    const abort = new AbortController();
+    const listeners: (() => void)[] = [];
+    /** The producer was told to pause and has not been woken yet. */
+    let paused = false;
+    let waiters: (() => void)[] = [];
+    const drained = (): void => {
+      if (!paused || outbox.size >= highWaterMark) return;
+      paused = false;
+      for (const listener of listeners) listener();
+      const woken = waiters;
+      waiters = [];
+      for (const wake of woken) wake();
+    };
+    const outbox = new Outbox<T>(subscriber, scope, drained, stage);
+    const sink: PushSink<T> = {
+      next(value) {
+        if (subscriber.closed) return;
+        stage.in++;
+        if (outbox.size >= highWaterMark) {
+          switch (overflow) {
+            case 'drop-newest':
+              stage.dropped++;
+              return;
+            case 'drop-oldest':
+              stage.dropped++;
+              outbox.dropOldest();
+              break;
+            case 'error':
+              outbox.error(new LimitError(`${name}: buffer of ${highWaterMark} elements overflowed (overflow: 'error')`));
+              return;
+            case 'pause':
+              break;
+          }
+        }
+        outbox.push(value);
+        if (outbox.size >= highWaterMark) paused = true;
+      },
+      error: (error) => outbox.error(error),
+      complete: () => outbox.complete(),
+      get wantsMore() {
+        return !subscriber.closed && outbox.size < highWaterMark;
+      },
+      onWantMore: (listener) => void listeners.push(listener),
+      whenWantsMore() {
+        if (this.wantsMore || subscriber.closed) return Promise.resolve();
+        paused = true;
+        return new Promise<void>((resolve) => waiters.push(resolve));
+      },
+      signal: abort.signal,
+      stats: stage,
+    };
+    let teardown: (() => void) | void;
+    try {
+      teardown = setup(sink);
+    } catch (error) {
+      subscriber.error(error);
+    }
+    return () => {
+      abort.abort();
+      outbox.dispose();
+      for (const wake of waiters) wake();
+      waiters = [];
+      teardown?.();
+    };
+  });
+}

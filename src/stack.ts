@@ -1,0 +1,252 @@
+/**
+ * Stacking elements into batches of typed arrays (and back). One allocation per feature per
+ * batch, one copy per element: a batch then becomes a tensor with one more copy.
+ */
+import { isNDArray, isTypedArray, type NDArray, type TypedArray } from './types.js';
+
+type TypedArrayConstructor = { new (length: number): TypedArray; readonly name: string };
+
+/** Where in an element a feature sits, for error messages (`xs`, `[1]`, `pixels.r`). */
+const at = (path: string): string => (path ? ` at '${path}'` : '');
+
+/** Shape of a nested numeric array, or undefined when it is not a rectangular array of numbers. */
+function nestedShape(x: unknown): number[] | undefined {
+  const shape: number[] = [];
+  let level: unknown = x;
+  while (Array.isArray(level)) {
+    shape.push(level.length);
+    if (level.length === 0) return shape;
+    level = level[0];
+  }
+  return typeof level === 'number' ? shape : undefined;
+}
+
+/** Writes a nested numeric array of `shape` into `out` at `offset`; false when ragged. */
+function flattenInto(x: unknown, shape: number[], depth: number, out: TypedArray, offset: number): number | false {
+  if (depth === shape.length) {
+    if (typeof x !== 'number') return false;
+    out[offset] = x;
+    return offset + 1;
+  }
+  if (!Array.isArray(x) || x.length !== shape[depth]) return false;
+  let o: number | false = offset;
+  for (const item of x) {
+    o = flattenInto(item, shape, depth + 1, out, o);
+    if (o === false) return false;
+  }
+  return o;
+}
+
+const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
+
+function mismatch(path: string, index: number, what: string, expected: string): Error {
+  return new TypeError(`batch: element #${index}${at(path)} ${what}; the batch's first element has ${expected}`);
+}
+
+/**
+ * Stacks equally-shaped elements along a new leading dimension.
+ * numbers → float32 `[n]`; booleans → uint8 `[n]`; typed arrays → same type `[n, len]`;
+ * NDArrays → same type `[n, ...shape]`; nested number arrays → float32 `[n, ...shape]`;
+ * objects and tuples → stacked field by field; anything else → an array of the values.
+ */
+export function stack(elements: readonly unknown[], path = ''): unknown {
+  const n = elements.length;
+  const first = elements[0];
+  if (typeof first === 'number' || typeof first === 'boolean') {
+    const out = typeof first === 'number' ? new Float32Array(n) : new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      const v = elements[i];
+      if (typeof v !== typeof first) throw mismatch(path, i, `is ${typeof v}`, `a ${typeof first}`);
+      out[i] = Number(v);
+    }
+    return { data: out, shape: [n] } satisfies NDArray;
+  }
+  if (isTypedArray(first) || isNDArray(first)) {
+    const data0 = isTypedArray(first) ? first : first.data;
+    const shape0 = isTypedArray(first) ? [first.length] : first.shape;
+    const size = data0.length;
+    const Ctor = data0.constructor as TypedArrayConstructor;
+    const out = new Ctor(n * size);
+    for (let i = 0; i < n; i++) {
+      const e = elements[i];
+      const data = isTypedArray(e) ? e : isNDArray(e) ? e.data : undefined;
+      const shape = isTypedArray(e) ? [e.length] : isNDArray(e) ? e.shape : undefined;
+      if (!data || !shape) throw mismatch(path, i, `is not a typed array`, `a ${Ctor.name}`);
+      if (!sameShape(shape, shape0)) {
+        throw mismatch(path, i, `has shape [${shape.join(', ')}]`, `shape [${shape0.join(', ')}] (use paddedBatch for variable lengths)`);
+      }
+      if (data.constructor !== Ctor) throw mismatch(path, i, `is a ${data.constructor.name}`, `a ${Ctor.name}`);
+      out.set(data, i * size);
+    }
+    return { data: out, shape: [n, ...shape0] } satisfies NDArray;
+  }
+  if (Array.isArray(first)) {
+    const shape = nestedShape(first);
+    if (shape) {
+      const size = shape.reduce((a, b) => a * b, 1);
+      const out = new Float32Array(n * size);
+      for (let i = 0; i < n; i++) {
+        if (flattenInto(elements[i], shape, 0, out, i * size) === false) {
+          throw mismatch(path, i, 'is not a numeric array of the same shape', `shape [${shape.join(', ')}]`);
+        }
+      }
+      return { data: out, shape: [n, ...shape] } satisfies NDArray;
+    }
+    return first.map((_, k) =>
+      stack(
+        elements.map((e, i) => {
+          if (!Array.isArray(e) || e.length !== first.length) throw mismatch(path, i, 'is not a tuple of the same length', `${first.length} fields`);
+          return e[k];
+        }),
+        `${path}[${k}]`,
+      ),
+    );
+  }
+  if (isPlainObject(first)) {
+    const out: Record<string, unknown> = {};
+    for (const name of Object.keys(first)) {
+      out[name] = stack(
+        elements.map((e, i) => {
+          if (!isPlainObject(e) || !(name in e)) throw mismatch(path, i, `has no field '${name}'`, `field '${name}'`);
+          return e[name];
+        }),
+        path ? `${path}.${name}` : name,
+      );
+    }
+    return out;
+  }
+  return [...elements];
+}
+
+export function isPlainObject(x: unknown): x is Record<string, unknown> {
+  if (typeof x !== 'object' || x === null) return false;
+  const proto = Object.getPrototypeOf(x);
+  return proto === Object.prototype || proto === null;
+}
+
+/** Shape and data of a variable-length feature: a typed array, an NDArray or a nested number array. */
+function asNDArray(x: unknown, path: string, index: number): NDArray {
+  if (isTypedArray(x)) return { data: x, shape: [x.length] };
+  if (isNDArray(x)) return x;
+  const shape = nestedShape(x);
+  if (shape) {
+    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    if (flattenInto(x, shape, 0, data, 0) !== false) return { data, shape };
+  }
+  throw new TypeError(`paddedBatch: element #${index}${at(path)} is not numeric (a typed array, NDArray or nested number array)`);
+}
+
+/** Per-feature padded shapes for {@link padStack}: `null` or -1 in a dimension means "the longest in the batch". */
+export type PaddedShapes = readonly (number | null)[] | { readonly [field: string]: PaddedShapes };
+
+/**
+ * Stacks variable-shaped numeric features, padding each dimension to the longest in the batch
+ * (or to a fixed size from `shapes`) with `padValue`. Scalars are stacked as by {@link stack}.
+ */
+export function padStack(elements: readonly unknown[], padValue: number, shapes?: PaddedShapes, path = ''): unknown {
+  const first = elements[0];
+  if (typeof first === 'number' || typeof first === 'boolean') return stack(elements, path);
+  if (isPlainObject(first) && !isNDArray(first)) {
+    const out: Record<string, unknown> = {};
+    for (const name of Object.keys(first)) {
+      const sub = shapes && !Array.isArray(shapes) ? (shapes as Record<string, PaddedShapes>)[name] : undefined;
+      out[name] = padStack(
+        elements.map((e) => (e as Record<string, unknown>)[name]),
+        padValue,
+        sub,
+        path ? `${path}.${name}` : name,
+      );
+    }
+    return out;
+  }
+  if (typeof first !== 'object' || first === null) return stack(elements, path);
+  const arrays = elements.map((e, i) => asNDArray(e, path, i));
+  const rank = arrays[0].shape.length;
+  const fixed = Array.isArray(shapes) ? (shapes as readonly (number | null)[]) : undefined;
+  const target = new Array<number>(rank).fill(0);
+  for (const [i, a] of arrays.entries()) {
+    if (a.shape.length !== rank) throw new TypeError(`paddedBatch: element #${i}${at(path)} has rank ${a.shape.length}, the first has ${rank}`);
+    for (let d = 0; d < rank; d++) target[d] = Math.max(target[d], a.shape[d]);
+  }
+  if (fixed) {
+    for (let d = 0; d < rank; d++) {
+      const want = fixed[d];
+      if (want === null || want === undefined || want < 0) continue;
+      if (target[d] > want) throw new RangeError(`paddedBatch: a value${at(path)} has length ${target[d]} in dimension ${d}, over the padded shape's ${want}`);
+      target[d] = want;
+    }
+  }
+  const Ctor = arrays[0].data.constructor as TypedArrayConstructor;
+  const size = target.reduce((a, b) => a * b, 1);
+  const out = new Ctor(arrays.length * size);
+  if (padValue !== 0) out.fill(padValue);
+  // Row-major strides of the padded target; copy each element's innermost runs into place.
+  const strides = target.map((_, d) => target.slice(d + 1).reduce((a, b) => a * b, 1));
+  for (const [i, a] of arrays.entries()) {
+    copyPadded(a, out, i * size, strides);
+  }
+  return { data: out, shape: [arrays.length, ...target] } satisfies NDArray;
+}
+
+function copyPadded(src: NDArray, out: TypedArray, base: number, strides: number[]): void {
+  const { shape, data } = src;
+  const rank = shape.length;
+  if (rank === 0) {
+    out[base] = data[0];
+    return;
+  }
+  const inner = shape[rank - 1];
+  const rows = data.length / Math.max(inner, 1);
+  const index = new Array<number>(rank - 1).fill(0);
+  for (let r = 0; r < rows; r++) {
+    let offset = base;
+    for (let d = 0; d < rank - 1; d++) offset += index[d] * strides[d];
+    out.set(data.subarray(r * inner, (r + 1) * inner), offset);
+    for (let d = rank - 2; d >= 0; d--) {
+      if (++index[d] < shape[d]) break;
+      index[d] = 0;
+    }
+  }
+}
+
+/** The leading (batch) dimension of a batch made by {@link stack}; undefined if it holds no array. */
+export function batchSize(batch: unknown): number | undefined {
+  if (isNDArray(batch)) return batch.shape[0];
+  if (Array.isArray(batch)) {
+    if (batch.length > 0 && (isNDArray(batch[0]) || isPlainObject(batch[0]) || Array.isArray(batch[0]))) {
+      for (const item of batch) {
+        const n = batchSize(item);
+        if (n !== undefined) return n;
+      }
+    }
+    return batch.length;
+  }
+  if (isPlainObject(batch)) {
+    for (const v of Object.values(batch)) {
+      const n = batchSize(v);
+      if (n !== undefined) return n;
+    }
+  }
+  return undefined;
+}
+
+/** Element `i` of a batch made by {@link stack}: views into the batch's arrays, no copies. */
+export function unstack(batch: unknown, i: number): unknown {
+  if (isNDArray(batch)) {
+    const rest = batch.shape.slice(1);
+    if (rest.length === 0) return batch.data[i];
+    const size = rest.reduce((a, b) => a * b, 1);
+    return { data: batch.data.subarray(i * size, (i + 1) * size), shape: rest } satisfies NDArray;
+  }
+  if (Array.isArray(batch)) {
+    // A tuple of batched fields, or a plain array of values (strings).
+    if (batch.length > 0 && (isNDArray(batch[0]) || isPlainObject(batch[0]))) return batch.map((b) => unstack(b, i));
+    return batch[i];
+  }
+  if (isPlainObject(batch)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(batch)) out[k] = unstack(v, i);
+    return out;
+  }
+  throw new TypeError('unbatch: not a batch (expected an NDArray, an array, or an object of them)');
+}
