@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { LimitError } from '../src/errors.js';
 import { fromIterable } from '../src/fromIterable.js';
-import { scoped } from '../src/flow.js';
+import { scoped, subscribeTied } from '../src/flow.js';
 import { RecordFileWriter, readRecordFile } from '../src/recordFile.js';
 import { isTypedArray } from '../src/types.js';
 import { isPlainObject } from '../src/stack.js';
@@ -135,7 +135,7 @@ export function cache<T>(options: CacheOptions = {}): CacheOperator<T> {
           writer = undefined;
         }
       };
-      const upstream = source.subscribe({
+      const upstream = subscribeTied(subscriber, source, {
         next(value) {
           stage.in++;
           try {

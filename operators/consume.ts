@@ -119,7 +119,7 @@ export function consume<T, R>(
           upstreamDone = true;
           update();
         },
-      });
+      }, subscriber);
       return () => {
         abort.abort();
         upstream.unsubscribe();

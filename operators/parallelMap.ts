@@ -138,7 +138,7 @@ export function parallelMap<T, R>(
         },
         error: (error) => outbox.error(error),
         complete: () => outbox.complete(),
-      });
+      }, subscriber);
       return () => {
         abort.abort();
         upstream.unsubscribe();

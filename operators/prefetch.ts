@@ -37,7 +37,7 @@ export function prefetch<T>(n: number, options: { name?: string } = {}): MonoTyp
         },
         error: (error) => outbox.error(error),
         complete: () => outbox.complete(),
-      });
+      }, subscriber);
       return () => {
         upstream.unsubscribe();
         outbox.dispose();

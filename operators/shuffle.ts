@@ -1,5 +1,5 @@
 import type { MonoTypeOperatorFunction } from 'rxjs';
-import { Outbox, scoped } from '../src/flow.js';
+import { Outbox, scoped, subscribeTied } from '../src/flow.js';
 import { mixSeed, mulberry32, randomSeed } from '../src/random.js';
 import { stageFor } from '../src/stats.js';
 
@@ -48,7 +48,7 @@ export function shuffle<T>(windowSize: number, options: ShuffleOptions = {}): Mo
       let window: T[] = [];
       /** Emits the final drain only as fast as the stages below take it. */
       const outbox = new Outbox<T>(subscriber, scope, undefined, stage);
-      const upstream = source.subscribe({
+      const upstream = subscribeTied(subscriber, source, {
         next(value) {
           stage.in++;
           if (window.length < windowSize) {

@@ -42,7 +42,7 @@ export function unbatch<B>(options: { name?: string } = {}): OperatorFunction<B,
         },
         error: (error) => outbox.error(error),
         complete: () => outbox.complete(),
-      });
+      }, subscriber);
       return () => {
         upstream.unsubscribe();
         outbox.dispose();

@@ -19,7 +19,7 @@
  * The full contract, with the in-flight bound, is in docs/ARCHITECTURE.md.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { Observable, type Observer, type Subscriber, type Subscription, type TeardownLogic } from 'rxjs';
+import { Observable, Subscriber, type Observer, type Subscription, type TeardownLogic } from 'rxjs';
 import type { PipelineStats, StageStats } from './stats.js';
 
 /** A condition a producer respects before each emission: open means "the stage below takes more". */
@@ -112,16 +112,37 @@ export function runInScope<R>(scope: FlowScope, fn: () => R): R {
 }
 
 /**
- * Subscribes `source` so that producers above see `gate` as their only demand (the gate replaces
- * the demand below: a buffering stage decouples the two sides). `stats` carries through.
+ * Subscribes `source` with `observer`, tied to `downstream`: when downstream closes, upstream
+ * stops at once — even while `source` is still emitting synchronously inside this very call
+ * (an array source under `take(3)`), before any returned subscription could be unsubscribed.
+ * This is what RxJS's own operators do internally.
+ */
+export function subscribeTied<T>(downstream: Subscription, source: Observable<T>, observer: Partial<Observer<T>>): Subscription {
+  const inner = new Subscriber<T>({
+    next: (value) => observer.next?.(value),
+    error: (error: unknown) => observer.error?.(error),
+    complete: () => observer.complete?.(),
+  });
+  downstream.add(inner);
+  source.subscribe(inner);
+  return inner;
+}
+
+/**
+ * Subscribes `source` (tied to `downstream`, see {@link subscribeTied}) so that producers above
+ * see `gate` as their only demand: the gate replaces the demand below, since a buffering stage
+ * decouples the two sides. `stats` carries through.
  */
 export function subscribeBehind<T>(
   scope: FlowScope,
   gate: Gate,
   source: Observable<T>,
   observer: Partial<Observer<T>>,
+  downstream?: Subscription,
 ): Subscription {
-  return storage.run({ demand: new Demand([gate]), stats: scope.stats }, () => source.subscribe(observer));
+  return storage.run({ demand: new Demand([gate]), stats: scope.stats }, () =>
+    downstream ? subscribeTied(downstream, source, observer) : source.subscribe(observer),
+  );
 }
 
 /**

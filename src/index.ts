@@ -6,7 +6,7 @@
 export * from './errors.js';
 export * from './types.js';
 export * from './stats.js';
-export { Demand, Valve, Outbox, currentScope, runInScope, subscribeBehind, scoped, trampoline, type Gate, type FlowScope } from './flow.js';
+export { Demand, Valve, Outbox, currentScope, runInScope, subscribeBehind, subscribeTied, scoped, trampoline, type Gate, type FlowScope } from './flow.js';
 export { fromIterable, type IterableInput, type FromIterableOptions } from './fromIterable.js';
 export { pushSource, type PushSink, type PushSourceOptions, type OverflowPolicy } from './pushSource.js';
 export { stack, padStack, unstack, batchSize, type PaddedShapes } from './stack.js';
