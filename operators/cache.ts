@@ -108,16 +108,15 @@ export function cache<T>(options: CacheOptions = {}): CacheOperator<T> {
   const key = {};
   /** The complete recording, once a pass has completed. */
   let recorded: Recording<T> | undefined;
+  /** The replay source, made once so every epoch's replay reports as one stage. */
+  let replay: Observable<T> | undefined;
   /** A pass is being recorded now (another concurrent subscription just reads the source). */
   let recording = false;
 
   const operator = ((source: Observable<T>) =>
     scoped<T>((subscriber, scope) => {
       const stage = stageFor(scope.stats, key, name, 'operator');
-      if (recorded) {
-        const replay = recorded.kind === 'memory' ? fromIterable(recorded.items, { name: `${name}.replay` }) : fromIterable(() => readRecordFile<T>((recorded as { path: string }).path), { name: `${name}.replay` });
-        return replay.subscribe(subscriber);
-      }
+      if (recorded && replay) return replay.subscribe(subscriber);
       if (recording) return source.subscribe(subscriber);
       recording = true;
       /** Elements recorded in memory (until a spill). */
@@ -176,10 +175,13 @@ export function cache<T>(options: CacheOptions = {}): CacheOperator<T> {
           recording = false;
           if (writer) {
             writer.close();
-            recorded = { kind: 'file', path: writer.path };
+            const path = writer.path;
+            recorded = { kind: 'file', path };
+            replay = fromIterable(() => readRecordFile<T>(path), { name: `${name}.replay` });
             stage.extra.bytes = writer.bytes;
           } else {
             recorded = { kind: 'memory', items };
+            replay = fromIterable(items, { name: `${name}.replay` });
             stage.extra.bytes = bytes;
           }
           subscriber.complete();
@@ -193,6 +195,7 @@ export function cache<T>(options: CacheOptions = {}): CacheOperator<T> {
   operator.clear = () => {
     if (recorded?.kind === 'file') removeQuietly(recorded.path);
     recorded = undefined;
+    replay = undefined;
   };
   Object.defineProperty(operator, 'filled', { get: () => recorded !== undefined });
   return operator;

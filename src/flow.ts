@@ -118,11 +118,16 @@ export function runInScope<R>(scope: FlowScope, fn: () => R): R {
  * This is what RxJS's own operators do internally.
  */
 export function subscribeTied<T>(downstream: Subscription, source: Observable<T>, observer: Partial<Observer<T>>): Subscription {
-  const inner = new Subscriber<T>({
-    next: (value) => observer.next?.(value),
-    error: (error: unknown) => observer.error?.(error),
-    complete: () => observer.complete?.(),
-  });
+  // A full observer is the Subscriber's destination as is: one call less per element.
+  const inner = new Subscriber<T>(
+    observer.next && observer.error && observer.complete
+      ? (observer as Observer<T>)
+      : {
+          next: (value) => observer.next?.(value),
+          error: (error: unknown) => observer.error?.(error),
+          complete: () => observer.complete?.(),
+        },
+  );
   downstream.add(inner);
   source.subscribe(inner);
   return inner;

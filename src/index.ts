@@ -24,3 +24,5 @@ export { shard } from '../operators/shard.js';
 
 export * from './training.js';
 export * from '../connectors/files/index.js';
+export { slidingWindow, type SlidingWindowOptions, type Sequence } from '../operators/slidingWindow.js';
+export { workerPool, workerMap, ownedBuffers, type WorkerPool, type WorkerPoolOptions, type WorkerMapOptions, type RunTaskOptions, type Transferable } from './workerPool.js';

@@ -1,2 +1,8 @@
-// The kafka connector, exported as rxdata/kafka.
-export {};
+/**
+ * rxdata/kafka: a backpressured, at-least-once Kafka source and a batching Kafka sink.
+ * See docs/kafka.md.
+ */
+export { fromKafka, type FromKafkaOptions, type KafkaRecord, type KafkaSource, type KafkaStart, type KafkaDecode, type RecordMeta, type CommitMode } from './fromKafka.js';
+export { acknowledge, type AckSelector } from './acknowledge.js';
+export { toKafka, type ToKafkaOptions, type ToKafkaResult, type KafkaOutMessage } from './toKafka.js';
+export { kafkajsClients, openClients, type KafkaClientFactory, type KafkaConnection, type ConsumerClient, type AdminClient, type ProducerClient, type FetchedBatch, type RawMessage, type ProducerMessage, type TopicPartitionOffset, type ConsumerSettings } from './client.js';

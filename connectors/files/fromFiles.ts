@@ -1,0 +1,248 @@
+/** `fromFiles`: records of many files (lines, CSV, JSON lines, TFRecord, fixed-length binary), streamed and interleaved. */
+import { Observable } from 'rxjs';
+import { RecordError, type OnError } from '../../src/errors.js';
+import { scoped } from '../../src/flow.js';
+import type { StageStats } from '../../src/stats.js';
+import { interleave } from '../../operators/interleave.js';
+import { fixedRecords, type FixedRecordOptions } from './binary.js';
+import { csvRows, type CsvOptions, type CsvRow, type LabelledRow } from './csv.js';
+import { parseExample, type FeatureSpec, type ParsedExample } from './example.js';
+import { splitLines } from './lines.js';
+import { listFiles, type FileShard } from './listFiles.js';
+import { ioError, openBytes, pullBatches, type ByteSource, type Compression } from './source.js';
+import { FrameError, tfRecordFrames } from './tfrecord.js';
+
+/** Options every format takes. */
+export interface FileSourceOptions {
+  /** Only this worker's share of the sorted file list (`{ count: workers, index: rank }`). */
+  readonly shard?: FileShard;
+  /** Files read at once. Default 1 (one file after another, in sorted order). */
+  readonly cycleLength?: number;
+  /** Records taken from one file before moving to the next in the cycle. Default 1. */
+  readonly blockLength?: number;
+  /** See `interleave`: `false` lets a file with a record ready take a slow file's turn. Default true. */
+  readonly deterministic?: boolean;
+  /** `'fail'` (default): a bad record errors with its file and line or byte offset. `'skip'`: skip and count it. */
+  readonly onError?: OnError;
+  /** `'auto'` (default): gzip when the name ends in `.gz`. */
+  readonly compression?: Compression;
+  /** The source's name in pipeline statistics. Default `fromFiles`. */
+  readonly name?: string;
+}
+
+export interface LinesFormat extends FileSourceOptions {
+  readonly format: 'lines';
+  /** Skip empty lines. Default false. */
+  readonly skipEmpty?: boolean;
+}
+export interface JsonLinesFormat extends FileSourceOptions {
+  readonly format: 'jsonl';
+}
+export interface CsvFormat extends FileSourceOptions, CsvOptions {
+  readonly format: 'csv';
+}
+export interface TFRecordFormat extends FileSourceOptions {
+  readonly format: 'tfrecord';
+  /** Check both CRCs of every record. Default true. */
+  readonly verifyCrc?: boolean;
+  /** Decode each record as a `tf.train.Example` with this spec (see `parseExample`); errors then name the file and offset. */
+  readonly example?: FeatureSpec;
+}
+/**
+ * Fixed-length records, e.g. CIFAR-10's binary batches (`recordBytes: 3073`: a label byte, then
+ * 1024 red, 1024 green and 1024 blue bytes of a 32×32 image). To `{ image, label }`:
+ * `map((r) => ({ label: r[0], image: { data: chwToHwc(r.subarray(1), 32, 32, 3), shape: [32, 32, 3] } }))`
+ * with a planar-to-interleaved copy (see docs/files.md).
+ */
+export interface BinaryFormat extends FileSourceOptions, FixedRecordOptions {
+  readonly format: 'binary';
+}
+export type FromFilesOptions = LinesFormat | JsonLinesFormat | CsvFormat | TFRecordFormat | BinaryFormat;
+
+/**
+ * Reads the records of many files as one cold Observable, pulling from disk only as the stages
+ * below ask.
+ *
+ * ```
+ * patterns ─listFiles─▶ a.csv b.csv c.csv ─shard─▶ (this worker's files)
+ *   ─interleave(cycleLength, blockLength)─▶ records: a1 a2 b1 b2 a3 …   (read only on demand)
+ * ```
+ *
+ * `patterns`: file paths, directories and glob patterns, listed in sorted order and sharded by
+ * file. Formats: `'lines'` → string, `'jsonl'` → parsed JSON, `'csv'` → a row object (or
+ * `{ xs, ys }` with `labels`), `'tfrecord'` → the record's bytes (or the parsed Example with
+ * `example`), `'binary'` → each fixed-length record's bytes. Every file streams in 64 KiB reads,
+ * gzip by `.gz` (or `compression: 'gzip'`); its handle closes when it ends, fails, or when the
+ * subscriber unsubscribes. Each subscription re-reads the files (epochs).
+ *
+ * @example
+ * ```ts
+ * fromFiles('data/train-*.tfrecord.gz', { format: 'tfrecord', cycleLength: 4, blockLength: 16,
+ *   example: { x: { type: 'float', shape: [64] }, y: { type: 'int64', shape: [] } } })
+ *   .pipe(shuffle(1000), batch(32));
+ * ```
+ */
+export function fromFiles(patterns: string | readonly string[], options: LinesFormat): Observable<string>;
+export function fromFiles<T = unknown>(patterns: string | readonly string[], options: JsonLinesFormat): Observable<T>;
+export function fromFiles(patterns: string | readonly string[], options: CsvFormat & { readonly labels: readonly string[] }): Observable<LabelledRow>;
+export function fromFiles(patterns: string | readonly string[], options: CsvFormat): Observable<CsvRow>;
+export function fromFiles<const S extends FeatureSpec>(patterns: string | readonly string[], options: TFRecordFormat & { readonly example: S }): Observable<ParsedExample<S>>;
+export function fromFiles(patterns: string | readonly string[], options: TFRecordFormat): Observable<Uint8Array>;
+export function fromFiles(patterns: string | readonly string[], options: BinaryFormat): Observable<Uint8Array>;
+export function fromFiles(patterns: string | readonly string[], options: FromFilesOptions): Observable<unknown> {
+  const name = options.name ?? 'fromFiles';
+  const reader = recordReader(options);
+  const { shard, cycleLength = 1, blockLength = 1, deterministic = true } = options;
+  const key = {};
+  const files = (): Observable<string> =>
+    scoped<string>((subscriber) => {
+      // The list is small (paths): emitted at once, buffered by interleave.
+      listFiles(patterns, { shard }).then(
+        (list) => {
+          for (const file of list) {
+            if (subscriber.closed) return;
+            subscriber.next(file);
+          }
+          subscriber.complete();
+        },
+        (error: unknown) => subscriber.error(error),
+      );
+    });
+  return files().pipe(
+    interleave((path: string) => pullBatches(key, name, (stage) => guarded(path, stage, options.onError ?? 'fail', reader)), {
+      cycleLength,
+      blockLength,
+      deterministic,
+      name: `${name}.interleave`,
+    }),
+  );
+}
+
+/** A file's reader: yields its records in batches (one per read chunk), so the hand-off costs one await per chunk. */
+type Reader = (path: string, stage: StageStats, onError: OnError) => AsyncGenerator<unknown[]>;
+
+/**
+ * Runs one file's reader: an error that ends the file (an I/O error, a truncated file, a lost
+ * frame) fails the pipeline, or with `'skip'` is counted and ends only this file.
+ */
+async function* guarded(path: string, stage: StageStats, onError: OnError, reader: Reader): AsyncGenerator<unknown[]> {
+  stage.extra.files = (stage.extra.files ?? 0) + 1;
+  try {
+    yield* reader(path, stage, onError);
+  } catch (error) {
+    const failure = ioError(error, path);
+    if (onError === 'skip') {
+      stage.skip(failure);
+      return;
+    }
+    throw failure;
+  }
+}
+
+/** The chunks of an open file, counting bytes read from disk into the stage; closes it at the end. */
+async function* chunksOf(source: ByteSource, stage: StageStats): AsyncGenerator<Buffer> {
+  let counted = 0;
+  try {
+    for await (const chunk of source.stream) {
+      const read = source.bytesRead();
+      stage.extra.bytesRead = (stage.extra.bytesRead ?? 0) + read - counted;
+      counted = read;
+      yield chunk as Buffer;
+    }
+  } finally {
+    source.close();
+  }
+}
+
+/** Marks an item `decode` dropped (a skipped bad record). */
+const SKIP: unique symbol = Symbol('skip');
+
+/**
+ * Decodes a batch item by item. A bad record (a RecordError) is counted with `'skip'`; otherwise
+ * the records decoded before it are yielded and then the error is thrown, so nothing good is lost.
+ */
+async function* decodeBatches<I, O>(batches: AsyncIterable<I[]>, decode: (item: I) => O | typeof SKIP, stage: StageStats, onError: OnError): AsyncGenerator<O[]> {
+  for await (const items of batches) {
+    const out: O[] = [];
+    for (const item of items) {
+      let value: O | typeof SKIP;
+      try {
+        value = decode(item);
+      } catch (error) {
+        if (!(error instanceof RecordError)) throw error;
+        if (onError === 'skip') {
+          stage.skip(error);
+          continue;
+        }
+        if (out.length > 0) yield out;
+        throw error;
+      }
+      if (value !== SKIP) out.push(value);
+    }
+    if (out.length > 0) yield out;
+  }
+}
+
+function recordReader(options: FromFilesOptions): Reader {
+  const compression = options.compression ?? 'auto';
+  switch (options.format) {
+    case 'lines': {
+      const { skipEmpty = false } = options;
+      return (path, stage, onError) =>
+        decodeBatches(splitLines(chunksOf(openBytes(path, compression), stage)), ({ text }) => (skipEmpty && text === '' ? SKIP : text), stage, onError);
+    }
+    case 'jsonl':
+      return (path, stage, onError) =>
+        decodeBatches(
+          splitLines(chunksOf(openBytes(path, compression), stage)),
+          ({ text, line }): unknown => {
+            if (text.trim() === '') return SKIP;
+            try {
+              return JSON.parse(text) as unknown;
+            } catch (error) {
+              throw new RecordError(`malformed JSON: ${(error as Error).message}`, `${path}:${line}`, { cause: error });
+            }
+          },
+          stage,
+          onError,
+        );
+    case 'csv': {
+      const csv = options;
+      return (path, stage, onError) => csvRows(chunkCounter(openBytes(path, compression), stage), path, csv, onError, stage);
+    }
+    case 'tfrecord': {
+      const { verifyCrc = true, example } = options;
+      const parse = example ? parseExample(example) : undefined;
+      return (path, stage, onError) =>
+        decodeBatches(
+          tfRecordFrames(chunksOf(openBytes(path, compression), stage), path, verifyCrc),
+          (frame): unknown => {
+            if (frame instanceof FrameError) throw frame;
+            return parse ? parse(frame.data, `${path} byte ${frame.offset}`) : frame.data;
+          },
+          stage,
+          onError,
+        );
+    }
+    case 'binary': {
+      const { recordBytes, headerBytes = 0, footerBytes = 0 } = options;
+      if (!(Number.isInteger(recordBytes) && recordBytes >= 1)) throw new RangeError(`fromFiles: recordBytes must be an integer >= 1, got ${recordBytes}`);
+      return (path, stage, onError) =>
+        decodeBatches(fixedRecords(chunksOf(openBytes(path, compression), stage), path, { recordBytes, headerBytes, footerBytes }), (r) => r.data, stage, onError);
+    }
+    default:
+      throw new TypeError(`fromFiles: unknown format '${(options as { format: string }).format}'`);
+  }
+}
+
+/** For csv-parse, which reads a stream: counts bytes read into the stage as the parser pulls. */
+function chunkCounter(source: ByteSource, stage: StageStats): ByteSource['stream'] {
+  let counted = 0;
+  source.stream.on('data', () => {
+    const read = source.bytesRead();
+    stage.extra.bytesRead = (stage.extra.bytesRead ?? 0) + read - counted;
+    counted = read;
+  });
+  source.stream.on('close', () => source.close());
+  return source.stream;
+}

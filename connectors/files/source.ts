@@ -1,0 +1,145 @@
+/**
+ * Internals shared by the file readers: a byte stream per file (gzip by extension or option), and
+ * a pull source that lets every file of one `fromFiles` call report into one statistics stage.
+ */
+import { createReadStream } from 'node:fs';
+import { createGunzip } from 'node:zlib';
+import type { Readable } from 'node:stream';
+import type { Observable } from 'rxjs';
+import { RecordError, messageOf } from '../../src/errors.js';
+import { runInScope, scoped, trampoline } from '../../src/flow.js';
+import { stageFor, type StageStats } from '../../src/stats.js';
+
+/** How a file is compressed: `'auto'` (default) means gzip when the name ends in `.gz`. */
+export type Compression = 'auto' | 'none' | 'gzip';
+
+/** Bytes read per chunk from disk. Small enough that a paused reader holds little. */
+export const CHUNK_BYTES = 64 * 1024;
+
+/** An open file as a stream of (decompressed) bytes; `bytesRead` counts bytes taken from disk. */
+export interface ByteSource {
+  readonly stream: Readable;
+  bytesRead(): number;
+  /** Destroys the streams (and so closes the file descriptor). Idempotent. */
+  close(): void;
+}
+
+export function isGzip(path: string, compression: Compression = 'auto'): boolean {
+  return compression === 'gzip' || (compression === 'auto' && path.endsWith('.gz'));
+}
+
+/**
+ * Opens `path` for streaming. Node's streams read ahead at most `highWaterMark` bytes, and the
+ * async iterator of a stream pulls only when asked, so a paused pipeline stops the reads.
+ */
+export function openBytes(path: string, compression: Compression = 'auto', highWaterMark = CHUNK_BYTES): ByteSource {
+  const file = createReadStream(path, { highWaterMark });
+  if (!isGzip(path, compression)) {
+    return { stream: file, bytesRead: () => file.bytesRead, close: () => file.destroy() };
+  }
+  const gunzip = createGunzip({ chunkSize: highWaterMark });
+  // A read error (ENOENT) must reach whoever iterates the gunzip stream.
+  file.on('error', (error) => gunzip.destroy(error));
+  gunzip.on('error', () => file.destroy());
+  file.pipe(gunzip);
+  return {
+    stream: gunzip,
+    bytesRead: () => file.bytesRead,
+    close: () => {
+      file.unpipe(gunzip);
+      file.destroy();
+      gunzip.destroy();
+    },
+  };
+}
+
+/** An I/O failure while reading `path`, as a RecordError (so `onError: 'skip'` can count it). */
+export function ioError(error: unknown, path: string, offset?: number): RecordError {
+  if (error instanceof RecordError) return error;
+  const where = offset === undefined ? path : `${path} byte ${offset}`;
+  const gzip = error instanceof Error && 'code' in error && typeof error.code === 'string' && error.code.startsWith('Z_');
+  return new RecordError(gzip ? `corrupt gzip data: ${messageOf(error)}` : `cannot read file: ${messageOf(error)}`, where, { cause: error });
+}
+
+/**
+ * A cold Observable over `factory(stage)`, an async iterator of batches of elements: it emits one
+ * element at a time, only while the stages below are ready (like `fromIterable`), keeps the rest
+ * of a batch until demand returns, asks for the next batch only when the last is emitted, and
+ * closes the iterator on unsubscribe. Batches (one per read chunk) make the hand-off one await
+ * per chunk instead of per record. Every subscription made from the same `key` reports into the
+ * same statistics stage, so the files of one `fromFiles` call show up as one source.
+ */
+export function pullBatches<T>(key: object, name: string, factory: (stage: StageStats) => AsyncIterator<T[]>): Observable<T> {
+  return scoped<T>((subscriber, scope) => {
+    const stage = stageFor(scope.stats, key, name, 'source');
+    const { demand } = scope;
+    let iterator: AsyncIterator<T[]>;
+    try {
+      iterator = factory(stage);
+    } catch (error) {
+      subscriber.error(error);
+      return;
+    }
+    /** Cancels a wait for demand. */
+    let cancelWait: (() => void) | undefined;
+    /** The iterator ended by itself: no `return()` needed. */
+    let finished = false;
+    /** A loop is running (it may be awaiting `next()`): a wake-up then has nothing to do. */
+    let pulling = false;
+    /** The batch being emitted, and the index of its next element. */
+    let batch: T[] = [];
+    let head = 0;
+    let blockedSince = 0;
+    const pull = async (): Promise<void> => {
+      cancelWait = undefined;
+      if (blockedSince) stage.blockedMs += performance.now() - blockedSince;
+      blockedSince = 0;
+      if (pulling) return;
+      pulling = true;
+      try {
+        while (!subscriber.closed) {
+          if (!demand.ready) {
+            blockedSince = performance.now();
+            cancelWait = demand.whenReady(resume);
+            return;
+          }
+          if (head < batch.length) {
+            const value = batch[head];
+            batch[head++] = undefined as T;
+            stage.out++;
+            stage.buffered(batch.length - head);
+            subscriber.next(value);
+            continue;
+          }
+          let result: IteratorResult<T[]>;
+          try {
+            result = await iterator.next();
+          } catch (error) {
+            finished = true;
+            subscriber.error(error);
+            return;
+          }
+          if (subscriber.closed) return;
+          if (result.done) {
+            finished = true;
+            subscriber.complete();
+            return;
+          }
+          batch = result.value;
+          head = 0;
+          stage.in += batch.length;
+        }
+      } finally {
+        pulling = false;
+      }
+    };
+    // Resumed loops run in the scope captured at subscription, whoever opened the gate.
+    const resume = (): void => runInScope(scope, () => void pull());
+    trampoline(resume);
+    return () => {
+      cancelWait?.();
+      batch = [];
+      if (!finished) void Promise.resolve(iterator.return?.()).catch(() => undefined);
+    };
+  });
+}

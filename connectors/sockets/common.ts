@@ -1,0 +1,166 @@
+/**
+ * What every socket source shares: reconnect backoff, bad-record handling, and a framed
+ * connection that stops reading its socket while the pipeline is full.
+ */
+import type { Socket } from 'node:net';
+import { RecordError, messageOf, type OnError, type PushSink, type RxDataError } from '../../src/index.js';
+import type { Framer } from './framing.js';
+
+/** Exponential backoff with jitter between reconnection attempts. */
+export interface ReconnectOptions {
+  /** Delay before the first retry, ms. Default 100. */
+  initialDelayMs?: number;
+  /** Largest delay, ms. Default 10 000. */
+  maxDelayMs?: number;
+  /** Growth of the delay per failed attempt. Default 2. */
+  factor?: number;
+  /** Fraction of each delay drawn at random (0: none, 1: anywhere in [0, delay]). Default 0.5. */
+  jitter?: number;
+  /** Failed attempts in a row before giving up with an error. Default Infinity. */
+  maxRetries?: number;
+}
+
+/** `true` (defaults), `false` (end or fail when the peer goes away) or tuned backoff. */
+export type Reconnect = boolean | ReconnectOptions;
+
+/** Settings for a source's bad input. */
+export interface RecordErrorOptions {
+  /** A malformed or oversized record fails the pipeline (`'fail'`, default) or is counted and skipped. */
+  onError?: OnError;
+}
+
+export interface Backoff {
+  /** Delay before attempt number `attempt` (0-based), or undefined once retries are spent. */
+  delay(attempt: number): number | undefined;
+}
+
+export function backoff(reconnect: Reconnect | undefined, random: () => number = Math.random): Backoff | undefined {
+  if (reconnect === false) return undefined;
+  const o = reconnect === true || reconnect === undefined ? {} : reconnect;
+  const { initialDelayMs = 100, maxDelayMs = 10_000, factor = 2, jitter = 0.5, maxRetries = Infinity } = o;
+  if (!(initialDelayMs >= 0 && maxDelayMs >= initialDelayMs && factor >= 1 && jitter >= 0 && jitter <= 1 && maxRetries >= 0)) {
+    throw new RangeError('reconnect: need 0 <= initialDelayMs <= maxDelayMs, factor >= 1, 0 <= jitter <= 1, maxRetries >= 0');
+  }
+  return {
+    delay(attempt) {
+      if (attempt >= maxRetries) return undefined;
+      const base = Math.min(maxDelayMs, initialDelayMs * factor ** attempt);
+      // Jitter spreads a fleet of clients that lost the same server apart.
+      return base * (1 - jitter * random());
+    },
+  };
+}
+
+/**
+ * Reports a bad record: fails the pipeline, or counts it when skipping. Returns whether the
+ * pipeline goes on.
+ */
+export function reportBad(sink: PushSink<never> | PushSink<unknown>, onError: OnError, error: RxDataError): boolean {
+  if (onError === 'skip') {
+    sink.stats.skip(error);
+    return true;
+  }
+  sink.error(error);
+  return false;
+}
+
+/** Decodes one frame, or reports it as a RecordError naming `origin`. */
+export function decodeFrame<T>(decode: (frame: Buffer, origin: string) => T, frame: Buffer, origin: string): { ok: true; value: T } | { ok: false; error: RecordError } {
+  try {
+    return { ok: true, value: decode(frame, origin) };
+  } catch (error) {
+    return { ok: false, error: new RecordError(`malformed record: ${messageOf(error)}`, origin, { cause: error }) };
+  }
+}
+
+/**
+ * A socket read through a framer into a push sink. It takes frames only while the sink wants
+ * more; otherwise it pauses the socket, so the kernel's receive window fills and TCP flow control
+ * stops the sender. `drain()` (on the sink's wake-up) takes the rest and resumes reading.
+ */
+export class FramedConnection {
+  /** The socket closed; `onDone` runs once the framer is empty too. */
+  private socketClosed = false;
+  private done = false;
+  private draining = false;
+  private again = false;
+  /** The last socket error, if any, passed to `onDone`. */
+  private lastError: Error | undefined;
+
+  constructor(
+    readonly socket: Socket,
+    private readonly framer: Framer,
+    private readonly sink: { readonly wantsMore: boolean },
+    /** Takes a complete frame. */
+    private readonly onFrame: (frame: Buffer) => void,
+    /** Takes an oversized or truncated frame; the connection is dropped after it when the framer is broken. */
+    private readonly onBadFrame: (error: RxDataError) => void,
+    /** The connection is over and everything it delivered has been taken. */
+    private readonly onDone: (error: Error | undefined) => void,
+  ) {
+    socket.on('data', (chunk: Buffer) => {
+      framer.push(chunk);
+      this.drain();
+    });
+    socket.on('end', () => {
+      framer.end();
+      this.drain();
+    });
+    socket.on('error', (error) => {
+      this.lastError = error;
+    });
+    socket.on('close', () => {
+      this.socketClosed = true;
+      this.drain();
+    });
+  }
+
+  /** Takes frames while the sink wants more; pauses or resumes the socket accordingly. */
+  drain(): void {
+    if (this.done) return;
+    // A frame handed on can wake the sink synchronously, which calls back here: loop instead.
+    if (this.draining) {
+      this.again = true;
+      return;
+    }
+    this.draining = true;
+    try {
+      do {
+        this.again = false;
+        while (this.sink.wantsMore && !this.done) {
+          const frame = this.framer.next();
+          if (frame === undefined) {
+            if (this.socketClosed) this.finish(this.lastError);
+            else if (this.socket.isPaused()) this.socket.resume();
+            break;
+          }
+          if (frame instanceof Error) {
+            this.onBadFrame(frame);
+            if (this.framer.broken) {
+              this.socket.destroy();
+              this.finish(undefined);
+            }
+          } else {
+            this.onFrame(frame);
+          }
+        }
+        if (!this.sink.wantsMore && !this.done && !this.socket.isPaused()) this.socket.pause();
+      } while (this.again && !this.done);
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  /** Ends the connection now, without calling `onDone` (teardown). */
+  destroy(): void {
+    this.done = true;
+    this.socket.destroy();
+  }
+
+  private finish(error: Error | undefined): void {
+    if (this.done) return;
+    this.done = true;
+    if (!this.socket.destroyed) this.socket.destroy();
+    this.onDone(error);
+  }
+}

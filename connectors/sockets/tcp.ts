@@ -1,0 +1,195 @@
+import net from 'node:net';
+import type { Observable } from 'rxjs';
+import { RxDataError, messageOf, pushSource, type PushSink } from '../../src/index.js';
+import { FramedConnection, backoff, decodeFrame, reportBad, type Reconnect, type RecordErrorOptions } from './common.js';
+import { DEFAULT_MAX_FRAME_BYTES, createFramer, json, raw, type Decoder, type Framing } from './framing.js';
+
+/** Settings shared by the TCP sources. */
+export interface TcpFramingOptions<T> extends RecordErrorOptions {
+  /** `'lines'` (default: newline-delimited, JSON unless `decode` says otherwise) or `'length-prefixed'` (uint32 BE length, raw bytes by default). */
+  framing?: Framing;
+  /** Turns a frame into a record; throwing makes a RecordError naming the peer. */
+  decode?: Decoder<T>;
+  /** Largest frame accepted, bytes (default 1 MiB): a longer line is discarded, a longer length-prefixed frame drops the connection. */
+  maxFrameBytes?: number;
+  /** Records held for the stages below before the socket is paused. Default 256. */
+  highWaterMark?: number;
+  /** The source's name in pipeline statistics. */
+  name?: string;
+}
+
+export interface FromTcpOptions<T> extends TcpFramingOptions<T> {
+  host?: string;
+  port: number;
+  /** Reconnect with exponential backoff and jitter when the peer goes away (default true). With `false`, a clean close completes and an error fails. */
+  reconnect?: Reconnect;
+}
+
+/** A record from one of many peers. */
+export interface PeerRecord<T> {
+  /** `address:port` of the peer that sent it. */
+  readonly peer: string;
+  readonly value: T;
+}
+
+const defaultDecoder = <T>(framing: Framing): Decoder<T> => (framing === 'lines' ? json : raw) as Decoder<T>;
+
+/**
+ * Reads records from a TCP server (a sensor gateway), reconnecting when it goes away.
+ *
+ * ```
+ * gateway:   {"t":1}\n{"t":2}\n  ✕ (restart)      {"t":3}\n
+ * fromTcp:   ----a-------b------ …backoff… connect ---c---
+ * pipeline full?  socket.pause() → TCP window closes → the gateway's writes back up
+ * ```
+ *
+ * Frames are lines (JSON by default) or uint32-BE-length-prefixed binary. While the stages below
+ * are full the socket is paused, so TCP flow control reaches the sender. A malformed frame is a
+ * RecordError naming `tcp host:port` (or counted with `onError: 'skip'`); an oversized one never
+ * allocates beyond `maxFrameBytes`. Statistics: `extra.connected`, `extra.reconnects`.
+ *
+ * @example
+ * ```ts
+ * fromTcp<Reading>({ host: 'gateway.local', port: 7000 }).pipe(slidingWindow(32, { features }), batch(16), trainOn(model));
+ * ```
+ */
+export function fromTcp<T = unknown>(options: FromTcpOptions<T>): Observable<T> {
+  const { host = '127.0.0.1', port, framing = 'lines', maxFrameBytes = DEFAULT_MAX_FRAME_BYTES, onError = 'fail' } = options;
+  const decode = options.decode ?? defaultDecoder<T>(framing);
+  const retry = backoff(options.reconnect);
+  const origin = `tcp ${host}:${port}`;
+  createFramer(framing, maxFrameBytes, origin); // validates the options at call time
+  return pushSource<T>((sink) => {
+    sink.stats.extra.connected = 0;
+    sink.stats.extra.reconnects = 0;
+    let connection: FramedConnection | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    /** Failed attempts in a row (reset by a successful connection). */
+    let failures = 0;
+    let everConnected = false;
+
+    const connect = (): void => {
+      timer = undefined;
+      if (sink.signal.aborted) return;
+      const socket = net.connect({ host, port });
+      let connected = false;
+      socket.once('connect', () => {
+        connected = true;
+        failures = 0;
+        if (everConnected) sink.stats.extra.reconnects++;
+        everConnected = true;
+        sink.stats.extra.connected = 1;
+      });
+      connection = new FramedConnection(
+        socket,
+        createFramer(framing, maxFrameBytes, origin),
+        sink,
+        (frame) => {
+          const r = decodeFrame(decode, frame, origin);
+          if (r.ok) sink.next(r.value);
+          else reportBad(sink, onError, r.error);
+        },
+        (error) => reportBad(sink, onError, error),
+        (error) => {
+          connection = undefined;
+          sink.stats.extra.connected = 0;
+          if (sink.signal.aborted) return;
+          if (connected) failures = 0;
+          else failures++;
+          const wait = retry?.delay(failures);
+          if (wait !== undefined) {
+            timer = setTimeout(connect, wait);
+            return;
+          }
+          if (error) sink.error(new RxDataError(`connection failed: ${messageOf(error)}`, origin, { cause: error }));
+          else if (retry) sink.error(new RxDataError(`gave up after ${failures} failed reconnection attempts`, origin));
+          else sink.complete();
+        },
+      );
+    };
+    sink.onWantMore(() => connection?.drain());
+    connect();
+    return () => {
+      if (timer) clearTimeout(timer);
+      connection?.destroy();
+      connection = undefined;
+    };
+  }, { highWaterMark: options.highWaterMark, overflow: 'pause', name: options.name ?? 'fromTcp' });
+}
+
+export interface ListenTcpOptions<T> extends TcpFramingOptions<T> {
+  /** Port to listen on; 0 (default) picks a free one, given to `onListening`. */
+  port?: number;
+  /** Address to bind. Default `127.0.0.1`. */
+  host?: string;
+  /** Called once the server is bound, with its address (tests and fleets listening on port 0 need the port). */
+  onListening?: (address: net.AddressInfo) => void;
+  /** Connections accepted at once; more are refused. Default 1024. */
+  maxConnections?: number;
+}
+
+/**
+ * Accepts many sensor connections and merges their records, each tagged with its peer.
+ *
+ * ```
+ * sensor 127.0.0.1:50001:  --a----b-------
+ * sensor 127.0.0.1:50002:  ----x-----y----
+ * listenTcp():             --A-X--B--Y----   ({ peer: '127.0.0.1:50001', value: a } …)
+ * ```
+ *
+ * Every connection is paused while the stages below are full and resumed as they drain, so no
+ * sensor can flood the pipeline. A peer's bad frame names that peer; an oversized
+ * length-prefixed frame closes only that peer's connection (with `onError: 'skip'`). The source
+ * never completes: unsubscribe to close the server and every connection. Statistics:
+ * `extra.peers` (connected now), `extra.connections` (accepted in all).
+ *
+ * @example
+ * ```ts
+ * listenTcp<Reading>({ port: 7000 }).pipe(map(({ peer, value }) => ({ ...value, sensor: peer })), slidingWindow(32, { key: (r) => r.sensor, features }));
+ * ```
+ */
+export function listenTcp<T = unknown>(options: ListenTcpOptions<T> = {}): Observable<PeerRecord<T>> {
+  const { host = '127.0.0.1', port = 0, framing = 'lines', maxFrameBytes = DEFAULT_MAX_FRAME_BYTES, onError = 'fail', maxConnections = 1024 } = options;
+  const decode = options.decode ?? defaultDecoder<T>(framing);
+  createFramer(framing, maxFrameBytes, 'tcp');
+  return pushSource<PeerRecord<T>>((sink: PushSink<PeerRecord<T>>) => {
+    sink.stats.extra.peers = 0;
+    sink.stats.extra.connections = 0;
+    const connections = new Set<FramedConnection>();
+    const server = net.createServer((socket) => {
+      const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+      const origin = `tcp ${peer}`;
+      sink.stats.extra.connections++;
+      sink.stats.extra.peers++;
+      const connection: FramedConnection = new FramedConnection(
+        socket,
+        createFramer(framing, maxFrameBytes, origin),
+        sink,
+        (frame) => {
+          const r = decodeFrame(decode, frame, origin);
+          if (r.ok) sink.next({ peer, value: r.value });
+          else reportBad(sink, onError, r.error);
+        },
+        (error) => reportBad(sink, onError, error),
+        () => {
+          connections.delete(connection);
+          sink.stats.extra.peers--;
+        },
+      );
+      connections.add(connection);
+      // A new peer arriving while the pipeline is full waits like the others.
+      if (!sink.wantsMore) socket.pause();
+    });
+    server.maxConnections = maxConnections;
+    server.on('error', (error) => sink.error(new RxDataError(`server failed: ${messageOf(error)}`, `tcp ${host}:${port}`, { cause: error })));
+    server.listen(port, host, () => options.onListening?.(server.address() as net.AddressInfo));
+    sink.onWantMore(() => {
+      for (const connection of [...connections]) connection.drain();
+    });
+    return () => {
+      server.close();
+      for (const connection of connections) connection.destroy();
+      connections.clear();
+    };
+  }, { highWaterMark: options.highWaterMark, overflow: 'pause', name: options.name ?? 'listenTcp' });
+}

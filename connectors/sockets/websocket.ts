@@ -1,0 +1,113 @@
+import type { Observable } from 'rxjs';
+import WebSocket from 'ws';
+import { LimitError, RxDataError, messageOf, pushSource } from '../../src/index.js';
+import { backoff, decodeFrame, reportBad, type Reconnect, type RecordErrorOptions } from './common.js';
+import { DEFAULT_MAX_FRAME_BYTES, json, type Decoder } from './framing.js';
+
+export interface FromWebSocketOptions<T> extends RecordErrorOptions {
+  /** Turns a message into a record (default: UTF-8 JSON); throwing makes a RecordError naming the URL. */
+  decode?: Decoder<T>;
+  /** Reconnect with exponential backoff and jitter (default true). With `false`, a close completes and an error fails. */
+  reconnect?: Reconnect;
+  /** Largest message accepted, bytes (default 1 MiB); `ws` refuses a longer one and closes the connection. */
+  maxFrameBytes?: number;
+  /** Messages held for the stages below before the socket is paused. Default 256. */
+  highWaterMark?: number;
+  /** Subprotocols to offer. */
+  protocols?: string | string[];
+  /** Extra request headers (authorization…). */
+  headers?: Record<string, string>;
+  /** The source's name in pipeline statistics. */
+  name?: string;
+}
+
+/**
+ * Reads messages from a WebSocket server (`ws`), one record each, reconnecting when it goes away.
+ *
+ * ```
+ * server:          -a-b-c-✕          (restart)     -d-e-
+ * fromWebSocket:   -a-b-c--- …backoff… reconnect ---d-e-
+ * pipeline full?   ws.pause() → the TCP socket stops reading → the server's bufferedAmount grows
+ * ```
+ *
+ * While the stages below are full the connection is paused (`ws.pause()` stops reading the
+ * underlying socket), so TCP flow control reaches the server. A message over `maxFrameBytes` is
+ * refused by `ws` (close code 1009) and reported as a LimitError; a malformed one is a
+ * RecordError naming `ws <url>`; both are counted instead with `onError: 'skip'`.
+ * Statistics: `extra.connected`, `extra.reconnects`.
+ *
+ * @example
+ * ```ts
+ * fromWebSocket<Reading>('ws://gateway.local:8080/stream').pipe(slidingWindow(64, { features }), batch(8), trainOn(model));
+ * ```
+ */
+export function fromWebSocket<T = unknown>(url: string, options: FromWebSocketOptions<T> = {}): Observable<T> {
+  const { onError = 'fail', maxFrameBytes = DEFAULT_MAX_FRAME_BYTES } = options;
+  const decode = options.decode ?? (json as Decoder<T>);
+  const retry = backoff(options.reconnect);
+  const origin = `ws ${url}`;
+  return pushSource<T>((sink) => {
+    sink.stats.extra.connected = 0;
+    sink.stats.extra.reconnects = 0;
+    let socket: WebSocket | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let failures = 0;
+    let everConnected = false;
+
+    const connect = (): void => {
+      timer = undefined;
+      if (sink.signal.aborted) return;
+      const ws = new WebSocket(url, options.protocols, { maxPayload: maxFrameBytes, headers: options.headers });
+      socket = ws;
+      let opened = false;
+      let lastError: Error | undefined;
+      ws.on('open', () => {
+        opened = true;
+        failures = 0;
+        if (everConnected) sink.stats.extra.reconnects++;
+        everConnected = true;
+        sink.stats.extra.connected = 1;
+      });
+      ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
+        if (sink.signal.aborted) return;
+        const frame = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+        const r = decodeFrame(decode, frame, origin);
+        if (r.ok) sink.next(r.value);
+        else reportBad(sink, onError, r.error);
+        // `ws` may still emit what it already parsed after pause(): pushSource keeps those.
+        if (!sink.wantsMore && !ws.isPaused) ws.pause();
+      });
+      ws.on('error', (error: Error & { code?: string }) => {
+        lastError = error;
+        if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+          reportBad(sink, onError, new LimitError(`message longer than maxFrameBytes (${maxFrameBytes} bytes); connection dropped`, origin));
+          lastError = undefined;
+        }
+      });
+      ws.on('close', () => {
+        if (socket === ws) socket = undefined;
+        sink.stats.extra.connected = 0;
+        if (sink.signal.aborted) return;
+        if (!opened) failures++;
+        const wait = retry?.delay(opened ? 0 : failures);
+        if (wait !== undefined) {
+          timer = setTimeout(connect, wait);
+          return;
+        }
+        if (lastError) sink.error(new RxDataError(`connection failed: ${messageOf(lastError)}`, origin, { cause: lastError }));
+        else if (retry) sink.error(new RxDataError(`gave up after ${failures} failed reconnection attempts`, origin));
+        else sink.complete();
+      });
+    };
+    sink.onWantMore(() => {
+      if (socket?.isPaused) socket.resume();
+    });
+    connect();
+    return () => {
+      if (timer) clearTimeout(timer);
+      // terminate(), not close(): close() waits up to 30 s for the server's close frame on a timer.
+      socket?.terminate();
+      socket = undefined;
+    };
+  }, { highWaterMark: options.highWaterMark, overflow: 'pause', name: options.name ?? 'fromWebSocket' });
+}

@@ -1,0 +1,222 @@
+import type { Observable, OperatorFunction, Subscription } from 'rxjs';
+import { Outbox, Valve, scoped, subscribeBehind } from '../src/flow.js';
+import { stageFor } from '../src/stats.js';
+
+export interface InterleaveOptions {
+  /** Inner sources read at once. Default 1 (one after another). */
+  cycleLength?: number;
+  /** Elements taken from one inner source before moving to the next. Default 1. */
+  blockLength?: number;
+  /**
+   * `true` (default): the exact tf.data order. `false`: every open inner source reads one
+   * element ahead, and when the source whose turn it is has nothing ready, the next one that
+   * has takes the turn (a slow file no longer stalls the others).
+   */
+  deterministic?: boolean;
+  /** The stage's name in pipeline statistics. */
+  name?: string;
+}
+
+/** One position of the cycle: an open inner source and what it delivered ahead of its turn. */
+interface Slot<R> {
+  subscription: Subscription | undefined;
+  /** Open while this inner source may emit (its turn has come, or it may read ahead). */
+  readonly gate: Valve;
+  /** Values received and not yet emitted (one for our sources; foreign ones may push more). */
+  readonly queue: R[];
+  done: boolean;
+}
+
+/**
+ * Maps each input to an inner Observable and merges them `blockLength` elements at a time from
+ * `cycleLength` open inner sources in turn (tf.data's `interleave`).
+ *
+ * ```
+ * inputs:        A B C              (A → a0…a4, B → b0 b1, C → c0 c1 c2)
+ * cycle 2, block 2:
+ * output:        a0 a1 b0 b1 a2 a3 a4 c0 c1 c2
+ *                          (B ends: its slot passes; C opens there on the slot's next turn)
+ * ```
+ *
+ * Inner sources open lazily, in input order, when the cycle reaches an empty slot; when one ends
+ * its block ends too and the next input takes its slot on that slot's next turn. Demand flows
+ * through: an inner source of ours (`fromIterable`, `fromFiles`) is subscribed behind a gate that
+ * opens only on its turn while the stages below are ready, so it reads only what is emitted; the
+ * outer source is read one input at a time. What the operator holds is bounded by one element
+ * per open inner source (foreign inner Observables that ignore demand are buffered as they push).
+ *
+ * @example
+ * ```ts
+ * fromIterable(paths).pipe(interleave((p) => fromFiles(p, { format: 'tfrecord' }), { cycleLength: 4, blockLength: 16 }));
+ * ```
+ */
+export function interleave<T, R>(fn: (input: T, index: number) => Observable<R>, options: InterleaveOptions = {}): OperatorFunction<T, R> {
+  const { cycleLength = 1, blockLength = 1, deterministic = true } = options;
+  if (!(Number.isInteger(cycleLength) && cycleLength >= 1)) throw new RangeError(`interleave: cycleLength must be an integer >= 1, got ${cycleLength}`);
+  if (!(Number.isInteger(blockLength) && blockLength >= 1)) throw new RangeError(`interleave: blockLength must be an integer >= 1, got ${blockLength}`);
+  const name = options.name ?? 'interleave';
+  const key = {};
+  return (source) =>
+    scoped<R>((subscriber, scope) => {
+      const stage = stageFor(scope.stats, key, name, 'operator');
+      const cycle: (Slot<R> | undefined)[] = new Array(cycleLength).fill(undefined);
+      /** Whose turn it is, and how many elements that slot gave in this block. */
+      let current = 0;
+      let inBlock = 0;
+      /** Inputs received from the outer source and not yet opened. */
+      const inputs: T[] = [];
+      let inputIndex = 0;
+      let inputsDone = false;
+      /** Open while the operator wants the next input. */
+      const outerGate = new Valve();
+      outerGate.set(false);
+      let open = 0;
+      /** Re-entrancy guard: the pump runs as one loop, callbacks only ask it to run again. */
+      let pumping = false;
+      let again = false;
+      const outbox = new Outbox<R>(subscriber, scope, () => pump(), stage);
+
+      const advance = (): void => {
+        inBlock = 0;
+        current = (current + 1) % cycleLength;
+      };
+      const openSlot = (index: number, input: T): void => {
+        let inner: Observable<R>;
+        try {
+          inner = fn(input, inputIndex++);
+        } catch (error) {
+          outbox.error(error);
+          return;
+        }
+        const gate = new Valve();
+        gate.set(false);
+        const slot: Slot<R> = { subscription: undefined, gate, queue: [], done: false };
+        cycle[index] = slot;
+        open++;
+        slot.subscription = subscribeBehind(scope, gate, inner, {
+          next(value) {
+            slot.queue.push(value);
+            // One element per opening: our sources check the gate before each emission.
+            gate.set(false);
+            pump();
+          },
+          error: (error) => outbox.error(error),
+          complete() {
+            slot.done = true;
+            gate.set(false);
+            pump();
+          },
+        }, subscriber);
+      };
+      /** Takes the next value of slot `index` into the outbox, or asks it for one. True when it moved on. */
+      const take = (index: number): 'value' | 'ended' | 'waiting' => {
+        const slot = cycle[index]!;
+        if (slot.queue.length > 0) {
+          const value = slot.queue.shift()!;
+          stage.in++;
+          outbox.push(value);
+          return 'value';
+        }
+        if (slot.done) {
+          cycle[index] = undefined;
+          open--;
+          return 'ended';
+        }
+        return 'waiting';
+      };
+      const pump = (): void => {
+        if (pumping) {
+          again = true;
+          return;
+        }
+        pumping = true;
+        try {
+          do {
+            again = false;
+            step();
+          } while (again && !subscriber.closed);
+        } finally {
+          pumping = false;
+        }
+      };
+      /** Runs tf.data's interleave loop until it must wait (for demand, an input or an inner value). */
+      const step = (): void => {
+        while (!subscriber.closed && outbox.size === 0) {
+          const slot = cycle[current];
+          if (slot) {
+            let outcome = take(current);
+            if (outcome === 'waiting' && !deterministic) {
+              // Open every empty slot now so that the others can read while this one stalls.
+              fillEmpty();
+              // Another open slot with a value ready takes this turn.
+              for (let k = 1; k < cycleLength && outcome === 'waiting'; k++) {
+                const other = (current + k) % cycleLength;
+                if (cycle[other]?.queue.length) {
+                  current = other;
+                  inBlock = 0;
+                  outcome = take(current);
+                }
+              }
+            }
+            if (outcome === 'value') {
+              if (++inBlock === blockLength) advance();
+              continue;
+            }
+            if (outcome === 'ended') {
+              advance();
+              continue;
+            }
+            // Waiting: ask for one element (and, when not deterministic, let every open slot read ahead).
+            requestAll(slot);
+            return;
+          }
+          if (inputs.length > 0) {
+            openSlot(current, inputs.shift()!);
+            continue;
+          }
+          if (!inputsDone) {
+            outerGate.set(true);
+            return;
+          }
+          if (open === 0) {
+            outbox.complete();
+            return;
+          }
+          advance();
+        }
+        if (!deterministic && outbox.size === 0) requestAll(undefined);
+      };
+      /** Non-deterministic mode: opens inputs into every empty slot (asking the outer source for more). */
+      const fillEmpty = (): void => {
+        for (let k = 0; k < cycleLength; k++) {
+          if (cycle[k] || subscriber.closed) continue;
+          if (inputs.length > 0) openSlot(k, inputs.shift()!);
+          else if (!inputsDone) outerGate.set(true);
+        }
+      };
+      const requestAll = (slot: Slot<R> | undefined): void => {
+        if (slot && slot.queue.length === 0 && !slot.done) slot.gate.set(true);
+        if (deterministic) return;
+        for (const s of cycle) if (s && s.queue.length === 0 && !s.done) s.gate.set(true);
+      };
+
+      const outer = subscribeBehind(scope, outerGate, source, {
+        next(input) {
+          inputs.push(input);
+          outerGate.set(false);
+          pump();
+        },
+        error: (error) => outbox.error(error),
+        complete() {
+          inputsDone = true;
+          pump();
+        },
+      }, subscriber);
+      pump();
+      return () => {
+        outer.unsubscribe();
+        for (const slot of cycle) slot?.subscription?.unsubscribe();
+        outbox.dispose();
+      };
+    });
+}

@@ -1,0 +1,120 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { MonoTypeOperatorFunction } from 'rxjs';
+import { fromIterable } from '../src/fromIterable.js';
+import { scoped, subscribeTied } from '../src/flow.js';
+import { RecordFileWriter, readRecordFile } from '../src/recordFile.js';
+import { stageFor } from '../src/stats.js';
+
+export interface SnapshotOptions {
+  /**
+   * Names what the upstream pipeline computes: change it whenever the pipeline's definition or
+   * its input data change. JavaScript cannot fingerprint an Observable's definition, so this is
+   * the only thing that tells one snapshot from another (include a version, the input paths, the
+   * preprocessing parameters: `'digits-v3-normalised-64px'`).
+   */
+  readonly key: string;
+  /** The stage's name in pipeline statistics. */
+  readonly name?: string;
+}
+
+/** Bump when the on-disk format changes: old snapshots then miss instead of misreading. */
+const FORMAT = 'rxdata-snapshot-v1';
+
+/** The file a snapshot with `key` is kept in under `dir`. */
+export function snapshotPath(dir: string, key: string): string {
+  const hash = createHash('sha256').update(`${FORMAT}\0${key}`).digest('hex').slice(0, 16);
+  const readable = key.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 48);
+  return join(dir, `${readable}-${hash}.snapshot`);
+}
+
+/**
+ * Writes the pipeline's output to `dir` on the first complete pass, and on later subscriptions
+ * (epochs, or later runs of the program) replays it from disk instead of running upstream
+ * (tf.data's `snapshot`).
+ *
+ * ```
+ * run 1:  upstream ──▶ a b c | ──▶ a b c |      (recorded to dir/<key>-<hash>.snapshot.partial…)
+ *                                               (renamed into place on complete)
+ * run 2:  dir/<key>-<hash>.snapshot ──▶ a b c |  (upstream not subscribed)
+ * ```
+ *
+ * A snapshot is committed only when a pass completes: an error or an unsubscribe (a `take`, a
+ * crash) leaves nothing behind, and the next run records again. The replay streams from disk and
+ * obeys demand. Elements must survive V8's structured serialisation (plain objects, arrays, typed
+ * arrays, strings, numbers; no tensors or functions). The `key` is required and is what the
+ * snapshot is looked up by: see {@link SnapshotOptions.key}. Delete the file to force a re-run.
+ *
+ * @example
+ * ```ts
+ * fromFiles('raw/*.jpg', …).pipe(parallelMap(expensiveDecode), snapshot('.cache/snap', { key: 'decode-v2-224px' }), shuffle(1000), batch(32));
+ * ```
+ */
+export function snapshot<T>(dir: string, options: SnapshotOptions): MonoTypeOperatorFunction<T> {
+  if (!options || typeof options.key !== 'string' || options.key === '') throw new TypeError('snapshot: a non-empty key is required (see SnapshotOptions.key)');
+  const path = snapshotPath(dir, options.key);
+  const name = options.name ?? 'snapshot';
+  const key = {};
+  /** A pass is recording now: a concurrent subscription just reads upstream. */
+  let recording = false;
+  return (source) =>
+    scoped<T>((subscriber, scope) => {
+      const stage = stageFor(scope.stats, key, name, 'operator');
+      if (existsSync(path)) {
+        stage.extra.replayed = (stage.extra.replayed ?? 0) + 1;
+        return fromIterable(() => readRecordFile<T>(path), { name: `${name}.replay` }).subscribe(subscriber);
+      }
+      if (recording) return source.subscribe(subscriber);
+      recording = true;
+      mkdirSync(dir, { recursive: true });
+      const partial = `${path}.partial-${process.pid}-${randomUUID()}`;
+      let writer: RecordFileWriter | undefined = new RecordFileWriter(partial);
+      const discard = (): void => {
+        recording = false;
+        if (!writer) return;
+        try {
+          writer.close();
+        } finally {
+          writer = undefined;
+          rmSync(partial, { force: true });
+        }
+      };
+      const upstream = subscribeTied(subscriber, source, {
+        next(value) {
+          stage.in++;
+          try {
+            writer!.write(value);
+          } catch (error) {
+            discard();
+            subscriber.error(error);
+            return;
+          }
+          stage.out++;
+          subscriber.next(value);
+        },
+        error(error) {
+          discard();
+          subscriber.error(error);
+        },
+        complete() {
+          recording = false;
+          try {
+            writer!.close();
+            writer = undefined;
+            renameSync(partial, path);
+            stage.extra.recorded = (stage.extra.recorded ?? 0) + 1;
+          } catch (error) {
+            discard();
+            subscriber.error(error);
+            return;
+          }
+          subscriber.complete();
+        },
+      });
+      return () => {
+        upstream.unsubscribe();
+        if (writer) discard();
+      };
+    });
+}

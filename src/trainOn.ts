@@ -1,0 +1,243 @@
+/**
+ * The training sink: one TensorFlow.js step per batch, with the pipeline's demand tied to it.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { defer, type Observable, type OperatorFunction } from 'rxjs';
+import { consume } from '../operators/consume.js';
+import { ElementError, messageOf } from './errors.js';
+import { stageFor, type PipelineStats, type StageStats } from './stats.js';
+import { leadingSize, selectArrays, toTensors, type BatchSelector, type FieldSelection, type NDInput, type TensorInput } from './train/tensors.js';
+
+/** A custom training step: returns the scalar loss to minimise; tensors made inside are freed by tfjs. */
+export type StepFn<B> = (tensors: { xs: TensorInput; ys: TensorInput; batch: B }, tfjs: typeof tf) => tf.Scalar;
+
+/** What one step did. */
+export interface StepResult {
+  /** Steps done so far in the whole run, this one included (1 for the first step). */
+  readonly step: number;
+  /** The epoch this step belongs to (0-based). */
+  readonly epoch: number;
+  /** The batch's index within this epoch (0-based). */
+  readonly batch: number;
+  readonly loss: number;
+  /** The model's other metrics for this batch (`acc`…), as tfjs names them. */
+  readonly metrics: Readonly<Record<string, number>>;
+  /** Samples in the batch. */
+  readonly size: number;
+  /** Time the sink sat idle waiting for this batch after the previous step ended, ms. */
+  readonly waitMs: number;
+  /** Time the step took (tensors in, training, tensors freed), ms. */
+  readonly stepMs: number;
+  /** `waitMs / (waitMs + stepMs)`: this step's input-stall fraction (tf.data calls > 0.05 input-bound). */
+  readonly inputWait: number;
+}
+
+/** Fires after a step's tensors are freed and before the next step may start; may be async. */
+export type StepHook = (result: StepResult) => void | Promise<void>;
+
+export interface TrainOnOptions<B> extends FieldSelection {
+  /** A function picking `{ xs, ys }` out of a batch, instead of `inputs`/`labels` field names. */
+  select?: (batch: B) => { xs: NDInput; ys: NDInput };
+  /** The optimizer a custom {@link StepFn} is minimised with (required then, unused with a model). */
+  optimizer?: tf.Optimizer;
+  /** Collects statistics for every stage of ours above, and the sink's step gauges. */
+  stats?: PipelineStats;
+  /** The sink's name in statistics. Default `'trainOn'`. */
+  name?: string;
+  /** The epoch number written into results. Default 0. */
+  epoch?: number;
+  /** Steps done before this run (when resuming): the first result has `step` = this + 1. */
+  initialStep?: number;
+  /** Called before each step, with the batch's index and size (tfjs `onBatchBegin`). */
+  beforeStep?: (info: { readonly step: number; readonly epoch: number; readonly batch: number; readonly size: number }) => void | Promise<void>;
+  /** Called after each step (tfjs `onBatchEnd`); the next step waits for it. */
+  afterStep?: StepHook;
+}
+
+/** A training step failed: says which step of which epoch, and stops the pipeline. */
+export class TrainStepError extends ElementError {
+  override name = 'TrainStepError';
+  constructor(
+    readonly step: number,
+    readonly epoch: number,
+    cause: unknown,
+  ) {
+    super('trainOn', step, cause);
+    this.message = `training step ${step} (epoch ${epoch}) failed: ${messageOf(cause)}`;
+  }
+}
+
+/** The operator `trainOn` returns: also says when no step is running (tensors all freed). */
+export interface TrainOperator<B> extends OperatorFunction<B, StepResult> {
+  /** Resolves once no step of this operator is in flight (after an unsubscribe mid-step, say). */
+  idle(): Promise<void>;
+  /** Steps done so far, across subscriptions. */
+  readonly steps: number;
+}
+
+/** Run-time settings `fit` changes between epochs without making a new operator (one stats row). */
+export interface TrainContext {
+  epoch: number;
+}
+
+const isModel = (x: unknown): x is tf.LayersModel => x instanceof tf.LayersModel;
+
+/**
+ * Trains on every batch: exactly one TensorFlow.js step per batch, one at a time, emitting each
+ * step's result.
+ *
+ * ```
+ * batches:  -[b0]-[b1]----------[b2]-|      (pulled on demand: b1 is asked for as step 0 starts)
+ * steps:      [step 0 ][step 1 ]  [step 2 ]
+ * output:   ---------r0-------r1---------r2|   ({ step, epoch, loss, metrics, waitMs, stepMs… })
+ * ```
+ *
+ * Takes a compiled `tf.LayersModel` (trained with `trainOnBatch`) or a custom step
+ * `({ xs, ys, batch }, tf) => loss` with `options.optimizer`. Each batch's arrays become tensors
+ * with one copy, and every tensor is freed after the step, also after an error or unsubscribe:
+ * `tf.memory().numTensors` ends where it started (once the optimizer has made its slots).
+ * The next batch is requested as a step starts, so preparing it overlaps training. A failing step
+ * errors the output with a {@link TrainStepError} naming the step and epoch, which unsubscribes
+ * the pipeline above. Built on `consume(fn, { concurrency: 1, lookahead: 1 })`.
+ *
+ * @example
+ * ```ts
+ * const results = await lastValueFrom(rows$.pipe(batch(32), prefetch(2), trainOn(model, { stats }), toArray()));
+ * ```
+ */
+export function trainOn<B>(model: tf.LayersModel | StepFn<B>, options: TrainOnOptions<B> = {}): TrainOperator<B> {
+  return makeTrainer(model, options, { epoch: options.epoch ?? 0 });
+}
+
+/** {@link trainOn} with an epoch `fit` can move forward between subscriptions. */
+export function makeTrainer<B>(model: tf.LayersModel | StepFn<B>, options: TrainOnOptions<B>, context: TrainContext): TrainOperator<B> {
+  const name = options.name ?? 'trainOn';
+  const selector: BatchSelector<B> = options.select ?? { inputs: options.inputs, labels: options.labels };
+  if (!isModel(model) && !options.optimizer) throw new TypeError('trainOn: a custom step function needs options.optimizer');
+  const key = {};
+  /** Steps done across subscriptions (epochs), for the `step` counter. */
+  let steps = options.initialStep ?? 0;
+  /** Steps running now, and who waits for none to run. */
+  let inFlight = 0;
+  let idleWaiters: (() => void)[] = [];
+  const settle = (): void => {
+    if (--inFlight > 0) return;
+    const waiters = idleWaiters;
+    idleWaiters = [];
+    for (const w of waiters) w();
+  };
+
+  /** One training step on tensors made from `batch`; returns the loss and metrics. */
+  const runStep = async (batch: B): Promise<{ loss: number; metrics: Record<string, number>; size: number }> => {
+    const made: tf.Tensor[] = [];
+    try {
+      const arrays = selectArrays(batch, selector);
+      const size = leadingSize(arrays.xs);
+      const xs = toTensors(arrays.xs, made);
+      const ys = toTensors(arrays.ys, made);
+      if (isModel(model)) {
+        const out = await model.trainOnBatch(xs, ys);
+        const values = Array.isArray(out) ? out : [out];
+        const names = model.metricsNames;
+        const metrics: Record<string, number> = {};
+        for (let i = 1; i < values.length; i++) metrics[names[i] ?? `metric${i}`] = values[i];
+        return { loss: values[0], metrics, size };
+      }
+      const lossTensor = options.optimizer!.minimize(() => model({ xs, ys, batch }, tf), true);
+      if (!lossTensor) throw new Error('the step function returned no loss');
+      try {
+        return { loss: (await lossTensor.data())[0], metrics: {}, size };
+      } finally {
+        lossTensor.dispose();
+      }
+    } finally {
+      for (const t of made) t.dispose();
+    }
+  };
+
+  /** Per-subscription timing, found through the subscription's AbortSignal (one consume for all epochs, so one stats row). */
+  interface Run {
+    lastEnd: number;
+    batchIndex: number;
+    readonly epoch: number;
+  }
+  const runs = new WeakMap<AbortSignal, Run>();
+  /** The newest subscription's start: its first batch's wait counts from here. */
+  let subscribedAt = performance.now();
+  let subscribedEpoch = context.epoch;
+  /** Totals across subscriptions, for the stats gauges. */
+  let waitTotal = 0;
+  let stepTotal = 0;
+  let samples = 0;
+  let counted = 0;
+  let wallStart = 0;
+
+  const step = async (batch: B, _index: number, signal: AbortSignal): Promise<StepResult> => {
+    const started = performance.now();
+    let run = runs.get(signal);
+    if (!run) {
+      run = { lastEnd: subscribedAt, batchIndex: 0, epoch: subscribedEpoch };
+      runs.set(signal, run);
+    }
+    const { epoch } = run;
+    const waitMs = started - run.lastEnd;
+    const index = run.batchIndex++;
+    const number = steps + 1;
+    inFlight++;
+    let done: Omit<StepResult, 'stepMs' | 'inputWait'>;
+    try {
+      if (options.beforeStep) {
+        const size = leadingSize(selectArrays(batch, selector).xs);
+        await options.beforeStep({ step: number, epoch, batch: index, size });
+      }
+      const { loss, metrics, size } = await runStep(batch);
+      if (!Number.isFinite(loss)) throw new Error(`loss is ${loss}`);
+      done = { step: number, epoch, batch: index, loss, metrics, size, waitMs };
+    } catch (error) {
+      throw new TrainStepError(number, epoch, error);
+    } finally {
+      settle();
+    }
+    steps = number;
+    const stepMs = performance.now() - started;
+    const result: StepResult = { ...done, stepMs, inputWait: waitMs / Math.max(waitMs + stepMs, 1e-9) };
+    waitTotal += waitMs;
+    stepTotal += stepMs;
+    samples += result.size;
+    counted++;
+    if (stage) {
+      stage.in++;
+      stage.out++;
+      stage.waitMs = waitTotal;
+      const busy = Math.max(waitTotal + stepTotal, 1e-9);
+      stage.extra.steps = steps;
+      stage.extra.stepMs = stepTotal / counted;
+      stage.extra.inputWait = waitTotal / busy;
+      stage.extra.samplesPerSec = (samples / Math.max(performance.now() - wallStart, 1e-9)) * 1000;
+    }
+    if (options.afterStep) {
+      try {
+        await options.afterStep(result);
+      } catch (error) {
+        throw new TrainStepError(number, epoch, error);
+      }
+    }
+    run.lastEnd = performance.now();
+    return result;
+  };
+  const sink = consume(step, { concurrency: 1, lookahead: 1, stats: options.stats, name });
+  /** The step gauges' stats row, made on first subscription. */
+  let stage: StageStats | undefined;
+
+  const operator = ((source: Observable<B>) =>
+    defer(() => {
+      stage ??= stageFor(options.stats, key, `${name}.step`, 'sink');
+      subscribedAt = performance.now();
+      subscribedEpoch = context.epoch;
+      if (!wallStart) wallStart = subscribedAt;
+      return source.pipe(sink);
+    })) as TrainOperator<B>;
+  operator.idle = () => (inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve)));
+  Object.defineProperty(operator, 'steps', { get: () => steps });
+  return operator;
+}

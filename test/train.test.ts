@@ -1,0 +1,207 @@
+import test from 'ava';
+import * as tf from '@tensorflow/tfjs';
+import { lastValueFrom, toArray } from 'rxjs';
+import { fromIterable } from '../src/fromIterable.js';
+import { prefetch } from '../operators/prefetch.js';
+import { selectBackend } from '../src/backend.js';
+import { trainOn, TrainStepError, type StepResult } from '../src/trainOn.js';
+import { PipelineStats } from '../src/stats.js';
+import type { NDArray } from '../src/types.js';
+
+test.before(async () => {
+  await selectBackend('cpu', { log: false });
+});
+
+type Batch = { xs: NDArray<Float32Array>; ys: NDArray<Float32Array> };
+
+/** A learnable problem: y = 2·x0 − x1 + 0.5, batches of 16, seeded. */
+function makeBatches(count: number, width = 2, seed = 1): Batch[] {
+  let s = seed;
+  const rand = (): number => ((s = (s * 16807) % 2147483647) / 2147483647) * 2 - 1;
+  return Array.from({ length: count }, () => {
+    const xs = new Float32Array(16 * width);
+    const ys = new Float32Array(16);
+    for (let i = 0; i < 16; i++) {
+      for (let j = 0; j < width; j++) xs[i * width + j] = rand();
+      ys[i] = 2 * xs[i * width] - xs[i * width + 1] + 0.5;
+    }
+    return { xs: { data: xs, shape: [16, width] }, ys: { data: ys, shape: [16, 1] } };
+  });
+}
+
+function regression(optimizer: tf.Optimizer | string = tf.train.sgd(0.1)): tf.LayersModel {
+  const model = tf.sequential({ layers: [tf.layers.dense({ units: 1, inputShape: [2] })] });
+  model.compile({ optimizer, loss: 'meanSquaredError' });
+  return model;
+}
+
+/** A batch generator that counts pulls and notes when it is closed. */
+function counted(batches: Batch[]) {
+  const state = { pulled: 0, closed: false };
+  const source = fromIterable(function* () {
+    try {
+      for (const b of batches) {
+        state.pulled++;
+        yield b;
+      }
+    } finally {
+      state.closed = true;
+    }
+  });
+  return { state, source };
+}
+
+test.serial('losses fall on a learnable problem, exactly one step per batch', async (t) => {
+  const model = regression();
+  const { state, source } = counted(makeBatches(60));
+  const results = await lastValueFrom(source.pipe(trainOn(model), toArray()));
+  t.is(results.length, 60);
+  t.is(state.pulled, 60);
+  t.deepEqual(
+    results.map((r) => r.step),
+    Array.from({ length: 60 }, (_, i) => i + 1),
+  );
+  const first = results.slice(0, 5).reduce((a, r) => a + r.loss, 0) / 5;
+  const last = results.slice(-5).reduce((a, r) => a + r.loss, 0) / 5;
+  t.true(last < first / 10, `loss fell from ${first} to ${last}`);
+  for (const r of results) {
+    t.is(r.size, 16);
+    t.true(r.stepMs >= 0 && r.waitMs >= 0 && r.inputWait >= 0 && r.inputWait <= 1);
+  }
+  model.dispose();
+});
+
+test.serial('no tensor leak after N steps (numTensors before == after)', async (t) => {
+  const model = regression();
+  const before = tf.memory().numTensors;
+  await lastValueFrom(fromIterable(makeBatches(25)).pipe(trainOn(model), toArray()));
+  t.is(tf.memory().numTensors, before);
+  model.dispose();
+});
+
+test.serial('adam: after its slots exist, steps leak nothing', async (t) => {
+  const model = regression(tf.train.adam(0.05));
+  const op = trainOn(model);
+  await lastValueFrom(fromIterable(makeBatches(1)).pipe(op));
+  const before = tf.memory().numTensors;
+  await lastValueFrom(fromIterable(makeBatches(20)).pipe(op, toArray()));
+  t.is(tf.memory().numTensors, before);
+  t.is(op.steps, 21, 'the step counter carries across subscriptions');
+  model.dispose();
+});
+
+test.serial('an error inside a step names the step and epoch, stops the pipeline, leaks nothing', async (t) => {
+  const model = regression();
+  const batches = makeBatches(10);
+  batches[4] = makeBatches(1, 3)[0]; // the 5th batch has 3 features: the model takes 2
+  const { state, source } = counted(batches);
+  const before = tf.memory().numTensors;
+  const seen: StepResult[] = [];
+  const error = await t.throwsAsync(
+    lastValueFrom(source.pipe(trainOn(model, { epoch: 2, afterStep: (r) => void seen.push(r) }))),
+    { instanceOf: TrainStepError },
+  );
+  t.is(error?.step, 5);
+  t.is(error?.epoch, 2);
+  t.regex(error?.message ?? '', /training step 5 \(epoch 2\) failed/);
+  t.is(seen.length, 4);
+  t.true(state.closed, 'the source was released');
+  t.true(state.pulled <= 6, `pulled ${state.pulled}: at most one batch beyond the failing one`);
+  t.is(tf.memory().numTensors, before);
+  model.dispose();
+});
+
+test.serial('a NaN loss is an error of that step', async (t) => {
+  const model = regression();
+  const batches = makeBatches(3);
+  batches[1].xs.data[0] = Number.NaN;
+  const error = await t.throwsAsync(lastValueFrom(fromIterable(batches).pipe(trainOn(model))), { instanceOf: TrainStepError });
+  t.is(error?.step, 2);
+  model.dispose();
+});
+
+test.serial('unsubscribe mid-step releases the source and every tensor', async (t) => {
+  const model = regression();
+  const { state, source } = counted(makeBatches(50));
+  const before = tf.memory().numTensors;
+  const results: StepResult[] = [];
+  let interrupted!: () => void;
+  const fourthStep = new Promise<void>((resolve) => (interrupted = resolve));
+  const op = trainOn<Batch>(model, {
+    beforeStep: ({ step }) => {
+      if (step !== 4) return;
+      subscription.unsubscribe();
+      interrupted();
+    },
+  });
+  const subscription = source.pipe(op).subscribe((r) => results.push(r));
+  await fourthStep;
+  await op.idle(); // the interrupted step still runs to its end, then frees its tensors
+  t.is(results.length, 3, 'the interrupted step emits nothing');
+  t.true(state.closed);
+  t.true(state.pulled <= 5);
+  t.is(tf.memory().numTensors, before);
+  model.dispose();
+});
+
+test.serial('custom step function with an optimizer (custom training loop)', async (t) => {
+  const w = tf.variable(tf.zeros([2, 1]));
+  const b = tf.variable(tf.zeros([1]));
+  const optimizer = tf.train.sgd(0.1);
+  const before = tf.memory().numTensors;
+  const results = await lastValueFrom(
+    fromIterable(makeBatches(80)).pipe(
+      trainOn<Batch>(({ xs, ys }, tfjs) => tfjs.losses.meanSquaredError(ys as tf.Tensor, tfjs.add(tfjs.matMul(xs as tf.Tensor2D, w), b)) as tf.Scalar, { optimizer }),
+      toArray(),
+    ),
+  );
+  t.is(results.length, 80);
+  t.true(results.at(-1)!.loss < results[0].loss / 10);
+  const learned = Array.from(w.dataSync());
+  t.true(Math.abs(learned[0] - 2) < 0.2 && Math.abs(learned[1] + 1) < 0.2, `w = ${learned}`);
+  t.is(tf.memory().numTensors, before);
+  t.throws(() => trainOn(() => tf.scalar(0)), { message: /optimizer/ });
+  w.dispose();
+  b.dispose();
+  optimizer.dispose();
+});
+
+test.serial('input and label fields are configurable (names or a function)', async (t) => {
+  const model = regression();
+  const renamed = makeBatches(5).map((b) => ({ pixels: b.xs, label: b.ys }));
+  const byName = await lastValueFrom(fromIterable(renamed).pipe(trainOn(model, { inputs: 'pixels', labels: 'label' }), toArray()));
+  t.is(byName.length, 5);
+  const byFn = await lastValueFrom(fromIterable(renamed).pipe(trainOn(model, { select: (b) => ({ xs: b.pixels, ys: b.label }) }), toArray()));
+  t.is(byFn.length, 5);
+  const error = await t.throwsAsync(lastValueFrom(fromIterable(renamed).pipe(trainOn(model))));
+  t.regex(error?.message ?? '', /field 'xs' is not an NDArray/);
+  model.dispose();
+});
+
+test.serial('backpressure: batches pulled ahead of the steps stay bounded; stats record the sink', async (t) => {
+  const model = regression();
+  const { state, source } = counted(makeBatches(40));
+  const stats = new PipelineStats();
+  let maxAhead = 0;
+  await lastValueFrom(
+    source.pipe(
+      prefetch(2),
+      trainOn(model, {
+        stats,
+        afterStep: (r) => {
+          maxAhead = Math.max(maxAhead, state.pulled - r.step);
+        },
+      }),
+      toArray(),
+    ),
+  );
+  // prefetch holds 2, the sink holds 1 ahead: never more than that beyond the step running.
+  t.true(maxAhead <= 4, `max ahead ${maxAhead}`);
+  const sink = stats.get('trainOn');
+  t.is(sink?.in, 40);
+  const gauges = stats.get('trainOn.step');
+  t.is(gauges?.extra.steps, 40);
+  t.true((gauges?.extra.inputWait ?? -1) >= 0);
+  t.truthy(stats.get('prefetch'));
+  model.dispose();
+});
