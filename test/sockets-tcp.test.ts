@@ -50,7 +50,7 @@ test('lines of JSON from a gateway; unsubscribing closes the connection', async 
   const out = await lastValueFrom(fromTcp<{ t: number; v: number }>({ port: gw.port }).pipe(take(3), toArray()));
   t.deepEqual(out, [{ t: 1, v: 0.5 }, { t: 2, v: 0.7 }, { t: 3, v: 0.9 }]);
   await closed(serverSide!); // the server sees the connection close
-  t.pass();
+  t.true(serverSide!.destroyed);
   await gw.close();
 });
 
