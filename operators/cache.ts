@@ -41,9 +41,15 @@ export function estimateBytes(x: unknown): number {
     case 'object': {
       if (x === null) return 8;
       if (ArrayBuffer.isView(x)) return 64 + x.byteLength;
-      if (Array.isArray(x)) return x.reduce((n: number, v) => n + estimateBytes(v), 16);
+      if (Array.isArray(x)) {
+        let n = 16;
+        for (const v of x) n += estimateBytes(v);
+        return n;
+      }
+      // for…in over own keys: Object.entries would allocate an array per element on the hot path.
       let n = 16;
-      for (const [k, v] of Object.entries(x)) n += 16 + k.length + estimateBytes(v);
+      const record = x as Record<string, unknown>;
+      for (const k in record) if (Object.hasOwn(record, k)) n += 16 + k.length + estimateBytes(record[k]);
       return n;
     }
     default:

@@ -44,9 +44,14 @@ export class Valve implements Gate {
   set(open: boolean): void {
     if (open === this.open) return;
     this.open = open;
-    if (open && this.listeners.size > 0) {
-      for (const listener of [...this.listeners]) listener();
+    if (!open || this.listeners.size === 0) return;
+    // One waiting producer is the common case (per element in parallelMap): no copy for it.
+    if (this.listeners.size === 1) {
+      for (const listener of this.listeners) listener();
+      return;
     }
+    // Listeners unregister themselves when called: iterate a snapshot.
+    for (const listener of [...this.listeners]) listener();
   }
 
   onOpen(listener: () => void): () => void {
