@@ -61,25 +61,8 @@ export function stack(elements: readonly unknown[], path = ''): unknown {
     }
     return { data: out, shape: [n] } satisfies NDArray;
   }
-  if (isTypedArray(first) || isNDArray(first)) {
-    const data0 = isTypedArray(first) ? first : first.data;
-    const shape0 = isTypedArray(first) ? [first.length] : first.shape;
-    const size = data0.length;
-    const Ctor = data0.constructor as TypedArrayConstructor;
-    const out = new Ctor(n * size);
-    for (let i = 0; i < n; i++) {
-      const e = elements[i];
-      const data = isTypedArray(e) ? e : isNDArray(e) ? e.data : undefined;
-      const shape = isTypedArray(e) ? [e.length] : isNDArray(e) ? e.shape : undefined;
-      if (!data || !shape) throw mismatch(path, i, `is not a typed array`, `a ${Ctor.name}`);
-      if (!sameShape(shape, shape0)) {
-        throw mismatch(path, i, `has shape [${shape.join(', ')}]`, `shape [${shape0.join(', ')}] (use paddedBatch for variable lengths)`);
-      }
-      if (data.constructor !== Ctor) throw mismatch(path, i, `is a ${data.constructor.name}`, `a ${Ctor.name}`);
-      out.set(data, i * size);
-    }
-    return { data: out, shape: [n, ...shape0] } satisfies NDArray;
-  }
+  if (isTypedArray(first)) return stackTyped(elements, first, path);
+  if (isNDArray(first)) return stackNDArrays(elements, first, path);
   if (Array.isArray(first)) {
     const shape = nestedShape(first);
     if (shape) {
@@ -115,17 +98,75 @@ export function stack(elements: readonly unknown[], path = ''): unknown {
           continue;
         }
       }
-      out[name] = stack(
-        elements.map((e, i) => {
-          if (!isPlainObject(e) || !(name in e)) throw mismatch(path, i, `has no field '${name}'`, `field '${name}'`);
-          return e[name];
-        }),
-        path ? `${path}.${name}` : name,
-      );
+      out[name] = stack(allPlain ? fieldOf(elements as readonly Record<string, unknown>[], name, path) : fieldChecked(elements, name, path), path ? `${path}.${name}` : name);
     }
     return out;
   }
   return [...elements];
+}
+
+/** The standard typed-array class behind `x`'s (a Node `Buffer` stacks into a `Uint8Array`). */
+function baseCtor(x: TypedArray): TypedArrayConstructor {
+  // The tag is the array's own kind whatever its class (a Buffer says Uint8Array).
+  return CTOR_BY_TAG[x[Symbol.toStringTag]];
+}
+const CTOR_BY_TAG: Readonly<Record<string, TypedArrayConstructor>> = {
+  Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array,
+};
+
+/** Typed arrays of one length → `[n, length]`. The hot path of `batch`: one check and one copy per element. */
+function stackTyped(elements: readonly unknown[], first: TypedArray, path: string): NDArray {
+  const n = elements.length;
+  const size = first.length;
+  const kind = first.constructor;
+  const Ctor = baseCtor(first);
+  const out = new Ctor(n * size);
+  for (let i = 0; i < n; i++) {
+    const e = elements[i] as TypedArray;
+    // Same class and length covers the common case; anything else gets the checks that name the fault.
+    if (e === null || typeof e !== 'object' || e.constructor !== kind || e.length !== size) {
+      if (!isTypedArray(e)) throw mismatch(path, i, 'is not a typed array', `a ${Ctor.name}`);
+      if (baseCtor(e) !== Ctor) throw mismatch(path, i, `is a ${e.constructor.name}`, `a ${Ctor.name}`);
+      if (e.length !== size) throw mismatch(path, i, `has shape [${e.length}]`, `shape [${size}] (use paddedBatch for variable lengths)`);
+    }
+    out.set(e, i * size);
+  }
+  return { data: out, shape: [n, size] };
+}
+
+/** NDArrays of one shape and type → `[n, ...shape]`. */
+function stackNDArrays(elements: readonly unknown[], first: NDArray, path: string): NDArray {
+  const n = elements.length;
+  const shape0 = first.shape;
+  const size = first.data.length;
+  const Ctor = baseCtor(first.data);
+  const out = new Ctor(n * size);
+  for (let i = 0; i < n; i++) {
+    const e = elements[i];
+    if (!isNDArray(e)) throw mismatch(path, i, 'is not an NDArray', `a ${Ctor.name}`);
+    if (!sameShape(e.shape, shape0)) {
+      throw mismatch(path, i, `has shape [${e.shape.join(', ')}]`, `shape [${shape0.join(', ')}] (use paddedBatch for variable lengths)`);
+    }
+    if (baseCtor(e.data) !== Ctor) throw mismatch(path, i, `is a ${e.data.constructor.name}`, `a ${Ctor.name}`);
+    out.set(e.data, i * size);
+  }
+  return { data: out, shape: [n, ...shape0] };
+}
+
+/** Field `name` of every element, each checked to be an object that has it. */
+function fieldChecked(elements: readonly unknown[], name: string, path: string): unknown[] {
+  return elements.map((e, i) => {
+    if (!isPlainObject(e) || !(name in e)) throw mismatch(path, i, `has no field '${name}'`, `field '${name}'`);
+    return e[name];
+  });
+}
+
+/** Field `name` of every element (plain objects all): a generated reader, as for number columns. */
+function fieldOf(elements: readonly Record<string, unknown>[], name: string, path: string): unknown[] {
+  const values = new Array<unknown>(elements.length);
+  const missing = fieldReader(name)(elements, values);
+  if (missing >= 0) throw mismatch(path, missing, `has no field '${name}'`, `field '${name}'`);
+  return values;
 }
 
 /**
@@ -165,6 +206,33 @@ function columnReader(name: string): ColumnReader {
   }
   // Bounded: data with ever-new field names (keys from the data) must not grow this forever.
   if (columnReaders.size < 256) columnReaders.set(name, reader);
+  return reader;
+}
+
+type FieldReader = (elements: readonly Record<string, unknown>[], out: unknown[]) => number;
+const fieldReaders = new Map<string, FieldReader>();
+/** Reads field `name` of every element into `out`; returns the first element lacking it, or -1. */
+function fieldReader(name: string): FieldReader {
+  let reader = fieldReaders.get(name);
+  if (reader) return reader;
+  const key = JSON.stringify(name);
+  try {
+    reader = new Function(
+      'els',
+      'out',
+      `for (let i = 0; i < els.length; i++) { const e = els[i]; const v = e[${key}]; if (v === undefined && !(${key} in e)) return i; out[i] = v; } return -1;`,
+    ) as FieldReader;
+  } catch {
+    reader = (els, out) => {
+      for (let i = 0; i < els.length; i++) {
+        const v = els[i][name];
+        if (v === undefined && !(name in els[i])) return i;
+        out[i] = v;
+      }
+      return -1;
+    };
+  }
+  if (fieldReaders.size < 256) fieldReaders.set(name, reader);
   return reader;
 }
 
@@ -226,7 +294,7 @@ export function padStack(elements: readonly unknown[], padValue: number, shapes?
       target[d] = want;
     }
   }
-  const Ctor = arrays[0].data.constructor as TypedArrayConstructor;
+  const Ctor = baseCtor(arrays[0].data);
   const size = target.reduce((a, b) => a * b, 1);
   const out = new Ctor(arrays.length * size);
   if (padValue !== 0) out.fill(padValue);

@@ -40,6 +40,23 @@ test('shape mismatches name the element and field', async (t) => {
   await t.throwsAsync(lastValueFrom(fromIterable<unknown>([1, 'x']).pipe(batch(2))), { message: /element #1 is string/ });
 });
 
+
+test('typed-array features: every element checked, Buffers stack into a Uint8Array', async (t) => {
+  const stackOf = (xs: unknown[]) => lastValueFrom(fromIterable(xs.map((v) => ({ v }))).pipe(batch(xs.length)));
+  await t.throwsAsync(stackOf([new Float32Array(2), new Float32Array(3)]), { message: /element #1 at 'v' has shape \[3\]; .*shape \[2\]/ });
+  await t.throwsAsync(stackOf([new Float32Array(2), new Int32Array(2)]), { message: /element #1 at 'v' is a Int32Array; .*Float32Array/ });
+  await t.throwsAsync(stackOf([new Float32Array(2), [1, 2]]), { message: /element #1 at 'v' is not a typed array/ });
+  await t.throwsAsync(stackOf([{ data: new Float32Array(2), shape: [2] }, { data: new Float32Array(2), shape: [1, 2] }]), {
+    message: /element #1 at 'v' has shape \[1, 2\]/,
+  });
+  await t.throwsAsync(lastValueFrom(fromIterable<unknown>([{ v: new Float32Array(1) }, { w: new Float32Array(1) }]).pipe(batch(2))), {
+    message: /element #1 has no field 'v'/,
+  });
+  const bytes = (await stackOf([Buffer.from([1, 2]), new Uint8Array([3, 4])])) as unknown as { v: NDArray };
+  t.is(bytes.v.data.constructor, Uint8Array, 'a Node Buffer is a Uint8Array underneath; the batch is a plain one');
+  t.deepEqual([...bytes.v.data], [1, 2, 3, 4]);
+  t.deepEqual(bytes.v.shape, [2, 2]);
+});
 test('rejects a bad size', (t) => {
   t.throws(() => batch(0), { instanceOf: RangeError });
   t.throws(() => paddedBatch(1.5), { instanceOf: RangeError });

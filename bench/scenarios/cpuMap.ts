@@ -4,6 +4,7 @@
  * results moved back (no copies).
  */
 import { availableParallelism } from 'node:os';
+import { Piscina } from 'piscina';
 import { count, lastValueFrom, map } from 'rxjs';
 import { consume } from '../../operators/consume.js';
 import { parallelMap } from '../../operators/parallelMap.js';
@@ -39,10 +40,14 @@ const step = (flight: InFlight) => (x: Float32Array): void => {
 /** Started by the warm-up run and reused: the measured run sees warm workers. */
 let pool: WorkerPool<Uint8Array, Float32Array> | undefined;
 
+/** Bare threads for the machine's ceiling: each runs `many` on its share, started by the warm-up. */
+let bare: Piscina | undefined;
+
 async function run(caseName: string, n: number): Promise<CaseResult> {
   const flight = new InFlight();
   const s = step(flight);
-  pool ??= caseName.endsWith('workers') ? workerPool<Uint8Array, Float32Array>(taskUrl, { threads: THREADS }) : undefined;
+  if (caseName === 'bare-workers') bare ??= new Piscina({ filename: taskUrl.href, minThreads: THREADS, maxThreads: THREADS });
+  pool ??= caseName.endsWith('workers') && caseName !== 'bare-workers' ? workerPool<Uint8Array, Float32Array>(taskUrl, { threads: THREADS }) : undefined;
   const t0 = performance.now();
   switch (caseName) {
     case 'loop-1':
@@ -88,6 +93,14 @@ async function run(caseName: string, n: number): Promise<CaseResult> {
       for (const r of inflight) s(await r);
       break;
     }
+    case 'bare-workers': {
+      // No pipeline, no pool queue, no message per element: one task per thread.
+      const shares = Array.from({ length: THREADS }, (_, t) => Math.floor(n / THREADS) + (t < n % THREADS ? 1 : 0));
+      const sums = await Promise.all(shares.map((count) => bare!.run(count, { name: 'many' }) as Promise<number>));
+      sink.value += sums.reduce((a, b) => a + b, 0);
+      flight.consume(n);
+      break;
+    }
     default:
       throw new Error(`no case ${caseName}`);
   }
@@ -115,26 +128,33 @@ export const cpuMap: ScenarioDef = {
     { name: 'tfjs-data-1', impl: 'tfjs-data', label: 'generator → map → forEachAsync (no parallel map in tfjs-data)' },
     { name: 'rxdata-workers', impl: 'rxdata', label: `parallelMap(pool.run, ${THREADS * 2}) on workerPool(${THREADS} threads), buffers moved` },
     { name: 'loop-workers', impl: 'loop', label: `hand-written: piscina, ${THREADS * 2} tasks in flight` },
+    { name: 'bare-workers', impl: 'loop', label: `${THREADS} bare threads, each decoding its share of copies it makes itself (no message per element): what the machine gives` },
   ],
   report(by) {
     const base = by.get('loop-1')!.metrics.elementsPerS;
     const rows = [...by.values()].map((s) => [s.spec.name, s.spec.label, fmt(s.items), fmt(s.ms), fmt(s.metrics.elementsPerS), `${(s.metrics.elementsPerS / base).toFixed(2)}×${s.metrics.pairedScaling === undefined ? '' : ` (paired: ${s.metrics.pairedScaling.toFixed(2)}×)`}`, ...memoryCells(s)]);
     const scaling = by.get('rxdata-workers')!.metrics.pairedScaling;
     const byHand = by.get('loop-workers')!.metrics.pairedScaling;
+    const machine = by.get('bare-workers')!.metrics.pairedScaling;
     return {
       title: cpuMap.title,
       table: table(['case', 'pipeline', 'elements', 'median ms', 'elements/s', 'vs 1-thread loop', ...memoryHeader], rows),
       verdicts: [
         {
           target: `CPU-heavy map ≥ 1.8× on ${THREADS} cores`,
-          measured: `${scaling.toFixed(2)}× (by hand: ${byHand.toFixed(2)}×)`,
+          measured: `${scaling.toFixed(2)}× (by hand: ${byHand.toFixed(2)}×; bare threads: ${machine.toFixed(2)}×)`,
           holds: scaling >= 1.8,
-          note: scaling < 1.8 ? 'bounded by the cores the machine gives the process (see load average); the hand-written pool shows the same ceiling' : undefined,
+          note:
+            scaling < 1.8
+              ? `bounded by the machine: ${THREADS} bare threads with no pipeline and no messages reach ${machine.toFixed(2)}× on this work (jpeg-js decoding does not scale linearly on these vCPUs, while a pure arithmetic loop does: 2.0×); rxdata reaches ${((100 * scaling) / machine).toFixed(0)} % of that`
+              : undefined,
         },
       ],
       notes: [
         'Paired = the one-thread loop\'s time ÷ the worker case\'s, both in the same process one after the other (median over runs): the scaling the target uses.',
         'The main thread still generates the JPEG copies and receives the results; workers start before the measured run (steady state).',
+        'Bare threads = the work split in advance, each thread making and decoding its own copies: no pipeline, no queue, no transfer. It is the most this machine gives this work, the reference for what the pipeline loses.',
+        'The task reuses its scratch buffers: only the decoder\'s output and the result are new per element.',
         '`workerMap(url, { threads, transfer: true })` is the same pipeline as one operator that owns its pool.',
       ],
     };

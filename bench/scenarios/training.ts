@@ -17,13 +17,14 @@ import { trainOn } from '../../src/trainOn.js';
 import type { NDArray } from '../../src/types.js';
 import { workerPool, type WorkerPool } from '../../src/workerPool.js';
 import { parallelMap } from '../../operators/parallelMap.js';
-import { InFlight, fmt, memoryCells, memoryHeader, table, useBackend, type CaseResult, type RunOptions, type ScenarioDef, type ScenarioRunner } from '../lib.js';
+import { parseLines } from '../tasks/parseBatch.js';
+import { InFlight, fmt, median, memoryCells, memoryHeader, table, useBackend, type CaseResult, type RunOptions, type ScenarioDef, type ScenarioRunner } from '../lib.js';
 
 const BATCH = 64;
 const WINDOW = 1000;
 const FEATURES = 64;
 const CLASSES = 10;
-const epochs = (o: RunOptions): number => (o.warmup ? 1 : o.quick ? 2 : 4);
+const epochs = (o: RunOptions): number => (o.warmup ? 1 : o.quick ? 2 : 8);
 const dataPath = new URL('../../examples/data/optdigits/optdigits.tra.csv', import.meta.url);
 const parseTaskUrl = new URL('../tasks/parseBatch.ts', import.meta.url);
 /** Started by the warm-up run and reused: the measured run sees a warm worker. */
@@ -83,6 +84,12 @@ function prebuilt(tf: typeof TF, all: readonly string[]): { xs: TF.Tensor; ys: T
   return batches;
 }
 
+/** A batch of parsed lines as the model's `{ xs, ys }`: views into the one buffer `parseLines` fills. */
+function batchOf(buf: Float32Array): { xs: NDArray; ys: NDArray } {
+  const n = buf.length / (FEATURES + CLASSES);
+  return { xs: { data: buf.subarray(0, n * FEATURES), shape: [n, FEATURES] }, ys: { data: buf.subarray(n * FEATURES), shape: [n, CLASSES] } };
+}
+
 /**
  * The ceiling run beside a case, an epoch before each of the case's epochs, in the same process
  * on a model of its own: load on a shared machine then hits both alike, and their ratio holds.
@@ -115,11 +122,18 @@ async function run(caseName: string, nEpochs: number, beside?: Beside): Promise<
   /** Time spent in the ceiling's epochs, taken out of this case's time. */
   let pausedMs = 0;
   let ceilingMs = 0;
+  /** Per epoch: the ceiling's ms and the case's ms right after it, for a per-epoch ratio. */
+  const pairs: { ceiling: number; own: number }[] = [];
+  let epochStart = 0;
   const pause = async (): Promise<void> => {
     if (!beside) return;
     const p0 = performance.now();
-    ceilingMs += await beside.epoch();
-    pausedMs += performance.now() - p0;
+    if (pairs.length > 0) pairs[pairs.length - 1].own = p0 - epochStart;
+    const ceiling = await beside.epoch();
+    ceilingMs += ceiling;
+    pairs.push({ ceiling, own: 0 });
+    epochStart = performance.now();
+    pausedMs += epochStart - p0;
   };
   const flight = new InFlight();
   const source = function* (): Generator<string> {
@@ -149,6 +163,23 @@ async function run(caseName: string, nEpochs: number, beside?: Beside): Promise<
       break;
     }
     case 'rxdata-trainOn': {
+      // Vectorised, as the tf.data guide advises: shuffle the lines, batch them, parse a batch at a
+      // time into one buffer (no small arrays per element for the collector to chase).
+      const epoch$ = fromIterable(source).pipe(shuffle(WINDOW, { seed: 1 }), batch(BATCH), map((rows: string[]) => batchOf(parseLines(rows))), prefetch(2));
+      t0 = performance.now();
+      for (let e = 0; e < nEpochs; e++) {
+        await pause();
+        const results = await lastValueFrom(epoch$.pipe(trainOn<{ xs: NDArray; ys: NDArray }>(m, { epoch: e, afterStep: (r) => flight.consume(r.size) }), toArray()));
+        for (const r of results) {
+          timing.waitMs += r.waitMs;
+          timing.stepMs += r.stepMs;
+        }
+        steps += results.length;
+      }
+      break;
+    }
+    case 'rxdata-elementwise': {
+      // Parse each line into its own arrays, then shuffle and stack them.
       const epoch$ = fromIterable(source).pipe(map(parse), shuffle(WINDOW, { seed: 1 }), batch(BATCH), prefetch(2));
       t0 = performance.now();
       for (let e = 0; e < nEpochs; e++) {
@@ -170,10 +201,7 @@ async function run(caseName: string, nEpochs: number, beside?: Beside): Promise<
         shuffle(WINDOW, { seed: 1 }),
         batch(BATCH),
         parallelMap((rows: string[]) => p.run(rows), { concurrency: 2 }),
-        map((buf) => {
-          const n = buf.length / (FEATURES + CLASSES);
-          return { xs: { data: buf.subarray(0, n * FEATURES), shape: [n, FEATURES] }, ys: { data: buf.subarray(n * FEATURES), shape: [n, CLASSES] } };
-        }),
+        map(batchOf),
         prefetch(2),
       );
       t0 = performance.now();
@@ -260,12 +288,40 @@ async function run(caseName: string, nEpochs: number, beside?: Beside): Promise<
       if (history.epoch.length !== nEpochs) throw new Error('fitDataset ran short');
       break;
     }
+    case 'tfjs-data-vectorized': {
+      // The same vectorised order: tfjs-data batches the lines into a string tensor, read back here.
+      const ds = tf.data
+        .generator(source)
+        .shuffle(WINDOW, '1')
+        .batch(BATCH)
+        .map((lines) => {
+          const b = batchOf(parseLines((lines as unknown as TF.Tensor).dataSync() as unknown as string[]));
+          return { xs: tf.tensor(b.xs.data as Float32Array, [...b.xs.shape]), ys: tf.tensor(b.ys.data as Float32Array, [...b.ys.shape]) };
+        })
+        .prefetch(2);
+      t0 = performance.now();
+      const history = await m.fitDataset(ds, {
+        epochs: nEpochs,
+        verbose: 0,
+        callbacks: {
+          onEpochBegin: () => pause(),
+          onBatchEnd: async (_b, logs) => {
+            steps++;
+            flight.consume(Math.min(BATCH, logs?.size ?? BATCH));
+          },
+        },
+      });
+      if (history.epoch.length !== nEpochs) throw new Error('fitDataset ran short');
+      break;
+    }
     case 'loop': {
       // By hand: shuffle an index, parse each batch's lines, step, free, repeat.
       const random = mulberry32(1);
       t0 = performance.now();
       for (let e = 0; e < nEpochs; e++) {
         await pause();
+        // Time between steps (shuffling, parsing) is the loop's input wait, as trainOn counts it.
+        let lastEnd = performance.now();
         const order = all.map((_, i) => i);
         for (let i = order.length - 1; i > 0; i--) {
           const j = Math.floor(random() * (i + 1));
@@ -282,11 +338,13 @@ async function run(caseName: string, nEpochs: number, beside?: Beside): Promise<
             ys.set(r.ys, j * CLASSES);
           }
           const s = performance.now();
+          timing.waitMs += s - lastEnd;
           const xt = tf.tensor2d(xs, [n, FEATURES]);
           const yt = tf.tensor2d(ys, [n, CLASSES]);
           await m.trainOnBatch(xt, yt);
           tf.dispose([xt, yt]);
-          timing.stepMs += performance.now() - s;
+          lastEnd = performance.now();
+          timing.stepMs += lastEnd - s;
           flight.consume(n);
           steps++;
         }
@@ -296,7 +354,11 @@ async function run(caseName: string, nEpochs: number, beside?: Beside): Promise<
     default:
       throw new Error(`no case ${caseName}`);
   }
-  const ms = performance.now() - t0 - pausedMs;
+  const end = performance.now();
+  const ms = end - t0 - pausedMs;
+  if (pairs.length > 0) pairs[pairs.length - 1].own = end - epochStart;
+  // The median of per-epoch ratios: one epoch hit by a neighbour's burst moves it little.
+  const ofCeilingPct = median(pairs.map((p) => (100 * p.ceiling) / p.own));
   m.dispose();
   beside?.dispose();
   const leaked = tf.memory().numTensors;
@@ -308,7 +370,7 @@ async function run(caseName: string, nEpochs: number, beside?: Beside): Promise<
       steps,
       stepsPerS: (steps / ms) * 1000,
       ...(timing.stepMs ? { stepMs: timing.stepMs / steps, stallPct: 100 * stallOf(timing) } : {}),
-      ...(beside ? { ceilingMs, ofCeilingPct: (100 * ceilingMs) / ms } : {}),
+      ...(beside ? { ceilingMs, ofCeilingPct } : {}),
       tensorsAtEnd: leaked,
     },
   };
@@ -330,9 +392,11 @@ export const training: ScenarioDef = {
   title: `Training feed: 64-128-10 MLP on optdigits (3,823 rows), batch ${BATCH}, tfjs wasm backend`,
   cases: () => [
     { name: 'ceiling', impl: 'loop', label: 'trainOnBatch over tensors built in advance (the ceiling)' },
-    { name: 'rxdata-trainOn', impl: 'rxdata', label: `lines → map(parse) → shuffle(${WINDOW}) → batch → prefetch(2) → trainOn` },
+    { name: 'rxdata-trainOn', impl: 'rxdata', label: `lines → shuffle(${WINDOW}) → batch → map(parse the batch) → prefetch(2) → trainOn` },
+    { name: 'rxdata-elementwise', impl: 'rxdata', label: `lines → map(parse) → shuffle(${WINDOW}) → batch → prefetch(2) → trainOn` },
     { name: 'rxdata-workers', impl: 'rxdata', label: `lines → shuffle → batch → parallelMap(parse on 1 worker) → prefetch(2) → trainOn` },
-    { name: 'rxdata-consume', impl: 'rxdata', label: '… → prefetch(2) → consume(trainOnBatch, lookahead 1)' },
+    { name: 'rxdata-consume', impl: 'rxdata', label: 'lines → map(parse) → shuffle → batch → prefetch(2) → consume(trainOnBatch, lookahead 1)' },
+    { name: 'tfjs-data-vectorized', impl: 'tfjs-data', label: 'generator → shuffle → batch → map(parse the batch) → prefetch(2) → fitDataset' },
     { name: 'tfjs-data-fitDataset', impl: 'tfjs-data', label: 'generator → map → shuffle → batch → prefetch(2) → fitDataset' },
     { name: 'loop', impl: 'loop', label: 'hand-written: shuffle indices, parse a batch, step' },
   ],
@@ -349,17 +413,24 @@ export const training: ScenarioDef = {
     const rx = by.get('rxdata-trainOn')!;
     const frac = rx.metrics.ofCeilingPct;
     const stall = rx.metrics.stallPct;
+    const floor = by.get('loop')!.metrics.ofCeilingPct;
     return {
-      title: `${training.title}, ${quick ? 2 : 4} epochs`,
+      title: `${training.title}, ${quick ? 2 : 8} epochs`,
       table: table(['case', 'pipeline', 'median ms', 'steps/s', 'of ceiling', 'input stall', ...memoryHeader], rows),
       verdicts: [
-        { target: 'training feed ≥ 95 % of the in-memory ceiling', measured: `${frac.toFixed(1)} %`, holds: frac >= 95 },
+        {
+          target: 'training feed ≥ 95 % of the in-memory ceiling',
+          measured: `${frac.toFixed(1)} % (hand-written loop: ${floor.toFixed(1)} %)`,
+          holds: frac >= 95,
+          note: frac < 95 ? `the loop, which parses and makes tensors between steps as any one-thread feed must, sets the floor; rxdata reaches ${((100 * frac) / floor).toFixed(0)} % of it` : undefined,
+        },
         { target: 'training feed input stall < 5 %', measured: `${stall.toFixed(1)} %`, holds: stall < 5 },
       ],
       notes: [
-        '"Of ceiling" = the ceiling\'s time ÷ the case\'s, both run in the same process, a ceiling epoch before each of the case\'s epochs (median over runs); the ceiling row is its own process.',
+        '"Of ceiling" = a ceiling epoch\'s time ÷ the case\'s epoch run right after it in the same process (own model, same data), median over the epochs, then over runs; the ceiling row is its own process.',
         'Input stall = time the sink waited for a batch ÷ (wait + step), from trainOn\'s step results (waitMs, stepMs).',
         'One thread: parsing, shuffling and batching run between steps (wasm kernels hold the thread), so what the pipeline costs per batch is what it loses against the ceiling.',
+        'The targets are read on the vectorised pipeline (the tf.data guide\'s advice: batch, then map a whole batch), which parses exactly as the hand-written loop does. Parsing each line into arrays of its own first (elementwise row) costs the collector: 3,823 pairs of small typed arrays an epoch that live on in the shuffle window.',
       ],
     };
   },

@@ -24,6 +24,7 @@ export function parseLines(lines: readonly string[]): Float32Array {
   return out;
 }
 
-export default function task(lines: readonly string[]): Float32Array {
-  return move(parseLines(lines)) as Float32Array;
+/** Takes the batch's lines, or the lines joined by newlines (one string clones faster than many). */
+export default function task(lines: readonly string[] | string): Float32Array {
+  return move(parseLines(typeof lines === 'string' ? lines.split('\n') : lines)) as Float32Array;
 }
