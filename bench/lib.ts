@@ -84,6 +84,8 @@ export interface ScenarioDef {
   report(byCase: ReadonlyMap<string, Summary>, quick: boolean): ScenarioReport;
   /** Why the scenario cannot run now (a missing dependency), if so. */
   pending?(): Promise<string | undefined>;
+  /** Measured runs at least (full runs): for a scenario whose runs spread widely. */
+  readonly minRuns?: number;
 }
 
 export const median = (xs: readonly number[]): number => {

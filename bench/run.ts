@@ -101,7 +101,7 @@ async function main(): Promise<void> {
     const specs = def.cases(quick);
     const samples = new Map<string, Sample[]>(specs.map((s) => [s.name, []]));
     // Round 0 warms the disk cache and the machine, and is dropped (a quick run skips it).
-    const rounds = quick ? runs : runs + 1;
+    const rounds = quick ? runs : Math.max(runs, def.minRuns ?? 0) + 1;
     for (let round = 0; round < rounds; round++) {
       // Rotate the order each round, so no contender always runs first (or last) under load.
       const order = specs.map((_, i) => specs[(i + round) % specs.length]);

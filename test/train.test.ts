@@ -4,7 +4,7 @@ import { lastValueFrom, toArray } from 'rxjs';
 import { fromIterable } from '../src/fromIterable.js';
 import { prefetch } from '../operators/prefetch.js';
 import { selectBackend } from '../src/backend.js';
-import { trainOn, TrainStepError, type StepResult } from '../src/trainOn.js';
+import { trainOn, TrainStepError, YIELD_SLICE_MS, type StepResult } from '../src/trainOn.js';
 import { PipelineStats } from '../src/stats.js';
 import type { NDArray } from '../src/types.js';
 
@@ -203,5 +203,40 @@ test.serial('backpressure: batches pulled ahead of the steps stay bounded; stats
   t.is(gauges?.extra.steps, 40);
   t.true((gauges?.extra.inputWait ?? -1) >= 0);
   t.truthy(stats.get('prefetch'));
+  model.dispose();
+});
+
+test.serial('steps that hold the thread still let the event loop turn, at least every YIELD_SLICE_MS', async (t) => {
+  const model = regression();
+  // Batches all buffered ahead: without turns, steps would chain through microtasks alone and
+  // timers, I/O and worker messages would wait for the whole run.
+  let turns = 0;
+  let ticker: NodeJS.Immediate | undefined;
+  const tick = (): void => {
+    turns++;
+    ticker = setImmediate(tick);
+  };
+  let turnsAtFirstStep = -1;
+  const steps = 8;
+  await lastValueFrom(
+    fromIterable(makeBatches(steps)).pipe(
+      prefetch(steps),
+      trainOn(model, {
+        afterStep: () => {
+          if (turnsAtFirstStep < 0) {
+            turnsAtFirstStep = turns;
+            tick();
+          }
+          // Hold the thread past the slice, as a wasm or cpu step does.
+          const until = performance.now() + YIELD_SLICE_MS + 1;
+          while (performance.now() < until);
+        },
+      }),
+      toArray(),
+    ),
+  );
+  clearImmediate(ticker);
+  // Started at the first step: every later step found the slice spent and let the loop turn.
+  t.true(turns >= steps - 1, `${turns} turns over ${steps} steps`);
   model.dispose();
 });

@@ -296,6 +296,7 @@ export function fromKafka<T>(options: FromKafkaOptions<T>): KafkaSource<T> {
       if (stopped || (assigned && !assigned.has(key)) || done.has(key)) return;
       const end = ends.get(key);
       const hw = BigInt(batch.highWatermark);
+      const lagKey = `lag:${key}`;
       for (const message of batch.messages) {
         if (stopped || !batch.isActive()) return;
         const offset = BigInt(message.offset);
@@ -308,12 +309,12 @@ export function fromKafka<T>(options: FromKafkaOptions<T>): KafkaSource<T> {
           await waitForDemand(batch);
           if (stopped || !batch.isActive()) return;
         }
-        const origin = `topic ${batch.topic} partition ${batch.partition} offset ${message.offset}`;
         let value: T;
         try {
           if (message.value === null) throw new Error('null value (tombstone)');
           value = decode(message.value, { topic: batch.topic, partition: batch.partition, offset: message.offset, key: message.key });
         } catch (cause) {
+          const origin = `topic ${batch.topic} partition ${batch.partition} offset ${message.offset}`;
           const error = new RecordError(`fromKafka: cannot decode message: ${messageOf(cause)}`, origin, { cause });
           if (onError === 'fail') {
             stopped = true;
@@ -349,7 +350,7 @@ export function fromKafka<T>(options: FromKafkaOptions<T>): KafkaSource<T> {
         // Rates refresh every 64 records too: a large batch can take long to drain.
         if ((++received & 63) === 0) extra.recordsPerSec = received / Math.max(1e-3, (performance.now() - startedAt) / 1000);
         markPosition(key, offset + 1n);
-        extra[`lag:${key}`] = Number(hw - offset - 1n);
+        extra[lagKey] = Number(hw - offset - 1n);
         sink.next(record);
       }
       extra.recordsPerSec = received / Math.max(1e-3, (performance.now() - startedAt) / 1000);
