@@ -81,7 +81,7 @@ export interface TrainContext {
 }
 
 /** The longest trainOn runs steps back to back without letting the event loop turn, ms. */
-export const YIELD_SLICE_MS = 2;
+export const YIELD_SLICE_MS = 5;
 
 const isModel = (x: unknown): x is tf.LayersModel => x instanceof tf.LayersModel;
 
@@ -232,7 +232,8 @@ export function makeTrainer<B>(model: tf.LayersModel | StepFn<B>, options: Train
     // Let the event loop turn at least every YIELD_SLICE_MS: wasm and cpu steps block the thread
     // and chain through microtasks, and without a turn, batches finished by workers or I/O land
     // only once the prefetch buffer runs dry (bench scenario 4: a 16.7 % stall, 2–3 % with turns).
-    // Not every step: a turn costs 5–40 µs, a sixth of a small model's step.
+    // Not every step: a turn cost 10–150 µs a step in bench scenario 4's process (what V8 and libuv
+    // do at a task boundary), 3–6 % of its 2 ms steps. 5 ms, a scheduler's usual slice.
     if (run.lastEnd - run.lastYield >= YIELD_SLICE_MS) {
       await new Promise<void>((resolve) => setImmediate(resolve));
       run.lastYield = performance.now();
