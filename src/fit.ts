@@ -47,6 +47,8 @@ export interface FitOptions<B> extends FieldSelection {
   /** tfjs callbacks or plain hook objects; `model.stopTraining = true` stops after the current step. */
   callbacks?: FitCallback | readonly FitCallback[];
   /** For a custom step function instead of a model. */
+  /** How often steps let the event loop turn, ms: see `trainOn`'s `turnEveryMs`. */
+  turnEveryMs?: number;
   optimizer?: tf.Optimizer;
   /** Pipeline statistics; `fit` makes one when not given (see `FitRun.stats`). */
   stats?: PipelineStats;
@@ -280,6 +282,7 @@ async function run<B>(
       labels: typeof selector === 'function' ? undefined : selector.labels,
       optimizer: options.optimizer,
       stats,
+      turnEveryMs: options.turnEveryMs,
       initialStep: step,
       beforeStep: callbacks.some((c) => c.onBatchBegin)
         ? async ({ batch, size }) => {

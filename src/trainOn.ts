@@ -52,6 +52,12 @@ export interface TrainOnOptions<B> extends FieldSelection {
   beforeStep?: (info: { readonly step: number; readonly epoch: number; readonly batch: number; readonly size: number }) => void | Promise<void>;
   /** Called after each step (tfjs `onBatchEnd`); the next step waits for it. */
   afterStep?: StepHook;
+  /**
+   * The longest run of steps, in ms, before the event loop gets a turn (I/O, timers, worker
+   * results). Default {@link YIELD_SLICE_MS}; 0 turns it after every step, for batches that
+   * come from workers or the network through shallow buffers.
+   */
+  turnEveryMs?: number;
 }
 
 /** A training step failed: says which step of which epoch, and stops the pipeline. */
@@ -115,6 +121,8 @@ export function trainOn<B>(model: tf.LayersModel | StepFn<B>, options: TrainOnOp
 /** {@link trainOn} with an epoch `fit` can move forward between subscriptions. */
 export function makeTrainer<B>(model: tf.LayersModel | StepFn<B>, options: TrainOnOptions<B>, context: TrainContext): TrainOperator<B> {
   const name = options.name ?? 'trainOn';
+  const turnEveryMs = options.turnEveryMs ?? YIELD_SLICE_MS;
+  if (!(turnEveryMs >= 0)) throw new RangeError(`trainOn: turnEveryMs must be >= 0, got ${turnEveryMs}`);
   const selector: BatchSelector<B> = options.select ?? { inputs: options.inputs, labels: options.labels };
   if (!isModel(model) && !options.optimizer) throw new TypeError('trainOn: a custom step function needs options.optimizer');
   const key = {};
@@ -234,7 +242,7 @@ export function makeTrainer<B>(model: tf.LayersModel | StepFn<B>, options: Train
     // only once the prefetch buffer runs dry (bench scenario 4: a 16.7 % stall, 2–3 % with turns).
     // Not every step: a turn cost 10–150 µs a step in bench scenario 4's process (what V8 and libuv
     // do at a task boundary), 3–6 % of its 2 ms steps. 5 ms, a scheduler's usual slice.
-    if (run.lastEnd - run.lastYield >= YIELD_SLICE_MS) {
+    if (run.lastEnd - run.lastYield >= turnEveryMs) {
       await new Promise<void>((resolve) => setImmediate(resolve));
       run.lastYield = performance.now();
     }

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { map, take, repeat, lastValueFrom, count, toArray, Observable } from 'rxjs';
+import { map, merge, take, repeat, lastValueFrom, count, toArray, Observable } from 'rxjs';
 import { fromIterable, parallelMap, shuffle, batch, prefetch, consume, cache, PipelineStats, pushSource, Demand, Valve, trampoline } from '../src/index.js';
 import { counter, sleep } from './helpers.js';
 
@@ -198,6 +198,38 @@ test('pushSource: a pausable producer is paused at the high-water mark and resum
   t.is(n, 500);
   t.true(pauses > 0);
   t.true(maxInFlight <= 16 + 1, `max in flight ${maxInFlight}`);
+});
+
+test('pushSource: two always-ready producers merged under a slow sink share it evenly', async (t) => {
+  /** A producer that refills whenever its buffer has room, as a socket or broker client does. */
+  const device = (name: string) =>
+    pushSource<string>(
+      (sink) => {
+        let running = true;
+        const pump = () => {
+          while (running && sink.wantsMore) sink.next(name);
+        };
+        sink.onWantMore(pump);
+        setImmediate(pump);
+        return () => {
+          running = false;
+        };
+      },
+      { highWaterMark: 16 },
+    );
+  const seen = await lastValueFrom(
+    merge(device('a'), device('b')).pipe(
+      take(400),
+      consume(async (name: string) => {
+        await sleep(0);
+        return name;
+      }),
+      toArray(),
+    ),
+  );
+  const a = seen.filter((n) => n === 'a').length;
+  // Neither starves: each gets its turn as the sink frees room (a buffer's worth of slack).
+  t.true(Math.abs(a - (400 - a)) <= 32, `a ${a}, b ${400 - a}`);
 });
 
 test('pushSource: drop policies count what they drop; error policy fails', async (t) => {

@@ -240,3 +240,34 @@ test.serial('steps that hold the thread still let the event loop turn, at least 
   t.true(turns >= steps - 1, `${turns} turns over ${steps} steps`);
   model.dispose();
 });
+
+test.serial('turnEveryMs: 0 turns the event loop after every step, however short', async (t) => {
+  const model = regression();
+  let turns = 0;
+  let ticker: NodeJS.Immediate | undefined;
+  const tick = (): void => {
+    turns++;
+    ticker = setImmediate(tick);
+  };
+  let started = false;
+  const steps = 8;
+  await lastValueFrom(
+    fromIterable(makeBatches(steps)).pipe(
+      prefetch(steps),
+      trainOn(model, {
+        turnEveryMs: 0,
+        afterStep: () => {
+          if (!started) {
+            started = true;
+            tick();
+          }
+        },
+      }),
+      toArray(),
+    ),
+  );
+  clearImmediate(ticker);
+  t.true(turns >= steps - 1, `${turns} turns over ${steps} steps`);
+  t.throws(() => trainOn(model, { turnEveryMs: -1 }), { instanceOf: RangeError });
+  model.dispose();
+});

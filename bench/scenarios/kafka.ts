@@ -133,15 +133,18 @@ export const kafka: ScenarioDef = {
     const rx = by.get('rxdata')!;
     const rows = [bare, rx].map((s) => [s.spec.name, s.spec.label, fmt(s.items), fmt(s.ms), fmt(s.metrics.recordsPerS), `${((100 * s.metrics.recordsPerS) / bare.metrics.recordsPerS).toFixed(1)} %`, ...memoryCells(s)]);
     const frac = (100 * rx.metrics.recordsPerS) / bare.metrics.recordsPerS;
+    // The fastest runs of each, as a second reading where the mock's slow mode strikes unevenly.
+    const fastest = (100 * Math.min(...bare.samples)) / Math.min(...rx.samples);
+    const slowRuns = (x: typeof bare): number => x.samples.filter((ms) => ms > 1.4 * Math.min(...x.samples)).length;
     return {
       title: `${kafka.title}, ${fmt(quick ? 30_000 : 100_000)} records`,
       table: table(['case', 'pipeline', 'records', 'median ms', 'records/s', 'of bare', ...memoryHeader], rows),
       verdicts: [
         {
           target: 'Kafka ≥ 90 % of the bare consumer, bounded memory',
-          measured: `${frac.toFixed(1)} %, max ${fmt(rx.maxInFlight)} in flight`,
+          measured: `${frac.toFixed(1)} % (fastest runs: ${fastest.toFixed(1)} %), max ${fmt(rx.maxInFlight)} in flight`,
           holds: frac >= 90,
-          note: 'fromKafka builds a record object (topic, partition, offset, key, value, headers, timestamp) per message and tracks offsets; the bare consumer only counts',
+          note: `median over bimodal runs: slow mode in ${slowRuns(rx)} of ${rx.runs} rxdata runs and ${slowRuns(bare)} of ${bare.runs} bare ones; fromKafka also builds a record object per message and tracks offsets, the bare consumer only counts`,
         },
       ],
       notes: [
