@@ -47,9 +47,9 @@ export interface FitOptions<B> extends FieldSelection {
   /** tfjs callbacks or plain hook objects; `model.stopTraining = true` stops after the current step. */
   callbacks?: FitCallback | readonly FitCallback[];
   /** For a custom step function instead of a model. */
+  optimizer?: tf.Optimizer;
   /** How often steps let the event loop turn, ms: see `trainOn`'s `turnEveryMs`. */
   turnEveryMs?: number;
-  optimizer?: tf.Optimizer;
   /** Pipeline statistics; `fit` makes one when not given (see `FitRun.stats`). */
   stats?: PipelineStats;
   /** Progress display: a mode or options; `false` is `'silent'`. Default `'auto'`. */

@@ -206,27 +206,37 @@ test.serial('backpressure: batches pulled ahead of the steps stay bounded; stats
   model.dispose();
 });
 
-test.serial('steps that hold the thread still let the event loop turn, at least every YIELD_SLICE_MS', async (t) => {
-  const model = regression();
-  // Batches all buffered ahead: without turns, steps would chain through microtasks alone and
-  // timers, I/O and worker messages would wait for the whole run.
+/** Counts event-loop turns from `start()` until `stop()`: a setImmediate that re-arms itself. */
+function turnCounter() {
   let turns = 0;
   let ticker: NodeJS.Immediate | undefined;
   const tick = (): void => {
     turns++;
     ticker = setImmediate(tick);
   };
-  let turnsAtFirstStep = -1;
+  return {
+    start: (): void => {
+      if (!ticker) tick();
+    },
+    stop: () => clearImmediate(ticker),
+    get turns() {
+      return turns;
+    },
+  };
+}
+
+test.serial('steps that hold the thread still let the event loop turn, at least every YIELD_SLICE_MS', async (t) => {
+  const model = regression();
+  // Batches all buffered ahead: without turns, steps would chain through microtasks alone and
+  // timers, I/O and worker messages would wait for the whole run.
+  const counter = turnCounter();
   const steps = 8;
   await lastValueFrom(
     fromIterable(makeBatches(steps)).pipe(
       prefetch(steps),
       trainOn(model, {
         afterStep: () => {
-          if (turnsAtFirstStep < 0) {
-            turnsAtFirstStep = turns;
-            tick();
-          }
+          counter.start();
           // Hold the thread past the slice, as a wasm or cpu step does.
           const until = performance.now() + YIELD_SLICE_MS + 1;
           while (performance.now() < until);
@@ -235,39 +245,19 @@ test.serial('steps that hold the thread still let the event loop turn, at least 
       toArray(),
     ),
   );
-  clearImmediate(ticker);
-  // Started at the first step: every later step found the slice spent and let the loop turn.
-  t.true(turns >= steps - 1, `${turns} turns over ${steps} steps`);
+  counter.stop();
+  // Counted from the first step: every later step found the slice spent and let the loop turn.
+  t.true(counter.turns >= steps - 1, `${counter.turns} turns over ${steps} steps`);
   model.dispose();
 });
 
 test.serial('turnEveryMs: 0 turns the event loop after every step, however short', async (t) => {
   const model = regression();
-  let turns = 0;
-  let ticker: NodeJS.Immediate | undefined;
-  const tick = (): void => {
-    turns++;
-    ticker = setImmediate(tick);
-  };
-  let started = false;
+  const counter = turnCounter();
   const steps = 8;
-  await lastValueFrom(
-    fromIterable(makeBatches(steps)).pipe(
-      prefetch(steps),
-      trainOn(model, {
-        turnEveryMs: 0,
-        afterStep: () => {
-          if (!started) {
-            started = true;
-            tick();
-          }
-        },
-      }),
-      toArray(),
-    ),
-  );
-  clearImmediate(ticker);
-  t.true(turns >= steps - 1, `${turns} turns over ${steps} steps`);
+  await lastValueFrom(fromIterable(makeBatches(steps)).pipe(prefetch(steps), trainOn(model, { turnEveryMs: 0, afterStep: () => counter.start() }), toArray()));
+  counter.stop();
+  t.true(counter.turns >= steps - 1, `${counter.turns} turns over ${steps} steps`);
   t.throws(() => trainOn(model, { turnEveryMs: -1 }), { instanceOf: RangeError });
   model.dispose();
 });

@@ -146,7 +146,7 @@ export const cpuMap: ScenarioDef = {
           holds: scaling >= 1.8,
           note:
             scaling < 1.8
-              ? `bounded by the machine: ${THREADS} bare threads with no pipeline and no messages reach ${machine.toFixed(2)}× on this work (jpeg-js decoding does not scale linearly on these vCPUs, while a pure arithmetic loop does: 2.0×); rxdata reaches ${((100 * scaling) / machine).toFixed(0)} % of that`
+              ? `bounded by the machine: ${THREADS} bare threads with no pipeline and no messages reach ${machine.toFixed(2)}× on this work (jpeg-js decoding does not scale linearly on these vCPUs; a pure arithmetic loop, measured apart, scales 2.0×); rxdata reaches ${((100 * scaling) / machine).toFixed(0)} % of that`
               : undefined,
         },
       ],
