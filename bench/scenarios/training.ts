@@ -5,7 +5,7 @@
  * hand-written loop. All on one thread: input work the step cannot hide shows as lost time.
  */
 import { readFileSync } from 'node:fs';
-import { count, lastValueFrom, map, toArray } from 'rxjs';
+import { count, lastValueFrom, map, toArray, type Observable } from 'rxjs';
 import type * as TF from '@tensorflow/tfjs';
 import { batch } from '../../operators/batch.js';
 import { consume } from '../../operators/consume.js';
@@ -145,6 +145,19 @@ async function run(caseName: string, nEpochs: number, beside?: Beside): Promise<
   const timing: Timing = { waitMs: 0, stepMs: 0 };
   let steps = 0;
   let t0 = 0;
+  /** Our sink: `trainOn` over a fresh subscription per epoch, a ceiling epoch before each. */
+  const trainEpochs = async (epoch$: Observable<{ xs: NDArray; ys: NDArray }>, turnEveryMs?: number): Promise<void> => {
+    t0 = performance.now();
+    for (let e = 0; e < nEpochs; e++) {
+      await pause();
+      const results = await lastValueFrom(epoch$.pipe(trainOn(m, { epoch: e, turnEveryMs, afterStep: (r) => flight.consume(r.size) }), toArray()));
+      for (const r of results) {
+        timing.waitMs += r.waitMs;
+        timing.stepMs += r.stepMs;
+      }
+      steps += results.length;
+    }
+  };
   /** tfjs-data's own sink: `fitDataset`, a ceiling epoch before each of its epochs. */
   const fitDataset = async (ds: TF.data.Dataset<TF.TensorContainer>): Promise<void> => {
     const history = await m.fitDataset(ds, {
@@ -181,31 +194,13 @@ async function run(caseName: string, nEpochs: number, beside?: Beside): Promise<
       // Vectorised, as the tf.data guide advises: shuffle the lines, batch them, parse a batch at a
       // time into one buffer (no small arrays per element for the collector to chase).
       const epoch$ = fromIterable(source).pipe(shuffle(WINDOW, { seed: 1 }), batch(BATCH), map((rows: string[]) => batchOf(parseLines(rows))), prefetch(2));
-      t0 = performance.now();
-      for (let e = 0; e < nEpochs; e++) {
-        await pause();
-        const results = await lastValueFrom(epoch$.pipe(trainOn<{ xs: NDArray; ys: NDArray }>(m, { epoch: e, afterStep: (r) => flight.consume(r.size) }), toArray()));
-        for (const r of results) {
-          timing.waitMs += r.waitMs;
-          timing.stepMs += r.stepMs;
-        }
-        steps += results.length;
-      }
+      await trainEpochs(epoch$);
       break;
     }
     case 'rxdata-elementwise': {
       // Parse each line into its own arrays, then shuffle and stack them.
       const epoch$ = fromIterable(source).pipe(map(parse), shuffle(WINDOW, { seed: 1 }), batch(BATCH), prefetch(2));
-      t0 = performance.now();
-      for (let e = 0; e < nEpochs; e++) {
-        await pause();
-        const results = await lastValueFrom(epoch$.pipe(trainOn<{ xs: NDArray; ys: NDArray }>(m, { epoch: e, afterStep: (r) => flight.consume(r.size) }), toArray()));
-        for (const r of results) {
-          timing.waitMs += r.waitMs;
-          timing.stepMs += r.stepMs;
-        }
-        steps += results.length;
-      }
+      await trainEpochs(epoch$);
       break;
     }
     case 'rxdata-workers': {
@@ -220,22 +215,8 @@ async function run(caseName: string, nEpochs: number, beside?: Beside): Promise<
         map(batchOf),
         prefetch(4),
       );
-      t0 = performance.now();
-      for (let e = 0; e < nEpochs; e++) {
-        await pause();
-        const results = await lastValueFrom(
-          epoch$.pipe(
-            // Results land only when the event loop turns: a turn after every step, not every 5 ms.
-            trainOn<{ xs: NDArray; ys: NDArray }>(m, { epoch: e, turnEveryMs: 0, afterStep: (r) => flight.consume(r.size) }),
-            toArray(),
-          ),
-        );
-        for (const r of results) {
-          timing.waitMs += r.waitMs;
-          timing.stepMs += r.stepMs;
-        }
-        steps += results.length;
-      }
+      // Results land only when the event loop turns: a turn after every step, not every 5 ms.
+      await trainEpochs(epoch$, 0);
       break;
     }
     case 'rxdata-consume': {

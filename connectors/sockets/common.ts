@@ -3,7 +3,7 @@
  * connection that stops reading its socket while the pipeline is full.
  */
 import type { Socket } from 'node:net';
-import { RecordError, messageOf, type OnError, type PushSink, type RxDataError } from '../../src/index.js';
+import { RecordError, RxDataError, messageOf, type OnError, type PushSink } from '../../src/index.js';
 import type { Framer } from './framing.js';
 
 /** Exponential backoff with jitter between reconnection attempts. */
@@ -48,6 +48,60 @@ export function backoff(reconnect: Reconnect | undefined, random: () => number =
       // Jitter spreads a fleet of clients that lost the same server apart.
       return base * (1 - jitter * random());
     },
+  };
+}
+
+/** What one connection attempt tells {@link keepConnected}. */
+export interface Attempt {
+  /** The connection is up. */
+  opened(): void;
+  /** The connection is gone; `error` is why, when it failed rather than ended. */
+  closed(error?: Error): void;
+}
+
+/**
+ * Keeps a push source connected: `dial` starts one attempt and reports it through the
+ * {@link Attempt}; a closed connection is dialled again after the backoff, counted in
+ * `extra.reconnects`, and the source fails (or completes, without `reconnect`) once retries are
+ * spent. Returns the teardown part: it cancels a pending retry (the caller closes its socket).
+ */
+export function keepConnected(sink: PushSink<never> | PushSink<unknown>, retry: Backoff | undefined, origin: string, dial: (attempt: Attempt) => void): () => void {
+  sink.stats.extra.connected = 0;
+  sink.stats.extra.reconnects = 0;
+  let timer: NodeJS.Timeout | undefined;
+  /** Failed attempts in a row (reset by a successful connection). */
+  let failures = 0;
+  let everConnected = false;
+  const connect = (): void => {
+    timer = undefined;
+    if (sink.signal.aborted) return;
+    let opened = false;
+    dial({
+      opened() {
+        opened = true;
+        failures = 0;
+        if (everConnected) sink.stats.extra.reconnects++;
+        everConnected = true;
+        sink.stats.extra.connected = 1;
+      },
+      closed(error) {
+        sink.stats.extra.connected = 0;
+        if (sink.signal.aborted) return;
+        if (!opened) failures++;
+        const wait = retry?.delay(failures);
+        if (wait !== undefined) {
+          timer = setTimeout(connect, wait);
+          return;
+        }
+        if (error) sink.error(new RxDataError(`connection failed: ${messageOf(error)}`, origin, { cause: error }));
+        else if (retry) sink.error(new RxDataError(`gave up after ${failures} failed reconnection attempts`, origin));
+        else sink.complete();
+      },
+    });
+  };
+  connect();
+  return () => {
+    if (timer) clearTimeout(timer);
   };
 }
 

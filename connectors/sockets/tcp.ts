@@ -1,7 +1,7 @@
 import net from 'node:net';
 import type { Observable } from 'rxjs';
 import { RxDataError, messageOf, pushSource, type PushSink } from '../../src/index.js';
-import { FramedConnection, backoff, decodeFrame, reportBad, type Reconnect, type RecordErrorOptions } from './common.js';
+import { FramedConnection, backoff, decodeFrame, keepConnected, reportBad, type Reconnect, type RecordErrorOptions } from './common.js';
 import { DEFAULT_MAX_FRAME_BYTES, createFramer, json, raw, type Decoder, type Framing } from './framing.js';
 
 /** Settings shared by the TCP sources. */
@@ -60,26 +60,10 @@ export function fromTcp<T = unknown>(options: FromTcpOptions<T>): Observable<T> 
   const origin = `tcp ${host}:${port}`;
   createFramer(framing, maxFrameBytes, origin); // validates the options at call time
   return pushSource<T>((sink) => {
-    sink.stats.extra.connected = 0;
-    sink.stats.extra.reconnects = 0;
     let connection: FramedConnection | undefined;
-    let timer: NodeJS.Timeout | undefined;
-    /** Failed attempts in a row (reset by a successful connection). */
-    let failures = 0;
-    let everConnected = false;
-
-    const connect = (): void => {
-      timer = undefined;
-      if (sink.signal.aborted) return;
+    const stopRetrying = keepConnected(sink, retry, origin, (attempt) => {
       const socket = net.connect({ host, port });
-      let connected = false;
-      socket.once('connect', () => {
-        connected = true;
-        failures = 0;
-        if (everConnected) sink.stats.extra.reconnects++;
-        everConnected = true;
-        sink.stats.extra.connected = 1;
-      });
+      socket.once('connect', () => attempt.opened());
       connection = new FramedConnection(
         socket,
         createFramer(framing, maxFrameBytes, origin),
@@ -92,25 +76,13 @@ export function fromTcp<T = unknown>(options: FromTcpOptions<T>): Observable<T> 
         (error) => reportBad(sink, onError, error),
         (error) => {
           connection = undefined;
-          sink.stats.extra.connected = 0;
-          if (sink.signal.aborted) return;
-          if (connected) failures = 0;
-          else failures++;
-          const wait = retry?.delay(failures);
-          if (wait !== undefined) {
-            timer = setTimeout(connect, wait);
-            return;
-          }
-          if (error) sink.error(new RxDataError(`connection failed: ${messageOf(error)}`, origin, { cause: error }));
-          else if (retry) sink.error(new RxDataError(`gave up after ${failures} failed reconnection attempts`, origin));
-          else sink.complete();
+          attempt.closed(error);
         },
       );
-    };
+    });
     sink.onWantMore(() => connection?.drain());
-    connect();
     return () => {
-      if (timer) clearTimeout(timer);
+      stopRetrying();
       connection?.destroy();
       connection = undefined;
     };

@@ -1,7 +1,7 @@
 import type { Observable } from 'rxjs';
 import WebSocket from 'ws';
-import { LimitError, RxDataError, messageOf, pushSource } from '../../src/index.js';
-import { backoff, decodeFrame, reportBad, type Reconnect, type RecordErrorOptions } from './common.js';
+import { LimitError, pushSource } from '../../src/index.js';
+import { backoff, decodeFrame, keepConnected, reportBad, type Reconnect, type RecordErrorOptions } from './common.js';
 import { DEFAULT_MAX_FRAME_BYTES, json, type Decoder } from './framing.js';
 
 export interface FromWebSocketOptions<T> extends RecordErrorOptions {
@@ -47,27 +47,12 @@ export function fromWebSocket<T = unknown>(url: string, options: FromWebSocketOp
   const retry = backoff(options.reconnect);
   const origin = `ws ${url}`;
   return pushSource<T>((sink) => {
-    sink.stats.extra.connected = 0;
-    sink.stats.extra.reconnects = 0;
     let socket: WebSocket | undefined;
-    let timer: NodeJS.Timeout | undefined;
-    let failures = 0;
-    let everConnected = false;
-
-    const connect = (): void => {
-      timer = undefined;
-      if (sink.signal.aborted) return;
+    const stopRetrying = keepConnected(sink, retry, origin, (attempt) => {
       const ws = new WebSocket(url, options.protocols, { maxPayload: maxFrameBytes, headers: options.headers });
       socket = ws;
-      let opened = false;
       let lastError: Error | undefined;
-      ws.on('open', () => {
-        opened = true;
-        failures = 0;
-        if (everConnected) sink.stats.extra.reconnects++;
-        everConnected = true;
-        sink.stats.extra.connected = 1;
-      });
+      ws.on('open', () => attempt.opened());
       ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
         if (sink.signal.aborted) return;
         const frame = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
@@ -86,25 +71,14 @@ export function fromWebSocket<T = unknown>(url: string, options: FromWebSocketOp
       });
       ws.on('close', () => {
         if (socket === ws) socket = undefined;
-        sink.stats.extra.connected = 0;
-        if (sink.signal.aborted) return;
-        if (!opened) failures++;
-        const wait = retry?.delay(opened ? 0 : failures);
-        if (wait !== undefined) {
-          timer = setTimeout(connect, wait);
-          return;
-        }
-        if (lastError) sink.error(new RxDataError(`connection failed: ${messageOf(lastError)}`, origin, { cause: lastError }));
-        else if (retry) sink.error(new RxDataError(`gave up after ${failures} failed reconnection attempts`, origin));
-        else sink.complete();
+        attempt.closed(lastError);
       });
-    };
+    });
     sink.onWantMore(() => {
       if (socket?.isPaused) socket.resume();
     });
-    connect();
     return () => {
-      if (timer) clearTimeout(timer);
+      stopRetrying();
       // terminate(), not close(): close() waits up to 30 s for the server's close frame on a timer.
       socket?.terminate();
       socket = undefined;
