@@ -51,7 +51,7 @@ export function consume<T, R>(
       const stage = stageFor(scope.stats, key, name, 'sink');
       const abort = new AbortController();
       /** Open while fewer than concurrency + lookahead elements are running or waiting. */
-      const gate = new Valve();
+      const gate = new Valve(stage.name);
       /** Elements received and not started yet (at most `lookahead`, plus a fan-out overshoot). */
       const waiting: { value: T; index: number }[] = [];
       let running = 0;

@@ -68,7 +68,7 @@ export function interleave<T, R>(fn: (input: T, index: number) => Observable<R>,
       let inputIndex = 0;
       let inputsDone = false;
       /** Open while the operator wants the next input. */
-      const outerGate = new Valve();
+      const outerGate = new Valve(stage.name);
       outerGate.set(false);
       let open = 0;
       /** Re-entrancy guard: the pump runs as one loop, callbacks only ask it to run again. */
@@ -88,7 +88,7 @@ export function interleave<T, R>(fn: (input: T, index: number) => Observable<R>,
           outbox.error(error);
           return;
         }
-        const gate = new Valve();
+        const gate = new Valve(stage.name);
         gate.set(false);
         const slot: Slot<R> = { subscription: undefined, gate, queue: [], done: false };
         cycle[index] = slot;

@@ -61,7 +61,7 @@ export function parallelMap<T, R>(
       const stage = stageFor(scope.stats, key, name, 'operator');
       const abort = new AbortController();
       /** Open while fewer than `concurrency` elements are inside this stage. */
-      const gate = new Valve();
+      const gate = new Valve(stage.name);
       /** Elements taken from upstream and not yet delivered: running, or queued inside mergeMap. */
       let inside = 0;
       /** Finished slots waiting for an earlier index (ordered mode only). */

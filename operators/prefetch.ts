@@ -27,7 +27,7 @@ export function prefetch<T>(n: number, options: { name?: string } = {}): MonoTyp
     scoped<T>((subscriber, scope) => {
       const stage = stageFor(scope.stats, key, options.name ?? 'prefetch', 'operator');
       /** Open while the buffer has room: the producer above may run. */
-      const gate = new Valve();
+      const gate = new Valve(stage.name);
       const outbox = new Outbox<T>(subscriber, scope, () => gate.set(outbox.size < n), stage);
       const upstream = subscribeBehind(scope, gate, source, {
         next(value) {

@@ -95,7 +95,7 @@ export function slidingWindow<T>(size: number, options: SlidingWindowOptions<T> 
       const stage = stageFor(scope.stats, key, name, 'operator');
       if (timeMs !== undefined) stage.extra.late ??= 0;
       /** Open while no windows wait to be handed out. */
-      const gate = new Valve();
+      const gate = new Valve(stage.name);
       const outbox = new Outbox<Sequence<T>>(subscriber, scope, () => gate.set(outbox.size === 0), stage);
       const states = new Map<string, KeyState<T>>();
       let index = 0;

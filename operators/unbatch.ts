@@ -26,7 +26,7 @@ export function unbatch<B>(options: { name?: string } = {}): OperatorFunction<B,
     scoped<Unbatched<B>>((subscriber, scope) => {
       const stage = stageFor(scope.stats, key, options.name ?? 'unbatch', 'operator');
       /** Open while no batch is being handed out. */
-      const gate = new Valve();
+      const gate = new Valve(stage.name);
       const outbox = new Outbox<Unbatched<B>>(subscriber, scope, () => gate.set(outbox.size === 0), stage);
       const upstream = subscribeBehind(scope, gate, source, {
         next(value) {

@@ -20,7 +20,9 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Observable, Subscriber, type Observer, type Subscription, type TeardownLogic } from 'rxjs';
+import { Ledger } from './guard.js';
 import type { PipelineStats, StageStats } from './stats.js';
+import { sliceSpent, yieldTurn } from './turn.js';
 
 /** A condition a producer respects before each emission: open means "the stage below takes more". */
 export interface Gate {
@@ -31,6 +33,9 @@ export interface Gate {
 
 /** The gate an operator of ours owns and opens or closes as its buffer fills and drains. */
 export class Valve implements Gate {
+  /** @param name the owning stage's name, for the guard's messages. */
+  constructor(readonly name = 'the next rxdata stage') {}
+
   /** Whether the stage behind this valve takes more right now. */
   private open = true;
   /** Who waits for the next opening (usually one producer). */
@@ -50,9 +55,15 @@ export class Valve implements Gate {
       for (const listener of this.listeners) listener();
       return;
     }
-    // Listeners unregister themselves when called: iterate a snapshot.
-    for (const listener of [...this.listeners]) listener();
+    // Listeners unregister themselves when called: iterate a snapshot. Several producers behind
+    // one valve (a merge) take turns being first, since the first one offered usually fills it.
+    const waiting = [...this.listeners];
+    const first = this.turn++ % waiting.length;
+    for (let i = 0; i < waiting.length; i++) waiting[(first + i) % waiting.length]();
   }
+
+  /** Which waiting producer is offered the next opening first. */
+  private turn = 0;
 
   onOpen(listener: () => void): () => void {
     this.listeners.add(listener);
@@ -101,6 +112,8 @@ export interface FlowScope {
   readonly demand: Demand;
   /** Where stages report their counters, when the demand end collects statistics. */
   readonly stats?: PipelineStats;
+  /** The account the gate below keeps of what producers above emit toward it (see `guard.ts`). */
+  readonly ledger?: Ledger;
 }
 
 const rootScope: FlowScope = { demand: Demand.unbounded };
@@ -150,9 +163,43 @@ export function subscribeBehind<T>(
   observer: Partial<Observer<T>>,
   downstream?: Subscription,
 ): Subscription {
-  return storage.run({ demand: new Demand([gate]), stats: scope.stats }, () =>
-    downstream ? subscribeTied(downstream, source, observer) : source.subscribe(observer),
+  const ledger = new Ledger(gate instanceof Valve ? gate.name : 'a gated stage');
+  const next = observer.next;
+  const counted: Observer<T> = {
+    next(value) {
+      const failure = ledger.receive();
+      if (failure) observer.error?.(failure);
+      else next?.(value);
+    },
+    error: (error: unknown) => observer.error?.(error),
+    complete: () => observer.complete?.(),
+  };
+  return storage.run({ demand: new Demand([gate]), stats: scope.stats, ledger }, () =>
+    downstream ? subscribeTied(downstream, source, counted) : source.subscribe(counted),
   );
+}
+
+/**
+ * Emits `value` into `subscriber` as a producer of ours: counted in the ledger of the gate below
+ * (see `guard.ts`), which may fail the pipeline instead in strict mode.
+ */
+export function produce<T>(scope: FlowScope, producer: string, subscriber: Subscriber<T>, value: T): void {
+  const ledger = scope.ledger;
+  if (ledger === undefined) {
+    subscriber.next(value);
+    return;
+  }
+  if (ledger.offStack !== 0 && !ledger.reported) {
+    const failure = ledger.check(producer);
+    if (failure) {
+      subscriber.error(failure);
+      return;
+    }
+  }
+  if (ledger.emitted++ === 0) ledger.producer = producer;
+  ledger.depth++;
+  subscriber.next(value);
+  ledger.depth--;
 }
 
 /**
@@ -190,12 +237,10 @@ export function trampoline(task: () => void): void {
   if (failed) throw firstError;
 }
 
-/** Elements a synchronous source emits in one turn before it lets timers and I/O run. */
-export const SYNC_TURN = 4096;
 
 /**
- * A FIFO that emits into `subscriber` only while the demand below is ready, and completes it once
- * drained. Gated operators put what they produce here; `onDrain` runs after every emission so the
+ * A FIFO that emits into `subscriber` only while the demand below is ready (and the event loop's
+ * slice is not spent: see `turn.ts`), and completes it once drained. Gated operators put what they produce here; `onDrain` runs after every emission so the
  * owner can reopen its own gate.
  */
 export class Outbox<T> {
@@ -253,10 +298,15 @@ export class Outbox<T> {
 
   private readonly resume = (): void => {
     this.cancelWait = undefined;
-    runInScope(this.scope, () => this.flush());
+    runInScope(this.scope, () => this.flush(true));
   };
 
-  flush(): void {
+  /**
+   * Emits what demand allows. `resumed`: called back after a wait, the link that closes a loop of
+   * microtasks (an async consumer reopening the gate), so it gives way once the slice is spent; a
+   * push hands its value on at once, as RxJS would.
+   */
+  flush(resumed = false): void {
     if (this.flushing || this.cancelWait) return;
     this.flushing = true;
     try {
@@ -264,6 +314,10 @@ export class Outbox<T> {
       while (this.head < queue.length && !subscriber.closed) {
         if (!scope.demand.ready) {
           this.cancelWait = scope.demand.whenReady(this.resume);
+          return;
+        }
+        if (resumed && sliceSpent()) {
+          this.cancelWait = yieldTurn(this.resume);
           return;
         }
         const value = queue[this.head];
@@ -276,7 +330,7 @@ export class Outbox<T> {
           this.stage.out++;
           this.stage.buffered(this.size);
         }
-        subscriber.next(value);
+        produce(scope, this.stage?.name ?? 'an rxdata stage', subscriber, value);
         this.onDrain?.();
       }
       if (this.head === queue.length) {

@@ -1,5 +1,12 @@
 import type { Observable } from 'rxjs';
-import { SYNC_TURN, runInScope, scoped, trampoline } from './flow.js';
+import { produce, runInScope, scoped, trampoline } from './flow.js';
+import { nextTurn, sliceSpent } from './turn.js';
+
+/**
+ * Elements a synchronous source emits from `subscribe` before it starts watching the turn's
+ * clock, so that a small array is emitted synchronously, like RxJS `from()`, even late in a turn.
+ */
+const SUBSCRIBE_GRACE = 1024;
 import { stageFor } from './stats.js';
 
 /** What `fromIterable` reads: an iterable, an async iterable, or a factory called per subscription. */
@@ -22,8 +29,8 @@ export interface FromIterableOptions {
  * Each subscription starts a fresh iteration (pass a factory, an array, or any re-iterable, so
  * that epochs replay), pulls an element only while the stages below have room, and calls the
  * iterator's `return()` on unsubscribe so a generator's `finally` blocks release its resources.
- * A synchronous source yields to the event loop every few thousand elements, so timers and I/O
- * keep running beside an endless generator.
+ * Sync or async, it yields to the event loop once the turn's slice is spent (`turn.ts`), so
+ * timers and I/O keep running beside an endless generator.
  *
  * @example
  * ```ts
@@ -34,7 +41,8 @@ export interface FromIterableOptions {
 export function fromIterable<T>(input: IterableInput<T>, options: FromIterableOptions = {}): Observable<T> {
   const key = {};
   return scoped<T>((subscriber, scope) => {
-    const stage = stageFor(scope.stats, key, options.name ?? 'fromIterable', 'source');
+    const name = options.name ?? 'fromIterable';
+    const stage = stageFor(scope.stats, key, name, 'source');
     let iterable: Iterable<T> | AsyncIterable<T>;
     try {
       iterable = typeof input === 'function' ? input() : input;
@@ -68,6 +76,11 @@ export function fromIterable<T>(input: IterableInput<T>, options: FromIterableOp
         unblock();
         while (!subscriber.closed) {
           if (!demand.ready) return block(resumeAsync);
+          // Awaited iterators resume from microtasks, which never let the event loop turn.
+          if (sliceSpent()) {
+            await nextTurn();
+            continue;
+          }
           let result: IteratorResult<T>;
           try {
             result = await iterator.next();
@@ -84,7 +97,7 @@ export function fromIterable<T>(input: IterableInput<T>, options: FromIterableOp
           }
           stage.in++;
           stage.out++;
-          subscriber.next(result.value);
+          produce(scope, name, subscriber, result.value);
         }
       };
       // Resumed loops run in the scope captured at subscription, whoever opened the gate.
@@ -97,13 +110,15 @@ export function fromIterable<T>(input: IterableInput<T>, options: FromIterableOp
     }
 
     const iterator = iterable[Symbol.iterator]();
+    /** Elements the first run, made from `subscribe`, emits before it watches the clock. */
+    let grace = SUBSCRIBE_GRACE;
     const pullSync = (): void => {
       unblock();
       immediate = undefined;
-      let budget = SYNC_TURN;
       while (!subscriber.closed) {
         if (!demand.ready) return block(resumeSync);
-        if (budget-- === 0) {
+        if (grace > 0) grace--;
+        else if (sliceSpent()) {
           immediate = setImmediate(resumeSync);
           return;
         }
@@ -122,11 +137,16 @@ export function fromIterable<T>(input: IterableInput<T>, options: FromIterableOp
         }
         stage.in++;
         stage.out++;
-        subscriber.next(result.value);
+        produce(scope, name, subscriber, result.value);
       }
     };
-    const resumeSync = (): void => runInScope(scope, pullSync);
-    trampoline(resumeSync);
+    // Resumed runs close loops of microtasks (an async sink reopening the gate): they watch the
+    // clock from their first element on.
+    const resumeSync = (): void => {
+      grace = 0;
+      runInScope(scope, pullSync);
+    };
+    trampoline(() => runInScope(scope, pullSync));
     return () => {
       cancelWait?.();
       if (immediate) clearImmediate(immediate);

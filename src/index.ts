@@ -7,6 +7,8 @@ export * from './errors.js';
 export * from './types.js';
 export * from './stats.js';
 export { Demand, Valve, Outbox, currentScope, runInScope, subscribeBehind, subscribeTied, scoped, trampoline, type Gate, type FlowScope } from './flow.js';
+export { configureFlowGuard, flowGuardMode, FlowError, GUARD_THRESHOLD, type GuardMode } from './guard.js';
+export { SLICE_MS } from './turn.js';
 export { fromIterable, type IterableInput, type FromIterableOptions } from './fromIterable.js';
 export { pushSource, type PushSink, type PushSourceOptions, type OverflowPolicy } from './pushSource.js';
 export { stack, padStack, unstack, batchSize, type PaddedShapes } from './stack.js';
@@ -21,6 +23,7 @@ export { paddedBatch, type PaddedBatchOptions } from '../operators/paddedBatch.j
 export { unbatch } from '../operators/unbatch.js';
 export { cache, estimateBytes, type CacheOptions, type CacheOperator } from '../operators/cache.js';
 export { shard } from '../operators/shard.js';
+export { lossy } from '../operators/lossy.js';
 
 export * from './training.js';
 export * from '../connectors/files/index.js';

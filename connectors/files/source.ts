@@ -7,7 +7,8 @@ import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import type { Observable } from 'rxjs';
 import { RecordError, messageOf } from '../../src/errors.js';
-import { runInScope, scoped, trampoline } from '../../src/flow.js';
+import { produce, runInScope, scoped, trampoline } from '../../src/flow.js';
+import { nextTurn, sliceSpent } from '../../src/turn.js';
 import { stageFor, type StageStats } from '../../src/stats.js';
 
 /** How a file is compressed: `'auto'` (default) means gzip when the name ends in `.gz`. */
@@ -103,12 +104,16 @@ export function pullBatches<T>(key: object, name: string, factory: (stage: Stage
             cancelWait = demand.whenReady(resume);
             return;
           }
+          if (sliceSpent()) {
+            await nextTurn();
+            continue;
+          }
           if (head < batch.length) {
             const value = batch[head];
             batch[head++] = undefined as T;
             stage.out++;
             stage.buffered(batch.length - head);
-            subscriber.next(value);
+            produce(scope, name, subscriber, value);
             continue;
           }
           let result: IteratorResult<T[]>;
