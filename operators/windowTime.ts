@@ -41,9 +41,15 @@ export function windowTime<T>(span: number, ...rest: unknown[]): OperatorFunctio
       /** A window was due while another waited below: open it once that one is taken. */
       let due = false;
       const timers = new Subscription();
+      /** Closed windows whose subscribers have not taken everything yet: they still count. */
+      const closing = new Set<Channel<T>>();
       const update = (): void => {
         let room = outbox.size === 0;
         for (const slot of open) if (slot.window.held > 0) room = false;
+        for (const window of closing) {
+          if (window.held === 0) closing.delete(window);
+          else room = false;
+        }
         gate.set(room);
       };
       const outbox = new Outbox<Observable<T>>(subscriber, scope, () => {
@@ -60,6 +66,7 @@ export function windowTime<T>(span: number, ...rest: unknown[]): OperatorFunctio
         open.splice(at, 1);
         slot.timer.unsubscribe();
         slot.window.complete();
+        if (slot.window.held > 0) closing.add(slot.window);
         stage.dropped += slot.window.dropped;
         if (interval === null) start();
         update();

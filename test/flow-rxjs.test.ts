@@ -390,3 +390,33 @@ test('heap stays flat over a long run of concatMap(async) under a slow sink', as
   );
   t.true(heap[1] - heap[0] < 4 * 2 ** 20, `heap grew ${((heap[1] - heap[0]) / 2 ** 20).toFixed(1)} MB`);
 });
+
+test("the README's pipeline shape (filter and mergeMap from rxdata/rxjs between ours) holds its bound", async (t) => {
+  let emitted = 0;
+  let consumed = 0;
+  let peak = 0;
+  const { shuffle, batch: batchOf } = await import('../src/index.js');
+  await lastValueFrom(
+    fromFiles('examples/data/optdigits/optdigits.tra.csv', { format: 'csv', labels: ['Class'] }).pipe(
+      map((row) => {
+        emitted++;
+        return row;
+      }),
+      filter(({ xs }) => xs.length === 64),
+      mergeMap(async ({ xs, ys }) => ({ xs: xs.map((v: number) => v / 16), ys }), 4),
+      shuffle(256, { seed: 1 }),
+      batchOf(32),
+      prefetch(2),
+      take(20),
+      consume(async (b) => {
+        peak = Math.max(peak, emitted - consumed);
+        await sleep(2);
+        consumed += b.ys.shape[0];
+      }),
+    ),
+  );
+  // 4 in mergeMap + 256 in the window + 31 in the partial batch + 2 batches + the one in the sink.
+  const bound = 4 + 256 + 31 + 2 * 32 + 32;
+  t.true(peak <= bound, `peak ${peak} > ${bound}`);
+  t.true(emitted <= 20 * 32 + bound, `emitted ${emitted}`);
+});

@@ -1,11 +1,13 @@
 // The README's example, kept here so the typecheck and a run keep it true: npx tsx examples/readme/main.ts
 import * as tf from '@tensorflow/tfjs';
-import { fromFiles, parallelMap, cache, shuffle, batch, prefetch, fit, selectBackend } from '../../src/index.js';
+import { fromFiles, cache, shuffle, batch, prefetch, fit, selectBackend } from '../../src/index.js';
+import { filter, mergeMap } from '../../src/rxjs.js'; // all of RxJS; its buffering operators obey demand
 
 await selectBackend(); // tfjs-node-gpu › tfjs-node › wasm › cpu
 const digits = (file: string) =>
   fromFiles(`examples/data/optdigits/${file}`, { format: 'csv', labels: ['Class'] }).pipe(
-    parallelMap(({ xs, ys }) => ({ xs: xs.map((v) => v / 16), ys }), { concurrency: 4 }),
+    filter(({ xs }) => xs.length === 64), // ordinary RxJS operators between ours…
+    mergeMap(async ({ xs, ys }) => ({ xs: xs.map((v) => v / 16), ys }), 4), // …and at most 4 rows in here
   );
 const model = tf.sequential({ layers: [tf.layers.dense({ inputShape: [64], units: 64, activation: 'relu' }), tf.layers.dense({ units: 10, activation: 'softmax' })] });
 model.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
