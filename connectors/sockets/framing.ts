@@ -149,6 +149,11 @@ class LengthFramer extends Pending implements Framer {
     super();
   }
 
+  override push(chunk: Buffer): void {
+    // Nothing after a bad header can be framed: keep none of it (the connection is being dropped).
+    if (!this.broken) super.push(chunk);
+  }
+
   next(): Buffer | RxDataError | undefined {
     if (this.broken) return undefined;
     const avail = this.buf.length - this.off;
