@@ -344,3 +344,16 @@ test.serial('a sensor killed mid-stream: without reconnect the source ends at on
   await sleep(50);
   t.deepEqual(resources(), before, 'no socket or timer left');
 });
+
+test.serial('fromTcp idleTimeoutMs: a silent (half-open) connection is dropped and redialled', async (t) => {
+  const gw = await gateway((socket, n) => {
+    if (n > 0) socket.write('"hello"\n'); // the first connection says nothing, ever
+  });
+  const stats = new PipelineStats();
+  const out = await lastValueFrom(fromTcp<string>({ port: gw.port, idleTimeoutMs: 150, reconnect: { initialDelayMs: 10 } }).pipe(take(1), consume((x) => x, { stats }), toArray()));
+  t.deepEqual(out, ['hello']);
+  t.is(gw.accepted.length, 2);
+  t.true(gw.accepted[1] - gw.accepted[0] >= 150 * 0.9);
+  t.is(stats.get('fromTcp')?.extra.reconnects, 1);
+  await gw.close();
+});

@@ -52,7 +52,10 @@ const defaultDecoder = <T>(framing: Framing): Decoder<T> => (framing === 'lines'
  * Frames are lines (JSON by default) or uint32-BE-length-prefixed binary. While the stages below
  * are full the socket is paused, so TCP flow control reaches the sender. A malformed frame is a
  * RecordError naming `tcp host:port` (or counted with `onError: 'skip'`); an oversized one never
- * allocates beyond `maxFrameBytes`. Statistics: `extra.connected`, `extra.reconnects`.
+ * allocates beyond `maxFrameBytes`. A frame cut off when the peer closes is dropped and counted
+(`extra.truncated`), never delivered. TCP is at-most-once across a reset: what the gateway had not
+yet delivered is lost (docs/sockets.md). Statistics: `extra.connected`, `extra.reconnects`,
+`extra.truncated`, `extra.lostBytes`.
  *
  * @example
  * ```ts
@@ -136,8 +139,11 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
  * Every connection is paused while the stages below are full and resumed as they drain, so no
  * sensor can flood the pipeline. A peer's bad frame names that peer; an oversized
  * length-prefixed frame closes only that peer's connection (with `onError: 'skip'`). The source
- * never completes: unsubscribe to close the server and every connection. Statistics:
- * `extra.peers` (connected now), `extra.connections` (accepted in all).
+ * never completes: unsubscribe to close the server and every connection. A peer that delivers no
+ * good record for `idleTimeoutMs` (60 s; time the pipeline held it back excluded) is dropped, and
+ * at most `maxConnections` (1024) peers are connected at once, so silent or trickling clients
+ * cannot hold every slot. Statistics: `extra.peers` (connected now), `extra.connections`
+ * (accepted in all), `extra.refused`, `extra.idleDropped`, `extra.truncated`, `extra.lostBytes`.
  *
  * @example
  * ```ts
