@@ -5,7 +5,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
+import { RxDataError, messageOf } from './errors.js';
 
 const MODEL_FILE = 'model.json';
 const WEIGHTS_FILE = 'weights.bin';
@@ -20,6 +21,12 @@ export interface CheckpointState {
   readonly step: number;
   /** When it was written (ISO 8601). */
   readonly savedAt: string;
+  /**
+   * Whether the optimizer's state (Adam's moments, its step count) was saved with the weights.
+   * False only when the model has no optimizer or tfjs cannot serialise its state; never because
+   * a write failed (a failed write fails the save). Absent in checkpoints written before.
+   */
+  readonly optimizer?: boolean;
 }
 
 /** One contiguous buffer out of tfjs' weight data (one buffer or several). */
@@ -99,40 +106,100 @@ export function loadModel(dir: string): Promise<tf.LayersModel> {
  * only the newest `keep`.
  *
  * ```
- * root/ckpt-00000120/{model.json, weights.bin, state.json}
- * root/latest.json  → { "name": "ckpt-00000120" }
+ * root/.ckpt-00000120.<pid>.tmp/{model.json, weights.bin, state.json}   written here first
+ *   ──rename──▶ root/ckpt-00000120/                                      complete or absent
+ * root/latest.json  → { "name": "ckpt-00000120" }                        replaced by rename last
  * ```
+ *
+ * A checkpoint folder exists only whole: it is written under a temporary name and renamed into
+ * place, and `latest.json` moves only after that. The optimizer's state goes with the weights;
+ * a write that fails (a full disk, a read-only folder) rejects with an {@link RxDataError} naming
+ * the checkpoint's path and leaves the previous checkpoint the latest. The save is not retried
+ * without the optimizer's state: a checkpoint that looks complete without Adam's moments would
+ * resume with a jolt. (Only a model with no optimizer, or one tfjs cannot serialise, is saved
+ * without, and its `state.json` says `"optimizer": false`.)
  *
  * @example
  * ```ts
  * await saveCheckpoint(model, 'runs/a', { nextEpoch: 3, step: 360 });
  * ```
  */
-export async function saveCheckpoint(model: tf.LayersModel, root: string, state: Omit<CheckpointState, 'savedAt'>, keep = 3): Promise<string> {
+export async function saveCheckpoint(model: tf.LayersModel, root: string, state: Omit<CheckpointState, 'savedAt' | 'optimizer'>, keep = 3): Promise<string> {
   const name = `ckpt-${String(state.step).padStart(8, '0')}`;
   const dir = join(root, name);
+  const tmpDir = join(root, `.${name}.${process.pid}.tmp`);
   try {
-    // The optimizer's slots (Adam's moments, its step count) make a resumed run continue smoothly.
-    await model.save(fileSystemHandler(dir), { includeOptimizer: true });
-  } catch {
-    await model.save(fileSystemHandler(dir));
+    await mkdir(root, { recursive: true });
+    await rm(tmpDir, { recursive: true, force: true });
+    const optimizer = await saveModel(model, tmpDir);
+    const full: CheckpointState = { ...state, savedAt: new Date().toISOString(), optimizer };
+    await writeFile(join(tmpDir, STATE_FILE), JSON.stringify(full, null, 2));
+    // The same step saved twice (an epoch end that is also an everySteps step): the new one wins.
+    await rm(dir, { recursive: true, force: true });
+    await rename(tmpDir, dir);
+    const tmp = join(root, `.${LATEST_FILE}.${process.pid}.tmp`);
+    await writeFile(tmp, JSON.stringify({ name }));
+    await rename(tmp, join(root, LATEST_FILE));
+  } catch (error) {
+    await rm(tmpDir, { recursive: true, force: true }).catch(() => undefined);
+    throw new RxDataError(`checkpoint not saved: ${messageOf(error)}`, dir, { cause: error });
   }
-  const full: CheckpointState = { ...state, savedAt: new Date().toISOString() };
-  await writeFile(join(dir, STATE_FILE), JSON.stringify(full, null, 2));
-  const tmp = join(root, `.${LATEST_FILE}.tmp`);
-  await writeFile(tmp, JSON.stringify({ name }));
-  await rename(tmp, join(root, LATEST_FILE));
   const old = (await readdir(root)).filter((n) => /^ckpt-\d+$/.test(n) && n !== name).sort();
   for (const stale of old.slice(0, Math.max(0, old.length - (keep - 1)))) await rm(join(root, stale), { recursive: true, force: true });
   return dir;
 }
 
-/** The checkpoint directory `path` names: a checkpoint itself, or a root with a `latest.json`. */
+/**
+ * Saves `model` with its optimizer's state into `dir`; returns whether that state was included.
+ * Falls back to the weights alone only when tfjs fails before handing us anything to write (no
+ * optimizer, or one without serialisable state); an I/O failure is never retried without it.
+ */
+async function saveModel(model: tf.LayersModel, dir: string): Promise<boolean> {
+  if (!model.optimizer) {
+    await model.save(fileSystemHandler(dir));
+    return false;
+  }
+  const inner = fileSystemHandler(dir);
+  let writing = false;
+  const handler: tf.io.IOHandler = {
+    save(artifacts) {
+      writing = true;
+      return inner.save!(artifacts);
+    },
+  };
+  try {
+    await model.save(handler, { includeOptimizer: true });
+    return true;
+  } catch (error) {
+    if (writing) throw error;
+    await model.save(fileSystemHandler(dir));
+    return false;
+  }
+}
+
+/**
+ * The checkpoint directory `path` names: a checkpoint itself, or a root with a `latest.json`.
+ * The name in `latest.json` must be a folder directly inside the root: a `latest.json` naming
+ * `../elsewhere` or an absolute path is refused, so a copied or tampered root cannot make a
+ * resume load weights from outside it.
+ */
 export async function resolveCheckpoint(path: string): Promise<string> {
   if (existsSync(join(path, MODEL_FILE))) return path;
-  if (existsSync(join(path, LATEST_FILE))) {
-    const { name } = JSON.parse(await readFile(join(path, LATEST_FILE), 'utf8')) as { name: string };
-    return join(path, name);
+  const latest = join(path, LATEST_FILE);
+  if (existsSync(latest)) {
+    let name: unknown;
+    try {
+      name = (JSON.parse(await readFile(latest, 'utf8')) as { name?: unknown } | null)?.name;
+    } catch (error) {
+      throw new RxDataError(`unreadable checkpoint pointer: ${messageOf(error)}`, latest, { cause: error });
+    }
+    if (typeof name !== 'string' || name === '' || name === '.' || name === '..' || /[/\\]/.test(name) || isAbsolute(name)) {
+      throw new RxDataError(`latest.json must name a checkpoint folder inside ${path}, got ${JSON.stringify(name)}`, latest);
+    }
+    const dir = join(path, name);
+    const rel = relative(resolve(path), resolve(dir));
+    if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) throw new RxDataError(`latest.json names a folder outside ${path}: ${JSON.stringify(name)}`, latest);
+    return dir;
   }
   throw new Error(`no checkpoint at ${path} (neither ${MODEL_FILE} nor ${LATEST_FILE})`);
 }

@@ -91,6 +91,71 @@ export const YIELD_SLICE_MS = 5;
 
 const isModel = (x: unknown): x is tf.LayersModel => x instanceof tf.LayersModel;
 
+/** The part of tfjs' engine state a failed gradient computation leaves behind. */
+interface TapeState {
+  gradientDepth: number;
+  activeTape: { saved?: tf.Tensor[] }[] | null;
+}
+
+/**
+ * Runs a gradient computation and, when it throws, frees the tensors tfjs saved for the backward
+ * pass. tfjs keeps them (`keep`) outside every tidy scope and frees them only after a successful
+ * backward pass, so a step function that throws after a kernel ran leaked 2–8 tensors a failure
+ * (`engine.gradients`: the tape is left in `state.activeTape` and replaced by the next one).
+ */
+export function withTapeCleanup<R>(f: () => R): R {
+  try {
+    return f();
+  } catch (error) {
+    const state = (tf.engine() as unknown as { state: TapeState }).state;
+    // gradientDepth 0: not inside an outer gradient (higher-order), so the tape is ours alone.
+    if (state.gradientDepth === 0 && state.activeTape) {
+      for (const node of state.activeTape) for (const t of node.saved ?? []) t.dispose();
+      state.activeTape = null;
+    }
+    throw error;
+  }
+}
+
+/**
+ * `model.trainOnBatch`, except that the update is skipped when the loss is not finite: tfjs
+ * applies the gradients inside the same call that computes the loss, so a NaN batch would write
+ * NaN into the weights and the optimizer's slots (Adam's moments) before anyone saw the loss.
+ * The optimizer's `applyGradients` is wrapped for the call's duration and checks the loss tensor
+ * that `computeGradients` just returned (one scalar read, which trainOnBatch does anyway). No
+ * weight copies: cheaper than a snapshot and restore, and it also covers NaNs that finite inputs
+ * produce (a diverging model).
+ */
+async function guardedTrainOnBatch(model: tf.LayersModel, xs: TensorInput, ys: TensorInput): Promise<number | number[]> {
+  const optimizer = model.optimizer as tf.Optimizer | undefined;
+  if (!optimizer) return model.trainOnBatch(xs, ys);
+  const own = optimizer as unknown as Record<string, unknown>;
+  const hadCompute = Object.prototype.hasOwnProperty.call(own, 'computeGradients');
+  const hadApply = Object.prototype.hasOwnProperty.call(own, 'applyGradients');
+  const savedCompute = own.computeGradients;
+  const savedApply = own.applyGradients;
+  const compute = optimizer.computeGradients.bind(optimizer);
+  const apply = optimizer.applyGradients.bind(optimizer);
+  let loss: tf.Tensor | undefined;
+  own.computeGradients = (...args: Parameters<tf.Optimizer['computeGradients']>) => {
+    const out = withTapeCleanup(() => compute(...args));
+    loss = out.value;
+    return out;
+  };
+  own.applyGradients = (grads: Parameters<tf.Optimizer['applyGradients']>[0]) => {
+    if (loss && loss.size === 1 && !Number.isFinite(loss.dataSync()[0])) return;
+    apply(grads);
+  };
+  try {
+    return await model.trainOnBatch(xs, ys);
+  } finally {
+    if (hadCompute) own.computeGradients = savedCompute;
+    else delete own.computeGradients;
+    if (hadApply) own.applyGradients = savedApply;
+    else delete own.applyGradients;
+  }
+}
+
 /**
  * Trains on every batch: exactly one TensorFlow.js step per batch, one at a time, emitting each
  * step's result.
@@ -147,19 +212,23 @@ export function makeTrainer<B>(model: tf.LayersModel | StepFn<B>, options: Train
       const xs = toTensors(arrays.xs, made);
       const ys = toTensors(arrays.ys, made);
       if (isModel(model)) {
-        const out = await model.trainOnBatch(xs, ys);
+        const out = await guardedTrainOnBatch(model, xs, ys);
         const values = Array.isArray(out) ? out : [out];
         const names = model.metricsNames;
         const metrics: Record<string, number> = {};
         for (let i = 1; i < values.length; i++) metrics[names[i] ?? `metric${i}`] = values[i];
         return { loss: values[0], metrics, size };
       }
-      const lossTensor = options.optimizer!.minimize(() => model({ xs, ys, batch }, tf), true);
-      if (!lossTensor) throw new Error('the step function returned no loss');
+      // minimize() would apply the gradients before we see the loss: compute, check, then apply,
+      // so a NaN batch leaves the weights and the optimizer's slots as they were.
+      const { value, grads } = withTapeCleanup(() => options.optimizer!.computeGradients(() => model({ xs, ys, batch }, tf)));
       try {
-        return { loss: (await lossTensor.data())[0], metrics: {}, size };
+        const loss = (await value.data())[0];
+        if (Number.isFinite(loss)) options.optimizer!.applyGradients(grads);
+        return { loss, metrics: {}, size };
       } finally {
-        lossTensor.dispose();
+        value.dispose();
+        tf.dispose(grads);
       }
     } finally {
       for (const t of made) t.dispose();

@@ -5,6 +5,7 @@
  * BIGQUERY_PROJECT and BIGQUERY_TEST_TABLE are set.
  */
 import test from 'ava';
+import { inspect } from 'node:util';
 import { lastValueFrom, take, toArray, type Observable } from 'rxjs';
 import { PipelineStats, RecordError, RxDataError, consume } from '../src/index.js';
 import { fromBigQuery, type BigQueryRow } from '../connectors/bigquery/index.js';
@@ -117,6 +118,18 @@ test.serial('access denied is a clear error', async (t) => {
   bq.rest.denied.add(TABLES.occupancy);
   const error = await t.throwsAsync(collect(fromBigQuery({ ...bq.connection, query: `SELECT * FROM ${TABLES.occupancy}` })), { instanceOf: RxDataError });
   t.regex(error!.message, /denied access: Access Denied: Table local-project:sensors\.occupancy/);
+});
+
+test.serial('an error keeps no credentials: the cause is a sanitised copy without the request (Bearer token)', async (t) => {
+  bq.rest.denied.add(TABLES.occupancy);
+  const error = await t.throwsAsync(collect(fromBigQuery({ ...bq.connection, query: `SELECT * FROM ${TABLES.occupancy}` })), { instanceOf: RxDataError });
+  // The harness's client sends `Authorization: Bearer rxdata-local`; console.error(err) prints util.inspect(err).
+  const printed = inspect(error, { depth: 20 });
+  t.false(printed.includes('rxdata-local'), 'no token in util.inspect(err)');
+  t.false(/Bearer [^*]/.test(printed));
+  const cause = error!.cause as Error & { code?: unknown };
+  t.is(cause.code, 403, 'the status is kept');
+  t.regex(cause.message, /Access Denied/);
 });
 
 test.serial('a job that vanished (404 on results) names the job', async (t) => {

@@ -1,11 +1,16 @@
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import fsp from 'node:fs/promises';
+import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fromIterable } from '../src/fromIterable.js';
 import { selectBackend } from '../src/backend.js';
-import { fileSystemHandler, loadModel, restoreCheckpoint, saveCheckpoint } from '../src/checkpoint.js';
+import { fileSystemHandler, loadModel, resolveCheckpoint, restoreCheckpoint, saveCheckpoint } from '../src/checkpoint.js';
+import { RxDataError } from '../src/errors.js';
+import { trainOn } from '../src/trainOn.js';
+import { lastValueFrom, toArray } from 'rxjs';
 import { fit, type FitEvent } from '../src/fit.js';
 import type { NDArray } from '../src/types.js';
 
@@ -154,4 +159,95 @@ test.serial("the optimizer's state (Adam's moments) is saved and restored", asyn
   t.deepEqual(weightsOf(b), weightsOf(a));
   a.dispose();
   b.dispose();
+});
+
+/**
+ * Makes `fs.promises.writeFile` fail with ENOSPC for paths `fails` picks, for the duration of
+ * `body` (syncBuiltinESMExports carries the swap to every `import { writeFile }`).
+ */
+async function withFullDisk<T>(fails: (path: string) => boolean, body: () => Promise<T>): Promise<T> {
+  const real = fsp.writeFile;
+  fsp.writeFile = ((path: Parameters<typeof real>[0], ...rest: unknown[]) => {
+    if (fails(String(path))) {
+      const error = Object.assign(new Error(`ENOSPC: no space left on device, open '${String(path)}'`), { code: 'ENOSPC', path: String(path) });
+      return Promise.reject(error);
+    }
+    return (real as (...a: unknown[]) => Promise<void>)(path, ...rest);
+  }) as typeof real;
+  syncBuiltinESMExports();
+  try {
+    return await body();
+  } finally {
+    fsp.writeFile = real;
+    syncBuiltinESMExports();
+  }
+}
+
+test.serial('a save that hits a full disk fails loudly, naming the checkpoint; it is not retried without the Adam moments', async (t) => {
+  const dir = join(root, 'full-disk');
+  const m = model(21);
+  m.compile({ optimizer: tf.train.adam(0.01), loss: 'meanSquaredError' });
+  await lastValueFrom(fromIterable(makeBatches(2)).pipe(trainOn(m), toArray()));
+  await saveCheckpoint(m, dir, { nextEpoch: 1, step: 2 });
+  // The first weights write fails (the disk is full), later ones would succeed.
+  let failed = 0;
+  const error = await withFullDisk(
+    (path) => path.endsWith('weights.bin.tmp') && failed++ === 0,
+    () => t.throwsAsync(saveCheckpoint(m, dir, { nextEpoch: 2, step: 4 }), { instanceOf: RxDataError }),
+  );
+  t.regex(error?.message ?? '', /ENOSPC/);
+  t.true(error?.origin?.endsWith('ckpt-00000004'), `names the checkpoint: ${error?.origin}`);
+  t.false(existsSync(join(dir, 'ckpt-00000004')), 'no checkpoint that looks complete');
+  t.deepEqual(
+    readdirSync(dir).filter((n) => n.includes('tmp')),
+    [],
+    'no temporary files left',
+  );
+  t.is((JSON.parse(readFileSync(join(dir, 'latest.json'), 'utf8')) as { name: string }).name, 'ckpt-00000002', 'the previous checkpoint stays the latest');
+  m.dispose();
+});
+
+test.serial('fit surfaces a checkpoint write failure as its error', async (t) => {
+  const dir = join(root, 'fit-full');
+  const m = model(22);
+  const run = fit(m, fromIterable(makeBatches(3)), { epochs: 2, progress: false, checkpoint: { dir } });
+  const error = await withFullDisk(
+    (path) => path.includes('fit-full') && path.endsWith('model.json.tmp'),
+    () => t.throwsAsync(run.history),
+  );
+  t.regex(error?.message ?? '', /checkpoint not saved: ENOSPC.*ckpt-00000003/);
+  t.false(existsSync(join(dir, 'ckpt-00000003')));
+  t.false(existsSync(join(dir, 'latest.json')));
+  m.dispose();
+});
+
+test.serial('every saved checkpoint holds the optimizer state and says so', async (t) => {
+  const dir = join(root, 'with-optimizer');
+  const m = model(23);
+  m.compile({ optimizer: tf.train.adam(0.01), loss: 'meanSquaredError' });
+  await lastValueFrom(fromIterable(makeBatches(2)).pipe(trainOn(m), toArray()));
+  const path = await saveCheckpoint(m, dir, { nextEpoch: 1, step: 2 });
+  const json = JSON.parse(readFileSync(join(path, 'model.json'), 'utf8')) as { weightsManifest: { weights: { group?: string }[] }[] };
+  t.true(json.weightsManifest[0].weights.some((w) => w.group === 'optimizer'));
+  t.is((JSON.parse(readFileSync(join(path, 'state.json'), 'utf8')) as { optimizer: boolean }).optimizer, true);
+  m.dispose();
+});
+
+test.serial("a latest.json naming a folder outside its root is refused", async (t) => {
+  const a = model(24);
+  const outside = join(root, 'elsewhere');
+  await saveCheckpoint(a, outside, { nextEpoch: 9, step: 99 });
+  const victim = join(root, 'tampered');
+  mkdirSync(victim, { recursive: true });
+  for (const name of ['../elsewhere/ckpt-00000099', join(outside, 'ckpt-00000099'), '..', 'a/../../elsewhere/ckpt-00000099']) {
+    writeFileSync(join(victim, 'latest.json'), JSON.stringify({ name }));
+    const b = model(25);
+    const error = await t.throwsAsync(restoreCheckpoint(b, victim), { instanceOf: RxDataError }, name);
+    t.regex(error?.message ?? '', /latest\.json/);
+    t.regex(error?.origin ?? '', /tampered/);
+    b.dispose();
+  }
+  writeFileSync(join(victim, 'latest.json'), '{"name": 7}');
+  await t.throwsAsync(resolveCheckpoint(victim), { instanceOf: RxDataError });
+  a.dispose();
 });

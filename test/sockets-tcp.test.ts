@@ -155,7 +155,10 @@ test('reconnects with backoff after the gateway restarts on the same port', asyn
 
 test('reconnect: false completes on a clean close and fails when nobody listens', async (t) => {
   const gw = await gateway((socket) => socket.end('"a"\n"b"'));
-  t.deepEqual(await lastValueFrom(fromTcp({ port: gw.port, reconnect: false }).pipe(toArray())), ['a', 'b'], 'an unterminated last line counts');
+  const cut = new PipelineStats();
+  t.deepEqual(await lastValueFrom(fromTcp({ port: gw.port, reconnect: false }).pipe(consume((x) => x, { stats: cut }), toArray())), ['a'], 'a line cut off by the close is not a record');
+  t.is(cut.get('fromTcp')?.skipped, 1);
+  t.is(cut.get('fromTcp')?.extra.truncated, 1);
   const { port } = gw;
   await gw.close();
   const e = await t.throwsAsync(lastValueFrom(fromTcp({ port, reconnect: false })));

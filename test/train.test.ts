@@ -261,3 +261,68 @@ test.serial('turnEveryMs: 0 turns the event loop after every step, however short
   t.throws(() => trainOn(model, { turnEveryMs: -1 }), { instanceOf: RangeError });
   model.dispose();
 });
+
+test.serial('a custom step that throws after kernels ran leaks no tensor (tfjs keeps the tape’s saved tensors)', async (t) => {
+  const w = tf.variable(tf.tensor2d([[0.5], [-0.5]]));
+  const optimizer = tf.train.sgd(0.1);
+  const failing = ({ xs, ys }: { xs: tf.Tensor | tf.Tensor[] | Record<string, tf.Tensor>; ys: tf.Tensor | tf.Tensor[] | Record<string, tf.Tensor> }, tfjs: typeof tf): tf.Scalar => {
+    // Kernels with gradients run (their inputs are saved for the backward pass), then it throws.
+    const pred = tfjs.tanh(tfjs.matMul(xs as tf.Tensor, w));
+    tfjs.square(tfjs.sub(pred, ys as tf.Tensor));
+    throw new Error('bad batch');
+  };
+  const before = tf.memory().numTensors;
+  for (let i = 0; i < 5; i++) {
+    await t.throwsAsync(lastValueFrom(fromIterable(makeBatches(2)).pipe(trainOn(failing, { optimizer }))), { instanceOf: TrainStepError, message: /bad batch/ });
+  }
+  t.is(tf.memory().numTensors, before);
+  // A later successful step still trains (the engine's tape state was left clean).
+  const ok = ({ xs, ys }: { xs: unknown; ys: unknown }, tfjs: typeof tf): tf.Scalar => tfjs.losses.meanSquaredError(ys as tf.Tensor, tfjs.matMul(xs as tf.Tensor, w));
+  const results = await lastValueFrom(fromIterable(makeBatches(3)).pipe(trainOn(ok, { optimizer }), toArray()));
+  t.is(results.length, 3);
+  w.dispose();
+  optimizer.dispose();
+});
+
+test.serial('a NaN batch leaves the weights and the Adam moments as they were (LayersModel)', async (t) => {
+  const model = regression(tf.train.adam(0.05));
+  const batches = makeBatches(4);
+  batches[2].xs.data[3] = Number.NaN;
+  const snapshot = async (): Promise<number[][]> => [
+    ...model.getWeights().map((w) => Array.from(w.dataSync())),
+    ...(await model.optimizer.getWeights()).map((w) => Array.from(w.tensor.dataSync())),
+  ];
+  let before: number[][] = [];
+  const error = await t.throwsAsync(
+    lastValueFrom(fromIterable(batches).pipe(trainOn(model, { afterStep: async (r) => void (r.step === 2 ? (before = await snapshot()) : undefined) }))),
+    { instanceOf: TrainStepError, message: /loss is NaN/ },
+  );
+  t.is(error?.step, 3);
+  const after = await snapshot();
+  t.true(before.length > 2, 'Adam has slots by then');
+  t.deepEqual(after, before);
+  t.true(after.flat().every(Number.isFinite));
+  // The model trains on afterwards.
+  const results = await lastValueFrom(fromIterable(makeBatches(2)).pipe(trainOn(model), toArray()));
+  t.true(results.every((r) => Number.isFinite(r.loss)));
+  model.dispose();
+});
+
+test.serial('a NaN batch leaves the variables unchanged (custom step)', async (t) => {
+  const w = tf.variable(tf.tensor2d([[0.5], [-0.5]]));
+  const optimizer = tf.train.adam(0.05);
+  const step = ({ xs, ys }: { xs: unknown; ys: unknown }, tfjs: typeof tf): tf.Scalar => tfjs.losses.meanSquaredError(ys as tf.Tensor, tfjs.matMul(xs as tf.Tensor, w));
+  const batches = makeBatches(3);
+  batches[1].ys.data[0] = Number.NaN;
+  let before: number[] = [];
+  const memBefore = tf.memory().numTensors;
+  await t.throwsAsync(lastValueFrom(fromIterable(batches).pipe(trainOn(step, { optimizer, afterStep: () => void (before = Array.from(w.dataSync())) }))), {
+    instanceOf: TrainStepError,
+    message: /loss is NaN/,
+  });
+  t.deepEqual(Array.from(w.dataSync()), before);
+  t.true(before.every(Number.isFinite));
+  t.is(tf.memory().numTensors, memBefore + 2, "Adam's two moments for w, nothing else");
+  w.dispose();
+  optimizer.dispose();
+});

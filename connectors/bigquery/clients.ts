@@ -6,7 +6,7 @@ import { BigQuery } from '@google-cloud/bigquery';
 import { BigQueryReadClient } from '@google-cloud/bigquery-storage';
 import * as grpc from '@grpc/grpc-js';
 import { OAuth2Client } from 'google-auth-library';
-import { RxDataError, messageOf } from '../../src/errors.js';
+import { RxDataError, safeCause } from '../../src/errors.js';
 
 /** How to reach BigQuery: by default the way Google's libraries find credentials and project. */
 export interface BigQueryConnection {
@@ -112,11 +112,14 @@ export function classify(error: unknown, transport: 'rest' | 'grpc'): ErrorKind 
 
 /** The error the pipeline fails with, naming what it was about (`table p.d.t`, `job j`). */
 export function clearError(error: unknown, kind: ErrorKind, what: string): RxDataError {
-  const message = messageOf(error);
-  if (kind === 'denied') return new RxDataError(`BigQuery denied access: ${message}`, what, { cause: error });
-  if (kind === 'missing') return new RxDataError(`BigQuery: not found: ${message}`, what, { cause: error });
-  if (kind === 'retry') return new RxDataError(`BigQuery: still failing after retries: ${message}`, what, { cause: error });
-  return new RxDataError(`BigQuery: ${message}`, what, { cause: error });
+  // The client's error keeps its request (headers with `Authorization: Bearer …`, URLs with
+  // `access_token=`): `console.error(err)` would print them. Keep only a sanitised copy.
+  const cause = safeCause(error);
+  const message = cause.message;
+  if (kind === 'denied') return new RxDataError(`BigQuery denied access: ${message}`, what, { cause });
+  if (kind === 'missing') return new RxDataError(`BigQuery: not found: ${message}`, what, { cause });
+  if (kind === 'retry') return new RxDataError(`BigQuery: still failing after retries: ${message}`, what, { cause });
+  return new RxDataError(`BigQuery: ${message}`, what, { cause });
 }
 
 /** The delay before retry `attempt` (0-based). */

@@ -11,6 +11,7 @@
  */
 import { Kafka, logLevel as kafkaLogLevel, type Consumer, type KafkaConfig, type RetryOptions, type SASLOptions } from 'kafkajs';
 import type { ConnectionOptions } from 'node:tls';
+import { messageOf } from '../../src/errors.js';
 
 /** Connection settings shared by sources and sinks; `ssl` and `sasl` go to kafkajs unchanged. */
 export interface KafkaConnection {
@@ -19,8 +20,19 @@ export interface KafkaConnection {
   clientId?: string;
   ssl?: ConnectionOptions | boolean;
   sasl?: SASLOptions;
-  /** kafkajs' reconnect/request retry policy (backoff when a broker is down). */
+  /**
+   * kafkajs' reconnect/request retry policy (backoff when a broker is down): each request is
+   * retried `retries` times (default 5, backoff from `initialRetryTime` 300 ms up to
+   * `maxRetryTime` 30 s), after which kafkajs crashes the consumer and restarts it.
+   */
   retry?: RetryOptions;
+  /**
+   * How long a consumer may keep crashing and restarting (brokers down or unreachable) before the
+   * source fails with an error naming the brokers, ms. Counted from the first crash of a run of
+   * failures; a group join or a fetched batch ends the run. Default 60 000; `Infinity` restarts
+   * forever (kafkajs' own behaviour). kafkajs' retries before the first crash come on top.
+   */
+  retryBudgetMs?: number;
   connectionTimeout?: number;
   requestTimeout?: number;
   /** kafkajs log level: 'nothing' | 'error' | 'warn' | 'info' | 'debug'. Default 'error'. */
@@ -66,8 +78,10 @@ export interface ConsumerClient {
   onGroupJoin(listener: (assignment: Record<string, number[]>) => void): void;
   /** Called when the group starts rebalancing (commit what is done before partitions move). */
   onRebalancing(listener: () => void): void;
-  /** Called when the consumer crashes for good (after retries). */
+  /** Called when the consumer crashes for good (after retries, or once `retryBudgetMs` is spent). */
   onCrash(listener: (error: unknown) => void): void;
+  /** Tells the client the consumer is healthy (it fetched a batch): a run of crashes is over. */
+  healthy?(): void;
   disconnect(): Promise<void>;
 }
 
@@ -113,6 +127,49 @@ export interface KafkaClientFactory {
   consumer(connection: KafkaConnection, options: ConsumerSettings): ConsumerClient;
   admin(connection: KafkaConnection): AdminClient;
   producer(connection: KafkaConnection): ProducerClient;
+}
+
+/** Default {@link KafkaConnection.retryBudgetMs}. */
+export const DEFAULT_RETRY_BUDGET_MS = 60_000;
+
+/** The brokers as one string, for error origins (`kafka 10.0.0.1:9092,10.0.0.2:9092`). */
+export function brokersOf(connection: Pick<KafkaConnection, 'brokers'>): string {
+  return typeof connection.brokers === 'string' ? connection.brokers : connection.brokers.join(',');
+}
+
+/**
+ * Decides whether kafkajs restarts a crashed consumer: yes while the run of crashes is younger
+ * than `budgetMs` (and the user's own `restartOnFailure`, if any, agrees). kafkajs' default is to
+ * restart forever, so a dead cluster never produced an error.
+ */
+export class RestartBudget {
+  /** When the current run of crashes began (undefined: healthy). */
+  private since: number | undefined;
+  /** Restarts in the current run, for the error message. */
+  restarts = 0;
+  constructor(
+    private readonly budgetMs: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    if (!(budgetMs >= 0)) throw new RangeError(`retryBudgetMs must be >= 0, got ${budgetMs}`);
+  }
+  /** A crash: whether to restart. */
+  restart(): boolean {
+    const now = this.now();
+    this.since ??= now;
+    if (now - this.since >= this.budgetMs) return false;
+    this.restarts++;
+    return true;
+  }
+  /** The consumer joined its group or fetched: the run of crashes is over. */
+  healthy(): void {
+    this.since = undefined;
+    this.restarts = 0;
+  }
+  /** How long the current run has lasted, ms (0 when healthy). */
+  elapsed(): number {
+    return this.since === undefined ? 0 : this.now() - this.since;
+  }
 }
 
 /** Clients of ours connected and not yet disconnected, by kind (for tests and leak checks). */
@@ -174,8 +231,23 @@ function isGroupError(error: unknown): boolean {
 export const kafkajsClients: KafkaClientFactory = {
   consumer(connection, options) {
     const kafka = kafkaFor(connection);
+    const budget = new RestartBudget(connection.retryBudgetMs ?? DEFAULT_RETRY_BUDGET_MS);
+    const userRestart = connection.retry?.restartOnFailure;
+    /** The crash that spent the budget: reported with the brokers named, not kafkajs' bare error. */
+    let budgetSpent = false;
+    const retry: RetryOptions = {
+      retries: 5,
+      ...connection.retry,
+      async restartOnFailure(error) {
+        if (userRestart && !(await userRestart(error))) return false;
+        if (budget.restart()) return true;
+        budgetSpent = true;
+        return false;
+      },
+    };
     const make = (): Consumer =>
       kafka.consumer({
+        retry,
         groupId: options.groupId,
         ...(options.sessionTimeout !== undefined ? { sessionTimeout: options.sessionTimeout } : {}),
         ...(options.rebalanceTimeout !== undefined ? { rebalanceTimeout: options.rebalanceTimeout } : {}),
@@ -212,6 +284,7 @@ export const kafkajsClients: KafkaClientFactory = {
       });
     const wire = (consumer: Consumer): void => {
       consumer.on(consumer.events.GROUP_JOIN, (event) => {
+        budget.healthy();
         for (const l of joinListeners) l(event.payload.memberAssignment);
       });
       consumer.on(consumer.events.REBALANCING, () => {
@@ -227,6 +300,14 @@ export const kafkajsClients: KafkaClientFactory = {
      * rebalances: SyncGroup INVALID_REQUEST); a fresh consumer rejoining the group is the cure.
      */
     const recover = async (error: unknown): Promise<void> => {
+      if (budgetSpent) {
+        const spent = new Error(
+          `gave up after ${(budget.elapsed() / 1000).toFixed(1)} s of failures (${budget.restarts} consumer restarts, retryBudgetMs ${connection.retryBudgetMs ?? DEFAULT_RETRY_BUDGET_MS}): ${messageOf(error)}`,
+          { cause: error },
+        );
+        for (const l of crashListeners) l(spent);
+        return;
+      }
       if (!isGroupError(error) || rebuilds >= 5) {
         for (const l of crashListeners) l(error);
         return;
@@ -265,6 +346,7 @@ export const kafkajsClients: KafkaClientFactory = {
       onGroupJoin: (listener) => void joinListeners.push(listener),
       onRebalancing: (listener) => void rebalanceListeners.push(listener),
       onCrash: (listener) => void crashListeners.push(listener),
+      healthy: () => budget.healthy(),
       disconnect: () => {
         stopping = true;
         return current.disconnect();

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Observable } from 'rxjs';
-import { RecordError, messageOf, type OnError } from '../../src/index.js';
+import { RecordError, RxDataError, messageOf, type OnError } from '../../src/index.js';
 import { pushSource, type PushSink } from '../../src/index.js';
-import { kafkajsClients, type ConsumerClient, type FetchedBatch, type KafkaClientFactory, type KafkaConnection, type ProducerClient, type RawMessage } from './client.js';
+import { brokersOf, kafkajsClients, type ConsumerClient, type FetchedBatch, type KafkaClientFactory, type KafkaConnection, type ProducerClient, type RawMessage } from './client.js';
 import { CommitTracker } from './tracker.js';
 
 /**
@@ -180,6 +180,9 @@ export function fromKafka<T>(options: FromKafkaOptions<T>): KafkaSource<T> {
   const ackGraceMs = options.ackGraceMs ?? 5000;
   const heartbeatInterval = options.heartbeatInterval ?? 1000;
   const live = new Set<Session>();
+  const origin = `kafka ${brokersOf(options)}`;
+  /** A client failure as the source's error, naming the brokers (kafkajs' own errors name none). */
+  const failure = (what: string, cause: unknown): RxDataError => new RxDataError(`fromKafka: ${what}: ${messageOf(cause)}`, origin, { cause });
 
   const source = pushSource<KafkaRecord<T>>((sink) => open(sink), { highWaterMark: options.highWaterMark ?? 256, overflow: 'pause', name: options.name ?? 'kafka' });
 
@@ -292,6 +295,7 @@ export function fromKafka<T>(options: FromKafkaOptions<T>): KafkaSource<T> {
     };
 
     const handle = async (batch: FetchedBatch): Promise<void> => {
+      consumer.healthy?.();
       const key = `${batch.topic}/${batch.partition}`;
       if (stopped || (assigned && !assigned.has(key)) || done.has(key)) return;
       const end = ends.get(key);
@@ -431,7 +435,7 @@ export function fromKafka<T>(options: FromKafkaOptions<T>): KafkaSource<T> {
         consumer.onGroupJoin(onJoin);
         consumer.onRebalancing(() => void commitNow());
         consumer.onCrash((error) => {
-          if (!stopped) sink.error(error);
+          if (!stopped) sink.error(failure('consumer failed', error));
         });
         await consumer.connect();
         await consumer.subscribe([...names]);
@@ -442,7 +446,7 @@ export function fromKafka<T>(options: FromKafkaOptions<T>): KafkaSource<T> {
       }
     };
     const ready = setup().catch((error: unknown) => {
-      if (!stopped) sink.error(error);
+      if (!stopped) sink.error(error instanceof RxDataError ? error : failure('cannot start', error));
     });
     const ticker = commitMode !== 'none' ? setInterval(() => void commitNow(), commitIntervalMs) : undefined;
     ticker?.unref();

@@ -18,6 +18,24 @@ export const utf8: Decoder<string> = (frame) => frame.toString('utf8');
 /** A frame's bytes as they are (the default for length-prefixed frames). */
 export const raw: Decoder<Buffer> = (frame) => frame;
 
+/**
+ * A frame the peer cut off by closing the connection (a line without its newline, a
+ * length-prefixed frame without all its bytes). Never a record: the sources drop it and count it
+ * (`stats.skipped`, `extra.truncated`), whatever `onError` says, since it is the connection that
+ * failed, not the data.
+ */
+export class TruncatedFrameError extends RecordError {
+  override name = 'TruncatedFrameError';
+  constructor(
+    message: string,
+    origin: string,
+    /** Bytes of the cut-off frame that were received. */
+    readonly bytes: number,
+  ) {
+    super(message, origin);
+  }
+}
+
 /** Default largest frame: 1 MiB. */
 export const DEFAULT_MAX_FRAME_BYTES = 1 << 20;
 
@@ -27,15 +45,17 @@ const EMPTY = Buffer.alloc(0);
 export interface Framer {
   /** Appends received bytes (the caller stops reading while frames are left). */
   push(chunk: Buffer): void;
-  /** The peer closed: what is left becomes a last frame (lines) or a truncation error. */
+  /** The peer closed: what is left of a frame becomes a {@link TruncatedFrameError}. */
   end(): void;
   /**
    * The next complete frame; undefined when none is complete yet; an error for an oversized
-   * (LimitError) or truncated (RecordError) frame.
+   * (LimitError) or truncated ({@link TruncatedFrameError}) frame.
    */
   next(): Buffer | RxDataError | undefined;
   /** After an error from `next()`, whether the stream can no longer be trusted (drop the connection). */
   readonly broken: boolean;
+  /** Bytes received and not yet taken as frames (at most `maxFrameBytes` + 4 + one chunk). */
+  readonly held: number;
 }
 
 export function createFramer(framing: Framing, maxFrameBytes: number, origin: string): Framer {
@@ -56,6 +76,9 @@ abstract class Pending {
   }
   end(): void {
     this.ended = true;
+  }
+  get held(): number {
+    return this.buf.length - this.off;
   }
   protected clear(): void {
     this.buf = EMPTY;
@@ -85,15 +108,16 @@ class LineFramer extends Pending implements Framer {
         const rest = this.buf.length - this.off;
         if (this.discarding) {
           this.clear();
-        } else if (rest > this.max) {
+        } else if (rest > this.max + 1 || (rest === this.max + 1 && this.buf[this.buf.length - 1] !== 13)) {
+          // Too long whatever follows (a trailing '\r' may still belong to a '\r\n' ending):
+          // the same verdict as if the whole line had come in one chunk.
           this.clear();
           this.discarding = true;
           return new LimitError(`line longer than maxFrameBytes (${this.max} bytes) discarded`, this.origin);
         } else if (this.ended && rest > 0) {
-          // The peer closed after an unterminated last line: it is still a line.
-          const last = trimCr(this.buf.subarray(this.off));
+          // The peer closed inside a line: what came of it is not a record.
           this.clear();
-          if (last.length > 0) return last;
+          return new TruncatedFrameError(`connection closed inside a line (${rest} bytes of it received); dropped`, this.origin, rest);
         }
         return undefined;
       }
@@ -125,6 +149,11 @@ class LengthFramer extends Pending implements Framer {
     super();
   }
 
+  override push(chunk: Buffer): void {
+    // Nothing after a bad header can be framed: keep none of it (the connection is being dropped).
+    if (!this.broken) super.push(chunk);
+  }
+
   next(): Buffer | RxDataError | undefined {
     if (this.broken) return undefined;
     const avail = this.buf.length - this.off;
@@ -144,7 +173,7 @@ class LengthFramer extends Pending implements Framer {
     if (this.ended && avail > 0) {
       this.broken = true;
       this.clear();
-      return new RecordError(`connection closed inside a frame (${avail} bytes of it received)`, this.origin);
+      return new TruncatedFrameError(`connection closed inside a frame (${avail} bytes of it received); dropped`, this.origin, avail);
     }
     return undefined;
   }

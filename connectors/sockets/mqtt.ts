@@ -1,6 +1,7 @@
 import mqtt, { type IClientOptions, type IPublishPacket } from 'mqtt';
 import type { Observable } from 'rxjs';
-import { RxDataError, messageOf, pushSource } from '../../src/index.js';
+import { RxDataError, pushSource } from '../../src/index.js';
+import { redactUrl, safeCause, urlSecrets } from '../../src/errors.js';
 import { decodeFrame, reportBad, type RecordErrorOptions } from './common.js';
 import { json, type Decoder } from './framing.js';
 
@@ -75,6 +76,14 @@ export function fromMqtt<T = unknown>(options: FromMqttOptions<T>): Observable<T
   const reconnect = options.reconnect ?? true;
   const reconnectPeriod = reconnect === false ? 0 : reconnect === true ? 1000 : (reconnect.delayMs ?? 1000);
   const overflow = qos === 0 ? (options.overflow ?? 'drop-oldest') : 'pause';
+  // Credentials in the URL or the client options never reach an error's message, origin or cause.
+  const origin = `mqtt ${redactUrl(url)}`;
+  const password = options.clientOptions?.password;
+  const secrets = [...urlSecrets(url), ...(password ? [password.toString()] : [])];
+  const fail = (what: string, error: unknown): RxDataError => {
+    const cause = safeCause(error, secrets);
+    return new RxDataError(`${what}: ${cause.message}`, origin, { cause });
+  };
   return pushSource<TopicRecord<T>>((sink) => {
     sink.stats.extra.connected = 0;
     sink.stats.extra.reconnects = 0;
@@ -85,12 +94,19 @@ export function fromMqtt<T = unknown>(options: FromMqttOptions<T>): Observable<T
     /** Ids of messages emitted but never acknowledged on a connection that was lost: their redelivery is not emitted again. */
     const unacked = new Set<number>();
 
-    const client = mqtt.connect(url, {
-      ...options.clientOptions,
-      clientId: options.clientId,
-      clean,
-      reconnectPeriod,
-    });
+    let client: mqtt.MqttClient;
+    try {
+      client = mqtt.connect(url, {
+        ...options.clientOptions,
+        clientId: options.clientId,
+        clean,
+        reconnectPeriod,
+      });
+    } catch (error) {
+      // A malformed URL: mqtt.js throws at once, quoting it.
+      sink.error(fail('cannot connect', error));
+      return () => undefined;
+    }
     const release = (): void => {
       const h = held;
       held = undefined;
@@ -124,15 +140,15 @@ export function fromMqtt<T = unknown>(options: FromMqttOptions<T>): Observable<T
         held = undefined;
         sink.stats.extra.ackHeld = 0;
       }
-      if (reconnect === false && !sink.signal.aborted) sink.error(new RxDataError('connection to the broker lost', `mqtt ${url}`));
+      if (reconnect === false && !sink.signal.aborted) sink.error(new RxDataError('connection to the broker lost', origin));
     });
     client.on('error', (error) => {
-      if (reconnect === false) sink.error(new RxDataError(`client failed: ${messageOf(error)}`, `mqtt ${url}`, { cause: error }));
+      if (reconnect === false) sink.error(fail('client failed', error));
     });
     client.subscribe(topics, { qos }, (error, granted) => {
       const refused = granted?.find((g) => g.qos === 128);
-      if (error) sink.error(new RxDataError(`subscribe failed: ${messageOf(error)}`, `mqtt ${url}`, { cause: error }));
-      else if (refused) sink.error(new RxDataError(`the broker refused the subscription to '${refused.topic}'`, `mqtt ${url}`));
+      if (error) sink.error(fail('subscribe failed', error));
+      else if (refused) sink.error(new RxDataError(`the broker refused the subscription to '${refused.topic}'`, origin));
     });
     return () => {
       held = undefined;

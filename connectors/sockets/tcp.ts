@@ -1,7 +1,7 @@
 import net from 'node:net';
 import type { Observable } from 'rxjs';
-import { RxDataError, messageOf, pushSource, type PushSink } from '../../src/index.js';
-import { FramedConnection, backoff, decodeFrame, keepConnected, reportBad, type Reconnect, type RecordErrorOptions } from './common.js';
+import { LimitError, RxDataError, messageOf, pushSource, type PushSink } from '../../src/index.js';
+import { FramedConnection, backoff, decodeFrame, keepConnected, noteDrop, reportBad, reportBadFrame, type Reconnect, type RecordErrorOptions } from './common.js';
 import { DEFAULT_MAX_FRAME_BYTES, createFramer, json, raw, type Decoder, type Framing } from './framing.js';
 
 /** Settings shared by the TCP sources. */
@@ -23,6 +23,12 @@ export interface FromTcpOptions<T> extends TcpFramingOptions<T> {
   port: number;
   /** Reconnect with exponential backoff and jitter when the peer goes away (default true). With `false`, a clean close completes and an error fails. */
   reconnect?: Reconnect;
+  /**
+   * Drop the connection (and reconnect) after this long without a good record while the
+   * pipeline was taking records, ms: catches a half-open connection to a gateway that died
+   * without closing it. Default none (a quiet gateway is not a dead one).
+   */
+  idleTimeoutMs?: number;
 }
 
 /** A record from one of many peers. */
@@ -46,7 +52,10 @@ const defaultDecoder = <T>(framing: Framing): Decoder<T> => (framing === 'lines'
  * Frames are lines (JSON by default) or uint32-BE-length-prefixed binary. While the stages below
  * are full the socket is paused, so TCP flow control reaches the sender. A malformed frame is a
  * RecordError naming `tcp host:port` (or counted with `onError: 'skip'`); an oversized one never
- * allocates beyond `maxFrameBytes`. Statistics: `extra.connected`, `extra.reconnects`.
+ * allocates beyond `maxFrameBytes`. A frame cut off when the peer closes is dropped and counted
+(`extra.truncated`), never delivered. TCP is at-most-once across a reset: what the gateway had not
+yet delivered is lost (docs/sockets.md). Statistics: `extra.connected`, `extra.reconnects`,
+`extra.truncated`, `extra.lostBytes`.
  *
  * @example
  * ```ts
@@ -61,24 +70,34 @@ export function fromTcp<T = unknown>(options: FromTcpOptions<T>): Observable<T> 
   createFramer(framing, maxFrameBytes, origin); // validates the options at call time
   return pushSource<T>((sink) => {
     let connection: FramedConnection | undefined;
+    sink.stats.extra.lostBytes = 0;
     const stopRetrying = keepConnected(sink, retry, origin, (attempt) => {
       const socket = net.connect({ host, port });
       socket.once('connect', () => attempt.opened());
-      connection = new FramedConnection(
+      const current: FramedConnection = new FramedConnection(
         socket,
         createFramer(framing, maxFrameBytes, origin),
         sink,
         (frame) => {
           const r = decodeFrame(decode, frame, origin);
-          if (r.ok) sink.next(r.value);
-          else reportBad(sink, onError, r.error);
+          if (r.ok) {
+            attempt.healthy();
+            current.touch();
+            sink.next(r.value);
+          } else reportBad(sink, onError, r.error);
         },
-        (error) => reportBad(sink, onError, error),
+        (error) => reportBadFrame(sink, onError, error),
         (error) => {
           connection = undefined;
           attempt.closed(error);
         },
+        {
+          idleTimeoutMs: options.idleTimeoutMs,
+          onIdle: () => noteDrop(sink, new LimitError(`no record for idleTimeoutMs (${options.idleTimeoutMs} ms); reconnecting`, origin)),
+          onLost: (bytes) => (sink.stats.extra.lostBytes += bytes),
+        },
       );
+      connection = current;
     });
     sink.onWantMore(() => connection?.drain());
     return () => {
@@ -96,9 +115,17 @@ export interface ListenTcpOptions<T> extends TcpFramingOptions<T> {
   host?: string;
   /** Called once the server is bound, with its address (tests and fleets listening on port 0 need the port). */
   onListening?: (address: net.AddressInfo) => void;
-  /** Connections accepted at once; more are refused. Default 1024. */
+  /** Connections accepted at once; more are refused (counted in `extra.refused`). Default 1024. */
   maxConnections?: number;
+  /**
+   * Drop a peer that delivers no good record for this long while the pipeline was taking records,
+   * ms, so silent or trickling clients cannot hold every slot. Default 60 000; `Infinity` never.
+   */
+  idleTimeoutMs?: number;
 }
+
+/** Default {@link ListenTcpOptions.idleTimeoutMs}. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 
 /**
  * Accepts many sensor connections and merges their records, each tagged with its peer.
@@ -112,8 +139,11 @@ export interface ListenTcpOptions<T> extends TcpFramingOptions<T> {
  * Every connection is paused while the stages below are full and resumed as they drain, so no
  * sensor can flood the pipeline. A peer's bad frame names that peer; an oversized
  * length-prefixed frame closes only that peer's connection (with `onError: 'skip'`). The source
- * never completes: unsubscribe to close the server and every connection. Statistics:
- * `extra.peers` (connected now), `extra.connections` (accepted in all).
+ * never completes: unsubscribe to close the server and every connection. A peer that delivers no
+ * good record for `idleTimeoutMs` (60 s; time the pipeline held it back excluded) is dropped, and
+ * at most `maxConnections` (1024) peers are connected at once, so silent or trickling clients
+ * cannot hold every slot. Statistics: `extra.peers` (connected now), `extra.connections`
+ * (accepted in all), `extra.refused`, `extra.idleDropped`, `extra.truncated`, `extra.lostBytes`.
  *
  * @example
  * ```ts
@@ -122,11 +152,17 @@ export interface ListenTcpOptions<T> extends TcpFramingOptions<T> {
  */
 export function listenTcp<T = unknown>(options: ListenTcpOptions<T> = {}): Observable<PeerRecord<T>> {
   const { host = '127.0.0.1', port = 0, framing = 'lines', maxFrameBytes = DEFAULT_MAX_FRAME_BYTES, onError = 'fail', maxConnections = 1024 } = options;
+  const { idleTimeoutMs = DEFAULT_IDLE_TIMEOUT_MS } = options;
   const decode = options.decode ?? defaultDecoder<T>(framing);
   createFramer(framing, maxFrameBytes, 'tcp');
+  if (!(idleTimeoutMs > 0)) throw new RangeError(`listenTcp: idleTimeoutMs must be > 0, got ${idleTimeoutMs}`);
+  if (!(Number.isInteger(maxConnections) && maxConnections >= 1)) throw new RangeError(`listenTcp: maxConnections must be an integer >= 1, got ${maxConnections}`);
   return pushSource<PeerRecord<T>>((sink: PushSink<PeerRecord<T>>) => {
     sink.stats.extra.peers = 0;
     sink.stats.extra.connections = 0;
+    sink.stats.extra.refused = 0;
+    sink.stats.extra.idleDropped = 0;
+    sink.stats.extra.lostBytes = 0;
     const connections = new Set<FramedConnection>();
     const server = net.createServer((socket) => {
       const peer = `${socket.remoteAddress}:${socket.remotePort}`;
@@ -139,13 +175,23 @@ export function listenTcp<T = unknown>(options: ListenTcpOptions<T> = {}): Obser
         sink,
         (frame) => {
           const r = decodeFrame(decode, frame, origin);
-          if (r.ok) sink.next({ peer, value: r.value });
-          else reportBad(sink, onError, r.error);
+          if (r.ok) {
+            connection.touch();
+            sink.next({ peer, value: r.value });
+          } else reportBad(sink, onError, r.error);
         },
-        (error) => reportBad(sink, onError, error),
+        (error) => reportBadFrame(sink, onError, error),
         () => {
           connections.delete(connection);
           sink.stats.extra.peers--;
+        },
+        {
+          idleTimeoutMs,
+          onIdle: () => {
+            sink.stats.extra.idleDropped++;
+            noteDrop(sink, new LimitError(`no record for idleTimeoutMs (${idleTimeoutMs} ms); connection dropped`, origin));
+          },
+          onLost: (bytes) => (sink.stats.extra.lostBytes += bytes),
         },
       );
       connections.add(connection);
@@ -153,6 +199,7 @@ export function listenTcp<T = unknown>(options: ListenTcpOptions<T> = {}): Obser
       if (!sink.wantsMore) socket.pause();
     });
     server.maxConnections = maxConnections;
+    server.on('drop', () => sink.stats.extra.refused++);
     server.on('error', (error) => sink.error(new RxDataError(`server failed: ${messageOf(error)}`, `tcp ${host}:${port}`, { cause: error })));
     server.listen(port, host, () => options.onListening?.(server.address() as net.AddressInfo));
     sink.onWantMore(() => {

@@ -1,6 +1,7 @@
 import type { Observable } from 'rxjs';
 import WebSocket from 'ws';
-import { LimitError, pushSource } from '../../src/index.js';
+import { LimitError, RxDataError, pushSource } from '../../src/index.js';
+import { redactUrl, safeCause, urlSecrets } from '../../src/errors.js';
 import { backoff, decodeFrame, keepConnected, reportBad, type Reconnect, type RecordErrorOptions } from './common.js';
 import { DEFAULT_MAX_FRAME_BYTES, json, type Decoder } from './framing.js';
 
@@ -45,11 +46,20 @@ export function fromWebSocket<T = unknown>(url: string, options: FromWebSocketOp
   const { onError = 'fail', maxFrameBytes = DEFAULT_MAX_FRAME_BYTES } = options;
   const decode = options.decode ?? (json as Decoder<T>);
   const retry = backoff(options.reconnect);
-  const origin = `ws ${url}`;
+  // Credentials in the URL (user:password, ?token=) never reach an error's origin or cause.
+  const origin = `ws ${redactUrl(url)}`;
+  const secrets = urlSecrets(url);
   return pushSource<T>((sink) => {
     let socket: WebSocket | undefined;
     const stopRetrying = keepConnected(sink, retry, origin, (attempt) => {
-      const ws = new WebSocket(url, options.protocols, { maxPayload: maxFrameBytes, headers: options.headers });
+      let ws: WebSocket;
+      try {
+        ws = new WebSocket(url, options.protocols, { maxPayload: maxFrameBytes, headers: options.headers });
+      } catch (error) {
+        // A malformed URL or option: no retry will fix it.
+        sink.error(new RxDataError('cannot connect', origin, { cause: safeCause(error, secrets) }));
+        return;
+      }
       socket = ws;
       let lastError: Error | undefined;
       ws.on('open', () => attempt.opened());
@@ -57,8 +67,10 @@ export function fromWebSocket<T = unknown>(url: string, options: FromWebSocketOp
         if (sink.signal.aborted) return;
         const frame = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
         const r = decodeFrame(decode, frame, origin);
-        if (r.ok) sink.next(r.value);
-        else reportBad(sink, onError, r.error);
+        if (r.ok) {
+          attempt.healthy();
+          sink.next(r.value);
+        } else reportBad(sink, onError, r.error);
         // `ws` may still emit what it already parsed after pause(): pushSource keeps those.
         if (!sink.wantsMore && !ws.isPaused) ws.pause();
       });
@@ -71,7 +83,7 @@ export function fromWebSocket<T = unknown>(url: string, options: FromWebSocketOp
       });
       ws.on('close', () => {
         if (socket === ws) socket = undefined;
-        attempt.closed(lastError);
+        attempt.closed(lastError && safeCause(lastError, secrets));
       });
     });
     sink.onWantMore(() => {
