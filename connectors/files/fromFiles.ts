@@ -45,6 +45,12 @@ export interface TFRecordFormat extends FileSourceOptions {
   readonly format: 'tfrecord';
   /** Check both CRCs of every record. Default true. */
   readonly verifyCrc?: boolean;
+  /**
+   * Largest record accepted (bytes). A frame whose header claims more is a RecordError naming
+   * the file and byte offset, raised before anything is allocated; `onError: 'skip'` reads past
+   * it. Default 64 MiB.
+   */
+  readonly maxRecordBytes?: number;
   /** Decode each record as a `tf.train.Example` with this spec (see `parseExample`); errors then name the file and offset. */
   readonly example?: FeatureSpec;
 }
@@ -211,11 +217,12 @@ function recordReader(options: FromFilesOptions): Reader {
       return (path, stage, onError) => csvRows(chunkCounter(openBytes(path, compression), stage), path, csv, onError, stage);
     }
     case 'tfrecord': {
-      const { verifyCrc = true, example } = options;
+      const { verifyCrc = true, example, maxRecordBytes } = options;
+      if (maxRecordBytes !== undefined && !(Number.isInteger(maxRecordBytes) && maxRecordBytes >= 0)) throw new RangeError(`fromFiles: maxRecordBytes must be an integer >= 0, got ${maxRecordBytes}`);
       const parse = example ? parseExample(example) : undefined;
       return (path, stage, onError) =>
         decodeBatches(
-          tfRecordFrames(chunksOf(openBytes(path, compression), stage), path, verifyCrc),
+          tfRecordFrames(chunksOf(openBytes(path, compression), stage), path, { verify: verifyCrc, maxRecordBytes }),
           (frame): unknown => {
             if (frame instanceof FrameError) throw frame;
             return parse ? parse(frame.data, `${path} byte ${frame.offset}`) : frame.data;
