@@ -45,3 +45,8 @@ export function messageOf(error: unknown): string {
 
 /** What to do with a bad record: fail the pipeline (default) or skip it and count it. */
 export type OnError = 'fail' | 'skip';
+
+/** A file could not be written (an unwritable path, a full disk): `origin` names the file. */
+export class WriteError extends RxDataError {
+  override name = 'WriteError';
+}

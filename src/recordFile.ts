@@ -6,21 +6,36 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { deserialize, serialize } from 'node:v8';
-import { RecordError } from './errors.js';
+import { RecordError, WriteError, messageOf } from './errors.js';
 
-/** Appends records to a file with synchronous, buffered writes (callers run in `next`). */
+/** A failure to open, write or close `path` as a {@link WriteError} naming it (ENOSPC, ENOTDIR, EISDIR…). */
+function writeFailure(error: unknown, path: string): WriteError {
+  return error instanceof WriteError ? error : new WriteError(`cannot write file: ${messageOf(error)}`, path, { cause: error });
+}
+
+/**
+ * Appends records to a file with synchronous, buffered writes (callers run in `next`). Every
+ * failure is a {@link WriteError} naming the file; after one, the descriptor is closed.
+ */
 export class RecordFileWriter {
   private fd: number | undefined;
   private chunks: Buffer[] = [];
   private pendingBytes = 0;
+  /** The first failure: every later call rethrows it (nothing is dropped silently). */
+  private failure: WriteError | undefined;
   bytes = 0;
   count = 0;
 
   constructor(readonly path: string) {
-    this.fd = openSync(path, 'w');
+    try {
+      this.fd = openSync(path, 'w');
+    } catch (error) {
+      throw writeFailure(error, path);
+    }
   }
 
   write(value: unknown): void {
+    if (this.failure) throw this.failure;
     const body = serialize(value);
     const header = Buffer.allocUnsafe(4);
     header.writeUInt32LE(body.length, 0);
@@ -32,22 +47,61 @@ export class RecordFileWriter {
   }
 
   flush(): void {
+    if (this.failure) throw this.failure;
     if (this.fd === undefined || this.chunks.length === 0) return;
     const data = Buffer.concat(this.chunks, this.pendingBytes);
     this.chunks = [];
     this.pendingBytes = 0;
     let written = 0;
-    while (written < data.length) written += writeSync(this.fd, data, written);
+    try {
+      while (written < data.length) written += writeSync(this.fd, data, written);
+    } catch (error) {
+      this.fail(error);
+    }
   }
 
+  /** Flushes and closes; a failure to do either is a WriteError naming the file. */
   close(): void {
+    if (this.fd === undefined) {
+      if (this.failure) throw this.failure;
+      return;
+    }
+    this.flush();
+    const fd = this.fd;
+    this.fd = undefined;
+    try {
+      closeSync(fd);
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  /** Drops what is buffered and closes the descriptor without throwing (the caller removes the file). */
+  abort(): void {
+    this.chunks = [];
+    this.pendingBytes = 0;
     if (this.fd === undefined) return;
     try {
-      this.flush();
-    } finally {
       closeSync(this.fd);
+    } catch {
+      // Being discarded: nothing to report.
+    }
+    this.fd = undefined;
+  }
+
+  /** Closes the descriptor (quietly: the first error is the one to report) and throws `error` as a WriteError. */
+  private fail(error: unknown): never {
+    this.failure = writeFailure(error, this.path);
+    this.chunks = [];
+    if (this.fd !== undefined) {
+      try {
+        closeSync(this.fd);
+      } catch {
+        // Reported: the first error.
+      }
       this.fd = undefined;
     }
+    throw this.failure;
   }
 }
 
