@@ -2,12 +2,12 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import jpeg from 'jpeg-js';
-import { PNG } from 'pngjs';
 import type { Observable } from 'rxjs';
 import { RecordError, messageOf, type OnError } from '../../src/errors.js';
 import type { NDArray } from '../../src/types.js';
 import { listFiles, type FileShard } from './listFiles.js';
 import { pullBatches } from './source.js';
+import { checkPixels, decodePng } from './png.js';
 
 /** Channels of a decoded image: 1 gray (ITU-R 601 luma, as tf.image.rgb_to_grayscale), 3 RGB, 4 RGBA. */
 export type Channels = 1 | 3 | 4;
@@ -19,6 +19,43 @@ export interface DecodeImageOptions {
   readonly channels?: Channels;
   /** Where the bytes came from, for error messages. */
   readonly origin?: string;
+  /**
+   * Largest image accepted, in pixels (width × height), read from the header before anything is
+   * decoded or allocated; a larger one is a RecordError. Default {@link MAX_PIXELS} (50 M: an
+   * 8K photo; its RGBA pixels alone take 200 MB).
+   */
+  readonly maxPixels?: number;
+}
+
+/** Default `maxPixels`: 50 million pixels. */
+export const MAX_PIXELS = 50_000_000;
+
+/** Width and height from a JPEG's frame header (SOFn), scanning the marker segments before it; undefined when not found. */
+export function jpegSize(bytes: Uint8Array): { width: number; height: number } | undefined {
+  let i = 2;
+  while (i + 4 <= bytes.length) {
+    if (bytes[i] !== 0xff) return undefined;
+    const marker = bytes[i + 1];
+    // Fill bytes, and markers without a length (TEM, RSTn).
+    if (marker === 0xff) {
+      i++;
+      continue;
+    }
+    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+      i += 2;
+      continue;
+    }
+    // Start of scan or end of image before any frame header: none to read.
+    if (marker === 0xda || marker === 0xd9) return undefined;
+    const length = (bytes[i + 2] << 8) | bytes[i + 3];
+    const isFrame = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
+    if (isFrame) {
+      if (i + 9 > bytes.length) return undefined;
+      return { height: (bytes[i + 5] << 8) | bytes[i + 6], width: (bytes[i + 7] << 8) | bytes[i + 8] };
+    }
+    i += 2 + length;
+  }
+  return undefined;
 }
 
 /** A decoded image: row-major `[height, width, channels]` bytes. */
@@ -43,19 +80,24 @@ const startsWith = (bytes: Uint8Array, magic: number[]): boolean => magic.every(
  * ```
  */
 export function decodeImage(bytes: Uint8Array, options: DecodeImageOptions = {}): Image {
-  const { channels = 3, size, origin } = options;
+  const { channels = 3, size, origin, maxPixels = MAX_PIXELS } = options;
   if (channels !== 1 && channels !== 3 && channels !== 4) throw new RangeError(`decodeImage: channels must be 1, 3 or 4, got ${String(channels)}`);
+  if (!(maxPixels > 0)) throw new RangeError(`decodeImage: maxPixels must be > 0, got ${maxPixels}`);
   let rgba: Uint8Array;
   let width: number;
   let height: number;
   try {
     const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (startsWith(bytes, PNG_MAGIC)) {
-      const png = PNG.sync.read(buffer);
+      const png = decodePng(buffer, maxPixels);
       ({ width, height } = png);
       rgba = png.data;
     } else if (startsWith(bytes, JPEG_MAGIC)) {
-      const img = jpeg.decode(buffer, { useTArray: true, formatAsRGBA: true, maxMemoryUsageInMB: 1024 });
+      const declared = jpegSize(bytes);
+      if (declared) checkPixels(declared.width, declared.height, maxPixels);
+      // jpeg-js's own limits back the header check up (its frame parsing checks them before allocating):
+      // RGBA output plus the component planes take about 8 bytes a pixel.
+      const img = jpeg.decode(buffer, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: maxPixels / 1e6, maxMemoryUsageInMB: Math.max(64, Math.ceil((maxPixels * 12) / 2 ** 20)) });
       ({ width, height } = img);
       rgba = img.data;
     } else {
@@ -139,6 +181,8 @@ export interface ImageFolderOptions {
   readonly onError?: OnError;
   /** The class names in index order; default the sorted sub-folder names of `root`. */
   readonly classes?: readonly string[];
+  /** Largest image decoded, in pixels; a larger one is a RecordError (or skipped). Default 50 M (see `decodeImage`). */
+  readonly maxPixels?: number;
   /** The source's name in pipeline statistics. Default `fromImageFolder`. */
   readonly name?: string;
 }
@@ -181,7 +225,7 @@ export async function imageFolderClasses(root: string): Promise<string[]> {
  * ```
  */
 export function fromImageFolder(root: string, options: ImageFolderOptions = {}): Observable<LabelledImage> {
-  const { size, channels = 3, extensions = ['.png', '.jpg', '.jpeg'], shard, onError = 'fail' } = options;
+  const { size, channels = 3, extensions = ['.png', '.jpg', '.jpeg'], shard, onError = 'fail', maxPixels } = options;
   const key = {};
   return pullBatches<LabelledImage>(key, options.name ?? 'fromImageFolder', (stage) =>
     (async function* () {
@@ -195,7 +239,7 @@ export function fromImageFolder(root: string, options: ImageFolderOptions = {}):
         try {
           const bytes = await readFile(path);
           stage.extra.bytesRead = (stage.extra.bytesRead ?? 0) + bytes.length;
-          image = decodeImage(bytes, { size, channels, origin: path });
+          image = decodeImage(bytes, { size, channels, origin: path, maxPixels });
         } catch (error) {
           const failure = error instanceof RecordError ? error : new RecordError(`cannot read image: ${messageOf(error)}`, path, { cause: error });
           if (onError === 'skip') {
