@@ -8,7 +8,7 @@ import { fixedRecords, type FixedRecordOptions } from './binary.js';
 import { csvRows, type CsvOptions, type CsvRow, type LabelledRow } from './csv.js';
 import { parseExample, type FeatureSpec, type ParsedExample } from './example.js';
 import { splitLines } from './lines.js';
-import { listFiles, type FileShard } from './listFiles.js';
+import { listFiles, type FileShard, type FollowSymlinks } from './listFiles.js';
 import { ioError, openBytes, pullBatches, type ByteSource, type Compression } from './source.js';
 import { FrameError, tfRecordFrames } from './tfrecord.js';
 
@@ -16,6 +16,8 @@ import { FrameError, tfRecordFrames } from './tfrecord.js';
 export interface FileSourceOptions {
   /** Only this worker's share of the sorted file list (`{ count: workers, index: rank }`). */
   readonly shard?: FileShard;
+  /** Symbolic links met below a directory or glob: `'within'` (default) follows only those leading inside it, `true` all, `false` none; loops are never followed. */
+  readonly followSymlinks?: FollowSymlinks;
   /** Files read at once. Default 1 (one file after another, in sorted order). */
   readonly cycleLength?: number;
   /** Records taken from one file before moving to the next in the cycle. Default 1. */
@@ -103,7 +105,7 @@ export function fromFiles(patterns: string | readonly string[], options: FromFil
   const files = (): Observable<string> =>
     scoped<string>((subscriber) => {
       // The list is small (paths): emitted at once, buffered by interleave.
-      listFiles(patterns, { shard }).then(
+      listFiles(patterns, { shard, followSymlinks: options.followSymlinks }).then(
         (list) => {
           for (const file of list) {
             if (subscriber.closed) return;

@@ -1,11 +1,11 @@
 /** Images: PNG (pngjs) and JPEG (jpeg-js) decoding, resizing, channel selection, and folder-per-class datasets. */
-import { readdir, readFile } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
+import { lstat, readdir, readFile, realpath } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import jpeg from 'jpeg-js';
 import type { Observable } from 'rxjs';
 import { RecordError, messageOf, type OnError } from '../../src/errors.js';
 import type { NDArray } from '../../src/types.js';
-import { listFiles, type FileShard } from './listFiles.js';
+import { linkTarget, selectFiles, walkFiles, type FileShard, type FollowSymlinks } from './listFiles.js';
 import { pullBatches } from './source.js';
 import { checkPixels, decodePng } from './png.js';
 
@@ -179,8 +179,10 @@ export interface ImageFolderOptions {
   readonly shard?: FileShard;
   /** `'skip'`: an undecodable image is skipped and counted. Default `'fail'`. */
   readonly onError?: OnError;
-  /** The class names in index order; default the sorted sub-folder names of `root`. */
+  /** The class names in index order; default the sorted sub-folder names of `root`. Each must be a plain folder name (no `/`, `\\`, `..`, absolute path): a RangeError otherwise. */
   readonly classes?: readonly string[];
+  /** Symbolic links followed (class folders and below): default `'within'`, only links leading inside `root`. See `listFiles`. */
+  readonly followSymlinks?: FollowSymlinks;
   /** Largest image decoded, in pixels; a larger one is a RecordError (or skipped). Default 50 M (see `decodeImage`). */
   readonly maxPixels?: number;
   /** The source's name in pipeline statistics. Default `fromImageFolder`. */
@@ -196,13 +198,47 @@ export type LabelledImage = {
   readonly path: string;
 };
 
-/** The class names of an image folder: its sub-folders, sorted (the index of each is its label). */
-export async function imageFolderClasses(root: string): Promise<string[]> {
+/**
+ * The class names of an image folder: its sub-folders, sorted (the index of each is its label).
+ * A symbolic link to a folder counts as a class when `followSymlinks` lets it be followed
+ * (default: only when it leads inside `root`), the same rule as for folders further down.
+ */
+export async function imageFolderClasses(root: string, followSymlinks: FollowSymlinks = 'within'): Promise<string[]> {
+  const realRoot = await realpath(root);
   const entries = await readdir(root, { withFileTypes: true });
-  return entries
-    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
-    .map((e) => e.name)
-    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const classes: string[] = [];
+  for (const entry of entries) {
+    if (entry.name.startsWith('.')) continue;
+    if (entry.isDirectory()) classes.push(entry.name);
+    else if (entry.isSymbolicLink() && (await linkTarget(join(root, entry.name), followSymlinks, realRoot))?.isDirectory) classes.push(entry.name);
+  }
+  return classes.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** A class name must name one folder directly inside the root: no separators, no `..`, not absolute. */
+function checkClassName(name: unknown): void {
+  if (typeof name !== 'string' || name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\\') || name.includes('\0') || isAbsolute(name)) {
+    throw new RangeError(`fromImageFolder: class ${JSON.stringify(name)} is not a folder name inside the root (no '/', '\\', '..' or absolute paths)`);
+  }
+}
+
+/** The image files of one class folder, as the link policy allows; a class folder that is a refused link is an error. */
+async function classFiles(root: string, realRoot: string, name: string, followSymlinks: FollowSymlinks): Promise<string[]> {
+  const dir = join(root, name);
+  const info = await lstat(dir).catch(() => undefined);
+  if (!info) throw new Error(`fromImageFolder: no folder for class '${name}': ${dir}`);
+  let real: string;
+  if (info.isSymbolicLink()) {
+    const target = await linkTarget(dir, followSymlinks, realRoot);
+    if (!target?.isDirectory) throw new Error(`fromImageFolder: class folder ${dir} is a symbolic link that followSymlinks=${String(followSymlinks)} does not follow (or a dangling one)`);
+    real = target.real;
+  } else if (info.isDirectory()) {
+    real = join(realRoot, name);
+  } else {
+    throw new Error(`fromImageFolder: class '${name}' is not a folder: ${dir}`);
+  }
+  // Links below are checked against the image folder's root, not the class folder's.
+  return walkFiles(dir, { followSymlinks, realRoot, realDir: real });
 }
 
 /**
@@ -225,15 +261,21 @@ export async function imageFolderClasses(root: string): Promise<string[]> {
  * ```
  */
 export function fromImageFolder(root: string, options: ImageFolderOptions = {}): Observable<LabelledImage> {
-  const { size, channels = 3, extensions = ['.png', '.jpg', '.jpeg'], shard, onError = 'fail', maxPixels } = options;
+  const { size, channels = 3, extensions = ['.png', '.jpg', '.jpeg'], shard, onError = 'fail', maxPixels, followSymlinks = 'within' } = options;
+  // Class names come from data (a config, a labels file): one naming '../x' would read outside the root.
+  options.classes?.forEach(checkClassName);
   const key = {};
   return pullBatches<LabelledImage>(key, options.name ?? 'fromImageFolder', (stage) =>
     (async function* () {
-      const classes = options.classes ? [...options.classes] : await imageFolderClasses(root);
+      const classes = options.classes ? [...options.classes] : await imageFolderClasses(root, followSymlinks);
       const index = new Map(classes.map((c, i) => [c, i]));
-      const files = await listFiles(classes.map((c) => join(root, c)), { shard, extensions });
+      const realRoot = await realpath(root);
+      const absoluteRoot = resolve(root);
+      const all: string[] = [];
+      for (const name of classes) for (const file of await classFiles(root, realRoot, name, followSymlinks)) all.push(resolve(file));
+      const files = selectFiles(all, { shard, extensions });
       for (const path of files) {
-        const labelName = relative(root, path).split(sep)[0];
+        const labelName = relative(absoluteRoot, path).split(sep)[0];
         const label = index.get(labelName)!;
         let image: Image;
         try {
