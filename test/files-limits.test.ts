@@ -3,8 +3,12 @@ import test from 'ava';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PipelineStats, RecordError, consume, frameRecord, fromFiles, maskedCrc32c } from '../src/index.js';
+import { PipelineStats, RecordError, consume, frameRecord, fromFiles, maskedCrc32c, type FromFilesOptions } from '../src/index.js';
+import type { Observable } from 'rxjs';
 import { collect } from './helpers.js';
+
+/** fromFiles with the format chosen at run time. */
+const anyFormat = fromFiles as (patterns: string, options: FromFilesOptions) => Observable<unknown>;
 
 const dir = mkdtempSync(join(tmpdir(), 'rxdata-limits-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
@@ -59,4 +63,71 @@ test('tfrecord: a 20 MiB honest record, and records split across read chunks at 
   writeFileSync(`${path}.gz`, gzipSync(Buffer.concat(records.slice(2).map((r) => frameRecord(r)))));
   const gz = await collect(fromFiles(`${path}.gz`, { format: 'tfrecord' }));
   t.deepEqual(gz.map((r) => r.length), records.slice(2).map((r) => r.length));
+});
+
+/** A file of short lines around one line of `size` bytes (line 3). */
+function longLineFile(name: string, size: number, make: (i: number) => string, long: string): string {
+  const path = join(dir, name);
+  const lines = [make(1), make(2), long.repeat(Math.ceil(size / long.length)).slice(0, size), make(4), make(5)];
+  writeFileSync(path, lines.join('\n') + '\n');
+  return path;
+}
+
+for (const format of ['lines', 'jsonl', 'csv'] as const) {
+  test(`${format}: a line over maxLineBytes is a RecordError at its line, or skipped and counted, and never held whole`, async (t) => {
+    const make = (i: number): string => (format === 'jsonl' ? JSON.stringify({ a: i, b: i * 2 }) : `${i},${i * 2}`);
+    // 3 MiB line, limit 1 MiB: the reader must not gather the line (held ≤ limit + a chunk).
+    const path = longLineFile(`long.${format}`, 3 << 20, make, format === 'jsonl' ? '{"x":"yyyyyyyyyy' : 'q,');
+    const options = { maxLineBytes: 1 << 20, ...(format === 'csv' ? { header: false, columnNames: ['a', 'b'], columns: { a: { type: 'int' }, b: { type: 'int' } } } : {}) } as const;
+    const error = await t.throwsAsync(collect(anyFormat(path, { format, ...options } as FromFilesOptions)), { instanceOf: RecordError });
+    t.regex(error.message, new RegExp(`line longer than maxLineBytes=1048576 \\(at ${path}:3\\)`));
+    const stats = new PipelineStats();
+    const got = await collect(anyFormat(path, { format, ...options, onError: 'skip' } as FromFilesOptions).pipe(consume((r) => r, { stats })));
+    const expected = [1, 2, 4, 5].map((i) => (format === 'lines' ? make(i) : format === 'jsonl' ? { a: i, b: i * 2 } : { a: i, b: i * 2 }));
+    t.deepEqual(got, expected);
+    t.is(stats.get('fromFiles')?.skipped, 1);
+    // The default (16 MiB) lets the 3 MiB line through.
+    if (format === 'lines') t.is((await collect(fromFiles(path, { format: 'lines' })))[2].length, 3 << 20);
+  });
+}
+
+test('lines: the limit counts UTF-8 bytes, and a line exactly at it passes; \\r\\n and lone \\r count as one break', async (t) => {
+  const path = join(dir, 'utf8.txt');
+  // 'é' is 2 bytes: 6 of them are 12 bytes in 6 characters.
+  writeFileSync(path, `éééééé\r\n${'a'.repeat(12)}\r${'b'.repeat(13)}\nlast`);
+  const stats = new PipelineStats();
+  const got = await collect(fromFiles(path, { format: 'lines', maxLineBytes: 12, onError: 'skip' }).pipe(consume((r) => r, { stats })));
+  t.deepEqual(got, ['éééééé', 'a'.repeat(12), 'last']);
+  t.is(stats.get('fromFiles')?.skipped, 1);
+  const error = await t.throwsAsync(collect(fromFiles(path, { format: 'lines', maxLineBytes: 11 })), { instanceOf: RecordError });
+  t.regex(error.message, /utf8\.txt:1\)/);
+});
+
+test('lines: a line over the limit split across many read chunks and at the very end of the file', async (t) => {
+  const path = join(dir, 'tail.txt');
+  writeFileSync(path, `ok\n${'z'.repeat(300_000)}`);
+  const stats = new PipelineStats();
+  t.deepEqual(await collect(fromFiles(path, { format: 'lines', maxLineBytes: 100_000, onError: 'skip' }).pipe(consume((r) => r, { stats }))), ['ok']);
+  t.is(stats.get('fromFiles')?.skipped, 1);
+  const csvPath = join(dir, 'tail.csv');
+  writeFileSync(csvPath, `a,b\n1,2\n${'z'.repeat(300_000)},1\r\n3,4`);
+  const rows = await collect(fromFiles(csvPath, { format: 'csv', maxLineBytes: 100_000, onError: 'skip' }));
+  t.deepEqual(rows, [
+    { a: '1', b: '2' },
+    { a: '3', b: '4' },
+  ]);
+  const error = await t.throwsAsync(collect(fromFiles(csvPath, { format: 'csv', maxLineBytes: 100_000 })), { instanceOf: RecordError });
+  t.regex(error.message, /tail\.csv:3\)/);
+});
+
+test('csv: a quoted record of many short lines over maxLineBytes ends the file with a RecordError (csv-parse cannot resume after it)', async (t) => {
+  const path = join(dir, 'quoted.csv');
+  writeFileSync(path, `a,b\n1,2\n"${`${'x'.repeat(50)}\n`.repeat(100)}",1\n3,4\n`);
+  const error = await t.throwsAsync(collect(fromFiles(path, { format: 'csv', maxLineBytes: 1000 })), { instanceOf: RecordError });
+  t.regex(error.message, /maxLineBytes=1000.*quoted\.csv:\d+\)/);
+  const stats = new PipelineStats();
+  t.deepEqual(await collect(fromFiles(path, { format: 'csv', maxLineBytes: 1000, onError: 'skip' }).pipe(consume((r) => r, { stats }))), [{ a: '1', b: '2' }]);
+  t.is(stats.get('fromFiles')?.skipped, 1);
+  // Under the default limit the record is data.
+  t.is((await collect(fromFiles(path, { format: 'csv' }))).length, 3);
 });
