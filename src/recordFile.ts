@@ -105,29 +105,56 @@ export class RecordFileWriter {
   }
 }
 
-/** Streams the records of a file written by {@link RecordFileWriter}; the handle closes on return. */
+/**
+ * Streams the records of a file written by {@link RecordFileWriter}; the handle closes on return.
+ * A record larger than a read chunk is read straight into a buffer of its size (one copy, not a
+ * concat per chunk). A damaged file (a length running past its end, bytes V8 cannot deserialise)
+ * is a RecordError naming the file and the record's byte offset; nothing is allocated past the
+ * file's size.
+ */
 export async function* readRecordFile<T>(path: string, chunkSize = 1 << 20): AsyncGenerator<T> {
   const handle = await open(path, 'r');
   try {
-    let carry = Buffer.alloc(0);
+    const size = (await handle.stat()).size;
+    /** Bytes read and not yet decoded: `buffer[offset…]`, which starts at file offset `at`. */
+    let buffer = Buffer.alloc(0);
+    let offset = 0;
+    let at = 0;
+    /** File offset of the next read. */
     let position = 0;
-    for (;;) {
-      const chunk = Buffer.allocUnsafe(chunkSize);
-      const { bytesRead } = await handle.read(chunk, 0, chunkSize, position);
-      if (bytesRead === 0) break;
-      position += bytesRead;
-      let buffer = carry.length ? Buffer.concat([carry, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead);
-      let offset = 0;
-      while (buffer.length - offset >= 4) {
-        const length = buffer.readUInt32LE(offset);
-        if (buffer.length - offset - 4 < length) break;
-        yield deserialize(buffer.subarray(offset + 4, offset + 4 + length)) as T;
-        offset += 4 + length;
+    /** Makes `need` bytes available at `buffer[offset]`, reading at least a chunk; false at the end of the file. */
+    const fill = async (need: number): Promise<boolean> => {
+      const have = buffer.length - offset;
+      if (have >= need) return true;
+      const next = Buffer.allocUnsafe(Math.max(need, Math.min(chunkSize, size - position + have)));
+      buffer.copy(next, 0, offset);
+      let filled = have;
+      while (filled < need) {
+        const { bytesRead } = await handle.read(next, filled, next.length - filled, position);
+        if (bytesRead === 0) break;
+        filled += bytesRead;
+        position += bytesRead;
       }
-      buffer = buffer.subarray(offset);
-      carry = Buffer.from(buffer);
+      buffer = next.subarray(0, filled);
+      offset = 0;
+      return filled >= need;
+    };
+    for (;;) {
+      if (!(await fill(4))) break;
+      const length = buffer.readUInt32LE(offset);
+      if (at + 4 + length > size) throw new RecordError(`truncated record file: a record of ${length} bytes runs past the end (${size} bytes)`, `${path} byte ${at}`);
+      await fill(4 + length);
+      let value: T;
+      try {
+        value = deserialize(buffer.subarray(offset + 4, offset + 4 + length)) as T;
+      } catch (error) {
+        throw new RecordError(`corrupt record file: ${messageOf(error)}`, `${path} byte ${at}`, { cause: error });
+      }
+      offset += 4 + length;
+      at += 4 + length;
+      yield value;
     }
-    if (carry.length > 0) throw new RecordError(`truncated record file: ${carry.length} bytes left over`, `${path} byte ${position - carry.length}`);
+    if (buffer.length - offset > 0) throw new RecordError(`truncated record file: ${buffer.length - offset} bytes left over`, `${path} byte ${at}`);
   } finally {
     await handle.close();
   }
