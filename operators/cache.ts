@@ -98,7 +98,8 @@ type Recording<T> = { readonly kind: 'memory'; readonly items: T[] } | { readonl
  * Put it after expensive, deterministic work (parsing, decoding) and before `shuffle`. A first
  * pass that ends early (unsubscribed, `take`, an error) leaves no cache: the next subscription
  * reads the source again. It holds plain data only (never tensors), at most `maxBytes` in memory;
- * past that it spills to a file in `dir`, or fails with a {@link LimitError} when none is given.
+ * past that it spills to a file in `dir`, or fails with a {@link LimitError} when none is given
+ * (a spill file that cannot be written, e.g. a full disk, fails with a `WriteError` naming it).
  * Replays obey demand like any source of ours — unlike `shareReplay`, which would replay its
  * whole buffer at once into a slow consumer and keep every element forever.
  * Cached elements are shared between epochs: treat them as immutable.

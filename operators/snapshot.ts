@@ -51,7 +51,9 @@ export function snapshotPath(dir: string, key: string): string {
  * ```
  *
  * A snapshot is committed only when a pass completes: an error or an unsubscribe (a `take`, a
- * crash) leaves nothing behind, and the next run records again. The replay streams from disk and
+ * crash) leaves nothing behind, and the next run records again. A directory or file that cannot
+ * be written (ENOTDIR, ENOSPC) fails that pass with a `WriteError` naming it; the next pass tries
+ * to record again. The replay streams from disk and
  * obeys demand. Elements must survive V8's structured serialisation (plain objects, arrays, typed
  * arrays, strings, numbers; no tensors or functions). The `key` is required and is what the
  * snapshot is looked up by: see {@link SnapshotOptions.key}. Delete the file to force a re-run.
