@@ -2,7 +2,7 @@ import { Observable, type MonoTypeOperatorFunction } from 'rxjs';
 import { existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { LimitError } from '../src/errors.js';
+import { LimitError, WriteError, messageOf } from '../src/errors.js';
 import { fromIterable } from '../src/fromIterable.js';
 import { scoped, subscribeTied } from '../src/flow.js';
 import { RecordFileWriter, readRecordFile } from '../src/recordFile.js';
@@ -98,7 +98,8 @@ type Recording<T> = { readonly kind: 'memory'; readonly items: T[] } | { readonl
  * Put it after expensive, deterministic work (parsing, decoding) and before `shuffle`. A first
  * pass that ends early (unsubscribed, `take`, an error) leaves no cache: the next subscription
  * reads the source again. It holds plain data only (never tensors), at most `maxBytes` in memory;
- * past that it spills to a file in `dir`, or fails with a {@link LimitError} when none is given.
+ * past that it spills to a file in `dir`, or fails with a {@link LimitError} when none is given
+ * (a spill file that cannot be written, e.g. a full disk, fails with a `WriteError` naming it).
  * Replays obey demand like any source of ours — unlike `shareReplay`, which would replay its
  * whole buffer at once into a slow consumer and keep every element forever.
  * Cached elements are shared between epochs: treat them as immutable.
@@ -135,7 +136,7 @@ export function cache<T>(options: CacheOptions = {}): CacheOperator<T> {
         recording = false;
         items = [];
         if (writer) {
-          writer.close();
+          writer.abort();
           removeQuietly(writer.path);
           writer = undefined;
         }
@@ -153,9 +154,15 @@ export function cache<T>(options: CacheOptions = {}): CacheOperator<T> {
                 if (!dir) {
                   throw new LimitError(`${name}: more than maxBytes=${maxBytes} after ${items.length} elements; raise maxBytes or pass a dir to spill to disk`);
                 }
-                mkdirSync(dir, { recursive: true });
-                writer = new RecordFileWriter(join(dir, `rxdata-cache-${process.pid}-${randomUUID()}.bin`));
-                trackSpill(writer.path);
+                try {
+                  mkdirSync(dir, { recursive: true });
+                } catch (error) {
+                  throw new WriteError(`${name}: cannot create the spill directory: ${messageOf(error)}`, dir, { cause: error });
+                }
+                const path = join(dir, `rxdata-cache-${process.pid}-${randomUUID()}.bin`);
+                // Tracked before the open: a file created by a failing open is removed too.
+                trackSpill(path);
+                writer = new RecordFileWriter(path);
                 for (const item of items) writer.write(compact(item));
                 items = [];
                 stage.extra.spilledAt = stage.in;
@@ -178,14 +185,22 @@ export function cache<T>(options: CacheOptions = {}): CacheOperator<T> {
         },
         complete() {
           done = true;
-          recording = false;
           if (writer) {
-            writer.close();
+            try {
+              // The last flush: a full disk shows here, named by the writer.
+              writer.close();
+            } catch (error) {
+              discard();
+              subscriber.error(error);
+              return;
+            }
+            recording = false;
             const path = writer.path;
             recorded = { kind: 'file', path };
             replay = fromIterable(() => readRecordFile<T>(path), { name: `${name}.replay` });
             stage.extra.bytes = writer.bytes;
           } else {
+            recording = false;
             recorded = { kind: 'memory', items };
             replay = fromIterable(items, { name: `${name}.replay` });
             stage.extra.bytes = bytes;

@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MonoTypeOperatorFunction } from 'rxjs';
+import { WriteError, messageOf } from '../src/errors.js';
 import { fromIterable } from '../src/fromIterable.js';
 import { scoped, subscribeTied } from '../src/flow.js';
 import { RecordFileWriter, readRecordFile } from '../src/recordFile.js';
@@ -22,6 +23,15 @@ export interface SnapshotOptions {
 /** Bump when the on-disk format changes: old snapshots then miss instead of misreading. */
 const FORMAT = 'rxdata-snapshot-v1';
 
+/** Removes a partial file, if any; a path that cannot even be looked at (ENOTDIR) has nothing to remove. */
+function removeQuietly(path: string): void {
+  try {
+    rmSync(path, { force: true });
+  } catch {
+    // Nothing was written there.
+  }
+}
+
 /** The file a snapshot with `key` is kept in under `dir`. */
 export function snapshotPath(dir: string, key: string): string {
   const hash = createHash('sha256').update(`${FORMAT}\0${key}`).digest('hex').slice(0, 16);
@@ -41,7 +51,9 @@ export function snapshotPath(dir: string, key: string): string {
  * ```
  *
  * A snapshot is committed only when a pass completes: an error or an unsubscribe (a `take`, a
- * crash) leaves nothing behind, and the next run records again. The replay streams from disk and
+ * crash) leaves nothing behind, and the next run records again. A directory or file that cannot
+ * be written (ENOTDIR, ENOSPC) fails that pass with a `WriteError` naming it; the next pass tries
+ * to record again. The replay streams from disk and
  * obeys demand. Elements must survive V8's structured serialisation (plain objects, arrays, typed
  * arrays, strings, numbers; no tensors or functions). The `key` is required and is what the
  * snapshot is looked up by: see {@link SnapshotOptions.key}. Delete the file to force a re-run.
@@ -66,19 +78,28 @@ export function snapshot<T>(dir: string, options: SnapshotOptions): MonoTypeOper
         return fromIterable(() => readRecordFile<T>(path), { name: `${name}.replay` }).subscribe(subscriber);
       }
       if (recording) return source.subscribe(subscriber);
-      recording = true;
-      mkdirSync(dir, { recursive: true });
       const partial = `${path}.partial-${process.pid}-${randomUUID()}`;
-      let writer: RecordFileWriter | undefined = new RecordFileWriter(partial);
+      let writer: RecordFileWriter | undefined;
+      try {
+        try {
+          mkdirSync(dir, { recursive: true });
+        } catch (error) {
+          throw new WriteError(`${name}: cannot create the snapshot directory: ${messageOf(error)}`, dir, { cause: error });
+        }
+        writer = new RecordFileWriter(partial);
+      } catch (error) {
+        // Nothing is recording: a later pass tries again (the directory may be fixed by then).
+        removeQuietly(partial);
+        subscriber.error(error);
+        return;
+      }
+      recording = true;
       const discard = (): void => {
         recording = false;
         if (!writer) return;
-        try {
-          writer.close();
-        } finally {
-          writer = undefined;
-          rmSync(partial, { force: true });
-        }
+        writer.abort();
+        writer = undefined;
+        removeQuietly(partial);
       };
       const upstream = subscribeTied(subscriber, source, {
         next(value) {
@@ -98,14 +119,19 @@ export function snapshot<T>(dir: string, options: SnapshotOptions): MonoTypeOper
           subscriber.error(error);
         },
         complete() {
-          recording = false;
           try {
             writer!.close();
             writer = undefined;
-            renameSync(partial, path);
+            try {
+              renameSync(partial, path);
+            } catch (error) {
+              throw new WriteError(`${name}: cannot commit the snapshot: ${messageOf(error)}`, path, { cause: error });
+            }
+            recording = false;
             stage.extra.recorded = (stage.extra.recorded ?? 0) + 1;
           } catch (error) {
             discard();
+            removeQuietly(partial);
             subscriber.error(error);
             return;
           }

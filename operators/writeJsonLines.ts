@@ -25,7 +25,8 @@ const encoder = new TextEncoder();
  * ```
  *
  * A `consume`: the pipeline runs at the disk's pace. Typed arrays become JSON arrays. The file
- * appears under `path` only when the pass completes; on error or unsubscribe it is removed.
+ * appears under `path` only when the pass completes; on error or unsubscribe it is removed. A
+ * file that cannot be opened or written fails the pass with a `WriteError` naming it.
  *
  * @example
  * ```ts

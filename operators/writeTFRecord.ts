@@ -29,8 +29,9 @@ export function shardPaths(path: string, shards: number): string[] {
  *
  * It is a `consume`: the next element is pulled once the previous one is written (at the disk's
  * pace, through a 1 MiB buffer). Files appear under their names only when the pass completes;
- * on error or unsubscribe the handles close and the partial files are removed. Feature objects
- * are serialised with `serializeExample`.
+ * on error or unsubscribe the handles close and the partial files are removed. A file that
+ * cannot be opened or written (a full disk, a path under a regular file) fails the pass with a
+ * `WriteError` naming it. Feature objects are serialised with `serializeExample`.
  *
  * @example
  * ```ts

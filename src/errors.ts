@@ -123,3 +123,8 @@ export function urlSecrets(url: string): string[] {
   // Longest first, so a password is not masked inside the URL before the URL is.
   return [...new Set(out)].sort((a, b) => b.length - a.length);
 }
+
+/** A file could not be written (an unwritable path, a full disk): `origin` names the file. */
+export class WriteError extends RxDataError {
+  override name = 'WriteError';
+}

@@ -2,6 +2,7 @@ import test from 'ava';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { crc32, deflateSync } from 'node:zlib';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { PipelineStats, RecordError, batch, consume, decodeImage, fromImageFolder, imageFolderClasses } from '../src/index.js';
@@ -99,4 +100,90 @@ test('fuzz: random and truncated image bytes decode or give a RecordError naming
       t.regex((error as Error).message, new RegExp(`fuzz-${trial}\\)`));
     }
   }
+});
+
+/** A PNG built chunk by chunk (valid CRCs): 8-bit RGB, `width`×`height`, with the given IDAT payload (or none). */
+function rawPng(width: number, height: number, idat?: Buffer, interlace = 0): Buffer {
+  const chunk = (type: string, data: Buffer): Buffer => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body) >>> 0);
+    return Buffer.concat([length, body, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 2; // RGB
+  ihdr[12] = interlace;
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), ...(idat ? [chunk('IDAT', idat)] : []), chunk('IEND', Buffer.alloc(0))]);
+}
+
+test('a 68-byte PNG claiming 30000x30000 is refused from its header (maxPixels), naming the file', (t) => {
+  const hostile = rawPng(30000, 30000, deflateSync(Buffer.alloc(10)));
+  t.is(hostile.length, 68);
+  const before = process.memoryUsage().arrayBuffers;
+  const error = t.throws(() => decodeImage(hostile, { origin: 'bomb.png' }), { instanceOf: RecordError });
+  t.regex(error.message, /30000x30000 = 900000000 pixels exceeds maxPixels=50000000.*bomb\.png/);
+  // Nothing image-sized was allocated on the way (the image would be 3.6 GB of RGBA).
+  t.true(process.memoryUsage().arrayBuffers - before < 64 << 20);
+  // The limit is an option.
+  t.throws(() => decodeImage(png(40, 30, [1, 2, 3, 255]), { maxPixels: 1199 }), { instanceOf: RecordError, message: /40x30 = 1200 pixels exceeds maxPixels=1199/ });
+  t.deepEqual(decodeImage(png(40, 30, [1, 2, 3, 255]), { maxPixels: 1200 }).shape, [30, 40, 3]);
+});
+
+test('a PNG with missing or truncated pixel data is an error naming the file, not an image of zeros', (t) => {
+  const row = 1 + 100 * 3;
+  const cases: [string, Buffer, RegExp][] = [
+    ['none.png', rawPng(100, 100), /no pixel data/],
+    ['short.png', rawPng(100, 100, deflateSync(Buffer.alloc(10))), /truncated pixel data: 10 of 30100 bytes/],
+    ['half.png', rawPng(100, 100, deflateSync(Buffer.alloc(row * 50))), /truncated pixel data: 15050 of 30100/],
+    ['interlaced.png', rawPng(100, 100, deflateSync(Buffer.alloc(100)), 1), /truncated pixel data: 100 of/],
+    ['garbage.png', rawPng(100, 100, Buffer.from('not zlib at all')), /corrupt pixel data/],
+  ];
+  for (const [name, bytes, message] of cases) {
+    const error = t.throws(() => decodeImage(bytes, { origin: name }), { instanceOf: RecordError }, name);
+    t.regex(error.message, message, name);
+    t.true(error.message.includes(`(at ${name})`), error.message);
+  }
+  // The complete image decodes: all-zero filtered rows are black pixels.
+  const whole = decodeImage(rawPng(100, 100, deflateSync(Buffer.alloc(row * 100))), { origin: 'whole.png' });
+  t.deepEqual(whole.shape, [100, 100, 3]);
+  t.true(whole.data.every((v) => v === 0));
+  // Interlaced, complete: Adam7 passes add up.
+  const passes = [
+    [13, 13],
+    [12, 13],
+    [25, 12],
+    [25, 25],
+    [50, 25],
+    [50, 50],
+    [100, 50],
+  ];
+  const size = passes.reduce((n, [w, h]) => n + (1 + w * 3) * h, 0);
+  t.deepEqual(decodeImage(rawPng(100, 100, deflateSync(Buffer.alloc(size)), 1)).shape, [100, 100, 3]);
+});
+
+test('a JPEG claiming 10000x10000 is refused from its frame header before decoding', (t) => {
+  const bytes = Buffer.from(jpg(8, 8, [10, 20, 30]));
+  // Find the SOF0 marker and rewrite its dimensions.
+  const sof = bytes.indexOf(Buffer.from([0xff, 0xc0]));
+  t.true(sof > 0);
+  bytes.writeUInt16BE(10000, sof + 5);
+  bytes.writeUInt16BE(10000, sof + 7);
+  const before = process.memoryUsage().arrayBuffers;
+  const error = t.throws(() => decodeImage(bytes, { origin: 'big.jpg' }), { instanceOf: RecordError });
+  t.regex(error.message, /10000x10000 = 100000000 pixels exceeds maxPixels=50000000.*big\.jpg/);
+  t.true(process.memoryUsage().arrayBuffers - before < 64 << 20);
+  // fromImageFolder passes the limit on: skipped and counted.
+  const root = mkdtempSync(join(tmpdir(), 'rxdata-img-'));
+  mkdirSync(join(root, 'a'));
+  writeFileSync(join(root, 'a', 'big.jpg'), bytes);
+  writeFileSync(join(root, 'a', 'small.png'), png(2, 2, [0, 0, 0, 255]));
+  writeFileSync(join(root, 'a', 'wide.png'), png(20, 2, [0, 0, 0, 255]));
+  return collect(fromImageFolder(root, { size: [2, 2], onError: 'skip', maxPixels: 39 })).then((items) => {
+    t.deepEqual(items.map((i) => i.path.slice(root.length + 1)), ['a/small.png']);
+  });
 });

@@ -3,6 +3,8 @@ import { parse, type CsvError } from 'csv-parse';
 import type { Readable } from 'node:stream';
 import { RecordError, messageOf, type OnError } from '../../src/errors.js';
 import type { StageStats } from '../../src/stats.js';
+import { lineGuard } from './lineGuard.js';
+import { MAX_LINE_BYTES } from './lines.js';
 
 /** How a CSV column is converted: `float`/`int` → number, `bool` → boolean, `string` as is. */
 export type CsvColumnType = 'float' | 'int' | 'bool' | 'string';
@@ -62,6 +64,9 @@ function convert(cell: string, name: string, column: CsvColumn | undefined, at: 
   return value;
 }
 
+/** csv-parse quotes the whole offending field in its messages: up to a line's worth of data in an error. */
+const brief = (message: string): string => (message.length > 300 ? `${message.slice(0, 300)}…` : message);
+
 /** Line breaks inside a quoted field: each moves the next record's first line down. */
 const BREAKS = /\r\n|\r|\n/g;
 
@@ -108,8 +113,18 @@ async function* readBatches<T>(stream: Readable): AsyncGenerator<T[]> {
  * `onError: 'skip'` a bad row is skipped and counted (after a quoting error csv-parse resumes at
  * the next record it can find, and every piece it drops is counted). Yields rows in batches.
  */
-export async function* csvRows(stream: Readable, path: string, options: CsvOptions, onError: OnError, stage: StageStats): AsyncGenerator<(CsvRow | LabelledRow)[]> {
-  const { delimiter = ',', quote = '"', columns = {}, labels, select } = options;
+export async function* csvRows(
+  stream: Readable,
+  path: string,
+  options: CsvOptions & { readonly maxLineBytes?: number },
+  onError: OnError,
+  stage: StageStats,
+  failure: (error: unknown) => RecordError = (error) => new RecordError(`cannot read file: ${messageOf(error)}`, path, { cause: error }),
+): AsyncGenerator<(CsvRow | LabelledRow)[]> {
+  const { delimiter = ',', quote = '"', labels, select, maxLineBytes = MAX_LINE_BYTES } = options;
+  const given = options.columns ?? {};
+  /** A column's type, from the user's own keys only (a header cell named `__proto__` or `constructor` must not find Object.prototype's). */
+  const columnOf = (name: string): CsvColumn | undefined => (Object.hasOwn(given, name) ? given[name] : undefined);
   const header = options.header ?? options.columnNames === undefined;
   /** The line the next record starts on. Counted here: csv-parse's per-record `info` costs 4x its parsing. */
   let line = 1;
@@ -123,15 +138,38 @@ export async function* csvRows(stream: Readable, path: string, options: CsvOptio
     // Empty lines come through as [''] so that the line count stays exact; they are dropped below.
     skip_empty_lines: false,
     skip_records_with_error: onError === 'skip',
+    // A backstop for records of many short quoted lines (the guard below bounds physical lines);
+    // csv-parse cannot resume after it, so it ends the file even under 'skip'.
+    max_record_size: maxLineBytes,
     on_skip: (error: CsvError | undefined) => {
-      stage.skip(new RecordError(`malformed CSV: ${error ? messageOf(error) : 'unknown error'}`, `${path}:${error?.lines ?? '?'}`, { cause: error }));
+      if (error?.code === 'CSV_MAX_RECORD_SIZE' && !fatal) {
+        // Stop feeding the parser: the rows it has parsed still go out, then this error ends the file.
+        fatal = new RecordError(`CSV record longer than maxLineBytes=${maxLineBytes}`, `${path}:${error.lines}`, { cause: error });
+        guard.unpipe(parser);
+        parser.end();
+      }
+      // After the fatal error, what the parser says about the cut-off input is a consequence, not a record.
+      if (fatal) return undefined;
+      stage.skip(new RecordError(`malformed CSV: ${error ? brief(messageOf(error)) : 'unknown error'}`, `${path}:${error?.lines ?? '?'}`, { cause: error }));
       // Resynchronise the count where csv-parse found the error.
       if (typeof error?.lines === 'number') line = error.lines + 1;
       return undefined;
     },
   });
-  stream.on('error', (error) => parser.destroy(error));
-  stream.pipe(parser);
+  /** A record over the limit under 'skip': csv-parse cannot resume after it, so it ends the file once the rows before it are out. */
+  let fatal: RecordError | undefined;
+  // Over-long lines never reach the parser: an error at their line, or dropped and counted.
+  const guard = lineGuard(maxLineBytes, (line) => {
+    const error = new RecordError(`line longer than maxLineBytes=${maxLineBytes}`, `${path}:${line}`);
+    if (onError === 'fail') return error;
+    stage.skip(error);
+    return undefined;
+  });
+  stream.on('error', (error) => parser.destroy(failure(error)));
+  // readBatches reads the parser's error from `errored`: an error emitted between its waits must not be uncaught.
+  parser.on('error', () => undefined);
+  guard.on('error', (error) => parser.destroy(error));
+  stream.pipe(guard).pipe(parser);
   let names: string[] | undefined = options.columnNames ? [...options.columnNames] : undefined;
   /** Per output position: the source column index (resolved once the names are known). */
   let picks: number[] = [];
@@ -145,7 +183,7 @@ export async function* csvRows(stream: Readable, path: string, options: CsvOptio
       if (i < 0) throw new RecordError(`no column named '${name}' (columns: ${all.join(', ')})`, `${path}:1`);
       return i;
     };
-    for (const name of Object.keys(columns)) index(name);
+    for (const name of Object.keys(given)) index(name);
     labelPicks = (labels ?? []).map(index);
     const kept = select ? select.map(index) : all.map((_, i) => i);
     picks = labels ? kept.filter((i) => !labelPicks.includes(i)) : kept;
@@ -154,12 +192,18 @@ export async function* csvRows(stream: Readable, path: string, options: CsvOptio
     if (record.length !== names.length) throw new RecordError(`expected ${names.length} columns, got ${record.length}`, at);
     if (labels) {
       const xs = new Float32Array(picks.length);
-      for (let k = 0; k < picks.length; k++) xs[k] = Number(convert(record[picks[k]], names[picks[k]], columns[names[picks[k]]] ?? FLOAT, at));
-      const ys = labelPicks.map((c) => Number(convert(record[c], names[c], columns[names[c]] ?? FLOAT, at)));
+      for (let k = 0; k < picks.length; k++) xs[k] = Number(convert(record[picks[k]], names[picks[k]], columnOf(names[picks[k]]) ?? FLOAT, at));
+      const ys = labelPicks.map((c) => Number(convert(record[c], names[c], columnOf(names[c]) ?? FLOAT, at)));
       return { xs, ys: ys.length === 1 ? ys[0] : Float32Array.from(ys) };
     }
     const row: CsvRow = {};
-    for (const c of picks) row[names[c]] = convert(record[c], names[c], columns[names[c]], at);
+    for (const c of picks) {
+      const name = names[c];
+      const value = convert(record[c], name, columnOf(name), at);
+      // `row.__proto__ = v` would set (or silently ignore) the prototype: a header cell named so is an own column like any other.
+      if (name === '__proto__') Object.defineProperty(row, name, { value, enumerable: true, writable: true, configurable: true });
+      else row[name] = value;
+    }
     return row;
   };
   try {
@@ -195,12 +239,18 @@ export async function* csvRows(stream: Readable, path: string, options: CsvOptio
       }
       if (out.length > 0) yield out;
     }
+    if (fatal) throw fatal;
   } catch (error) {
     if (error instanceof RecordError) throw error;
     const lines = (error as { lines?: number }).lines;
-    throw new RecordError(`malformed CSV: ${messageOf(error)}`, lines !== undefined ? `${path}:${lines}` : path, { cause: error });
+    if ((error as { code?: string }).code === 'CSV_MAX_RECORD_SIZE') {
+      throw new RecordError(`CSV record longer than maxLineBytes=${maxLineBytes}`, `${path}:${lines ?? '?'}`, { cause: error });
+    }
+    throw new RecordError(`malformed CSV: ${brief(messageOf(error))}`, lines !== undefined ? `${path}:${lines}` : path, { cause: error });
   } finally {
-    stream.unpipe(parser);
+    stream.unpipe(guard);
+    guard.unpipe(parser);
+    guard.destroy();
     parser.destroy();
     // Closes the file (or the gunzip stream, which closes the file).
     stream.destroy();

@@ -7,8 +7,8 @@ import { interleave } from '../../operators/interleave.js';
 import { fixedRecords, type FixedRecordOptions } from './binary.js';
 import { csvRows, type CsvOptions, type CsvRow, type LabelledRow } from './csv.js';
 import { parseExample, type FeatureSpec, type ParsedExample } from './example.js';
-import { splitLines } from './lines.js';
-import { listFiles, type FileShard } from './listFiles.js';
+import { MAX_LINE_BYTES, splitLines } from './lines.js';
+import { listFiles, type FileShard, type FollowSymlinks } from './listFiles.js';
 import { ioError, openBytes, pullBatches, type ByteSource, type Compression } from './source.js';
 import { FrameError, tfRecordFrames } from './tfrecord.js';
 
@@ -16,6 +16,8 @@ import { FrameError, tfRecordFrames } from './tfrecord.js';
 export interface FileSourceOptions {
   /** Only this worker's share of the sorted file list (`{ count: workers, index: rank }`). */
   readonly shard?: FileShard;
+  /** Symbolic links met below a directory or glob: `'within'` (default) follows only those leading inside it, `true` all, `false` none; loops are never followed. */
+  readonly followSymlinks?: FollowSymlinks;
   /** Files read at once. Default 1 (one file after another, in sorted order). */
   readonly cycleLength?: number;
   /** Records taken from one file before moving to the next in the cycle. Default 1. */
@@ -30,21 +32,37 @@ export interface FileSourceOptions {
   readonly name?: string;
 }
 
-export interface LinesFormat extends FileSourceOptions {
+/** Options of the line-based formats (lines, JSON lines, CSV). */
+export interface TextFormatOptions {
+  /**
+   * Longest line accepted, in UTF-8 bytes (a CSV record's physical line). A longer line is a
+   * RecordError naming `file:line`, or with `onError: 'skip'` skipped and counted; it is read
+   * past, never held whole. Default 16 MiB.
+   */
+  readonly maxLineBytes?: number;
+}
+
+export interface LinesFormat extends FileSourceOptions, TextFormatOptions {
   readonly format: 'lines';
   /** Skip empty lines. Default false. */
   readonly skipEmpty?: boolean;
 }
-export interface JsonLinesFormat extends FileSourceOptions {
+export interface JsonLinesFormat extends FileSourceOptions, TextFormatOptions {
   readonly format: 'jsonl';
 }
-export interface CsvFormat extends FileSourceOptions, CsvOptions {
+export interface CsvFormat extends FileSourceOptions, CsvOptions, TextFormatOptions {
   readonly format: 'csv';
 }
 export interface TFRecordFormat extends FileSourceOptions {
   readonly format: 'tfrecord';
   /** Check both CRCs of every record. Default true. */
   readonly verifyCrc?: boolean;
+  /**
+   * Largest record accepted (bytes). A frame whose header claims more is a RecordError naming
+   * the file and byte offset, raised before anything is allocated; `onError: 'skip'` reads past
+   * it. Default 64 MiB.
+   */
+  readonly maxRecordBytes?: number;
   /** Decode each record as a `tf.train.Example` with this spec (see `parseExample`); errors then name the file and offset. */
   readonly example?: FeatureSpec;
 }
@@ -97,7 +115,7 @@ export function fromFiles(patterns: string | readonly string[], options: FromFil
   const files = (): Observable<string> =>
     scoped<string>((subscriber) => {
       // The list is small (paths): emitted at once, buffered by interleave.
-      listFiles(patterns, { shard }).then(
+      listFiles(patterns, { shard, followSymlinks: options.followSymlinks }).then(
         (list) => {
           for (const file of list) {
             if (subscriber.closed) return;
@@ -149,6 +167,9 @@ async function* chunksOf(source: ByteSource, stage: StageStats): AsyncGenerator<
       counted = read;
       yield chunk as Buffer;
     }
+  } catch (error) {
+    // Named here, where the position in the file (the compressed offset, for gzip) is known.
+    throw source.failure(error);
   } finally {
     source.close();
   }
@@ -183,19 +204,33 @@ async function* decodeBatches<I, O>(batches: AsyncIterable<I[]>, decode: (item: 
   }
 }
 
+/** A line over the limit, as a bad record at its line. */
+const tooLong = (path: string, line: number, max: number): RecordError => new RecordError(`line longer than maxLineBytes=${max}`, `${path}:${line}`);
+
 function recordReader(options: FromFilesOptions): Reader {
   const compression = options.compression ?? 'auto';
+  const { maxLineBytes = MAX_LINE_BYTES } = options as TextFormatOptions;
+  if (!(maxLineBytes > 0)) throw new RangeError(`fromFiles: maxLineBytes must be > 0, got ${maxLineBytes}`);
   switch (options.format) {
     case 'lines': {
       const { skipEmpty = false } = options;
       return (path, stage, onError) =>
-        decodeBatches(splitLines(chunksOf(openBytes(path, compression), stage)), ({ text }) => (skipEmpty && text === '' ? SKIP : text), stage, onError);
+        decodeBatches(
+          splitLines(chunksOf(openBytes(path, compression), stage), maxLineBytes),
+          (line) => {
+            if (line.tooLong) throw tooLong(path, line.line, maxLineBytes);
+            return skipEmpty && line.text === '' ? SKIP : line.text;
+          },
+          stage,
+          onError,
+        );
     }
     case 'jsonl':
       return (path, stage, onError) =>
         decodeBatches(
-          splitLines(chunksOf(openBytes(path, compression), stage)),
-          ({ text, line }): unknown => {
+          splitLines(chunksOf(openBytes(path, compression), stage), maxLineBytes),
+          ({ text, line, tooLong: over }): unknown => {
+            if (over) throw tooLong(path, line, maxLineBytes);
             if (text.trim() === '') return SKIP;
             try {
               return JSON.parse(text) as unknown;
@@ -208,14 +243,18 @@ function recordReader(options: FromFilesOptions): Reader {
         );
     case 'csv': {
       const csv = options;
-      return (path, stage, onError) => csvRows(chunkCounter(openBytes(path, compression), stage), path, csv, onError, stage);
+      return (path, stage, onError) => {
+        const source = openBytes(path, compression);
+        return csvRows(chunkCounter(source, stage), path, { ...csv, maxLineBytes }, onError, stage, source.failure);
+      };
     }
     case 'tfrecord': {
-      const { verifyCrc = true, example } = options;
+      const { verifyCrc = true, example, maxRecordBytes } = options;
+      if (maxRecordBytes !== undefined && !(Number.isInteger(maxRecordBytes) && maxRecordBytes >= 0)) throw new RangeError(`fromFiles: maxRecordBytes must be an integer >= 0, got ${maxRecordBytes}`);
       const parse = example ? parseExample(example) : undefined;
       return (path, stage, onError) =>
         decodeBatches(
-          tfRecordFrames(chunksOf(openBytes(path, compression), stage), path, verifyCrc),
+          tfRecordFrames(chunksOf(openBytes(path, compression), stage), path, { verify: verifyCrc, maxRecordBytes }),
           (frame): unknown => {
             if (frame instanceof FrameError) throw frame;
             return parse ? parse(frame.data, `${path} byte ${frame.offset}`) : frame.data;

@@ -1,13 +1,13 @@
 /** Images: PNG (pngjs) and JPEG (jpeg-js) decoding, resizing, channel selection, and folder-per-class datasets. */
-import { readdir, readFile } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
+import { lstat, readdir, readFile, realpath } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import jpeg from 'jpeg-js';
-import { PNG } from 'pngjs';
 import type { Observable } from 'rxjs';
 import { RecordError, messageOf, type OnError } from '../../src/errors.js';
 import type { NDArray } from '../../src/types.js';
-import { listFiles, type FileShard } from './listFiles.js';
+import { linkTarget, selectFiles, walkFiles, type FileShard, type FollowSymlinks } from './listFiles.js';
 import { pullBatches } from './source.js';
+import { checkPixels, decodePng } from './png.js';
 
 /** Channels of a decoded image: 1 gray (ITU-R 601 luma, as tf.image.rgb_to_grayscale), 3 RGB, 4 RGBA. */
 export type Channels = 1 | 3 | 4;
@@ -19,6 +19,43 @@ export interface DecodeImageOptions {
   readonly channels?: Channels;
   /** Where the bytes came from, for error messages. */
   readonly origin?: string;
+  /**
+   * Largest image accepted, in pixels (width × height), read from the header before anything is
+   * decoded or allocated; a larger one is a RecordError. Default {@link MAX_PIXELS} (50 M: an
+   * 8K photo; its RGBA pixels alone take 200 MB).
+   */
+  readonly maxPixels?: number;
+}
+
+/** Default `maxPixels`: 50 million pixels. */
+export const MAX_PIXELS = 50_000_000;
+
+/** Width and height from a JPEG's frame header (SOFn), scanning the marker segments before it; undefined when not found. */
+export function jpegSize(bytes: Uint8Array): { width: number; height: number } | undefined {
+  let i = 2;
+  while (i + 4 <= bytes.length) {
+    if (bytes[i] !== 0xff) return undefined;
+    const marker = bytes[i + 1];
+    // Fill bytes, and markers without a length (TEM, RSTn).
+    if (marker === 0xff) {
+      i++;
+      continue;
+    }
+    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+      i += 2;
+      continue;
+    }
+    // Start of scan or end of image before any frame header: none to read.
+    if (marker === 0xda || marker === 0xd9) return undefined;
+    const length = (bytes[i + 2] << 8) | bytes[i + 3];
+    const isFrame = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
+    if (isFrame) {
+      if (i + 9 > bytes.length) return undefined;
+      return { height: (bytes[i + 5] << 8) | bytes[i + 6], width: (bytes[i + 7] << 8) | bytes[i + 8] };
+    }
+    i += 2 + length;
+  }
+  return undefined;
 }
 
 /** A decoded image: row-major `[height, width, channels]` bytes. */
@@ -43,19 +80,24 @@ const startsWith = (bytes: Uint8Array, magic: number[]): boolean => magic.every(
  * ```
  */
 export function decodeImage(bytes: Uint8Array, options: DecodeImageOptions = {}): Image {
-  const { channels = 3, size, origin } = options;
+  const { channels = 3, size, origin, maxPixels = MAX_PIXELS } = options;
   if (channels !== 1 && channels !== 3 && channels !== 4) throw new RangeError(`decodeImage: channels must be 1, 3 or 4, got ${String(channels)}`);
+  if (!(maxPixels > 0)) throw new RangeError(`decodeImage: maxPixels must be > 0, got ${maxPixels}`);
   let rgba: Uint8Array;
   let width: number;
   let height: number;
   try {
     const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (startsWith(bytes, PNG_MAGIC)) {
-      const png = PNG.sync.read(buffer);
+      const png = decodePng(buffer, maxPixels);
       ({ width, height } = png);
       rgba = png.data;
     } else if (startsWith(bytes, JPEG_MAGIC)) {
-      const img = jpeg.decode(buffer, { useTArray: true, formatAsRGBA: true, maxMemoryUsageInMB: 1024 });
+      const declared = jpegSize(bytes);
+      if (declared) checkPixels(declared.width, declared.height, maxPixels);
+      // jpeg-js's own limits back the header check up (its frame parsing checks them before allocating):
+      // RGBA output plus the component planes take about 8 bytes a pixel.
+      const img = jpeg.decode(buffer, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: maxPixels / 1e6, maxMemoryUsageInMB: Math.max(64, Math.ceil((maxPixels * 12) / 2 ** 20)) });
       ({ width, height } = img);
       rgba = img.data;
     } else {
@@ -137,8 +179,12 @@ export interface ImageFolderOptions {
   readonly shard?: FileShard;
   /** `'skip'`: an undecodable image is skipped and counted. Default `'fail'`. */
   readonly onError?: OnError;
-  /** The class names in index order; default the sorted sub-folder names of `root`. */
+  /** The class names in index order; default the sorted sub-folder names of `root`. Each must be a plain folder name (no `/`, `\\`, `..`, absolute path): a RangeError otherwise. */
   readonly classes?: readonly string[];
+  /** Symbolic links followed (class folders and below): default `'within'`, only links leading inside `root`. See `listFiles`. */
+  readonly followSymlinks?: FollowSymlinks;
+  /** Largest image decoded, in pixels; a larger one is a RecordError (or skipped). Default 50 M (see `decodeImage`). */
+  readonly maxPixels?: number;
   /** The source's name in pipeline statistics. Default `fromImageFolder`. */
   readonly name?: string;
 }
@@ -152,13 +198,47 @@ export type LabelledImage = {
   readonly path: string;
 };
 
-/** The class names of an image folder: its sub-folders, sorted (the index of each is its label). */
-export async function imageFolderClasses(root: string): Promise<string[]> {
+/**
+ * The class names of an image folder: its sub-folders, sorted (the index of each is its label).
+ * A symbolic link to a folder counts as a class when `followSymlinks` lets it be followed
+ * (default: only when it leads inside `root`), the same rule as for folders further down.
+ */
+export async function imageFolderClasses(root: string, followSymlinks: FollowSymlinks = 'within'): Promise<string[]> {
+  const realRoot = await realpath(root);
   const entries = await readdir(root, { withFileTypes: true });
-  return entries
-    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
-    .map((e) => e.name)
-    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const classes: string[] = [];
+  for (const entry of entries) {
+    if (entry.name.startsWith('.')) continue;
+    if (entry.isDirectory()) classes.push(entry.name);
+    else if (entry.isSymbolicLink() && (await linkTarget(join(root, entry.name), followSymlinks, realRoot))?.isDirectory) classes.push(entry.name);
+  }
+  return classes.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** A class name must name one folder directly inside the root: no separators, no `..`, not absolute. */
+function checkClassName(name: unknown): void {
+  if (typeof name !== 'string' || name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\\') || name.includes('\0') || isAbsolute(name)) {
+    throw new RangeError(`fromImageFolder: class ${JSON.stringify(name)} is not a folder name inside the root (no '/', '\\', '..' or absolute paths)`);
+  }
+}
+
+/** The image files of one class folder, as the link policy allows; a class folder that is a refused link is an error. */
+async function classFiles(root: string, realRoot: string, name: string, followSymlinks: FollowSymlinks): Promise<string[]> {
+  const dir = join(root, name);
+  const info = await lstat(dir).catch(() => undefined);
+  if (!info) throw new Error(`fromImageFolder: no folder for class '${name}': ${dir}`);
+  let real: string;
+  if (info.isSymbolicLink()) {
+    const target = await linkTarget(dir, followSymlinks, realRoot);
+    if (!target?.isDirectory) throw new Error(`fromImageFolder: class folder ${dir} is a symbolic link that followSymlinks=${String(followSymlinks)} does not follow (or a dangling one)`);
+    real = target.real;
+  } else if (info.isDirectory()) {
+    real = join(realRoot, name);
+  } else {
+    throw new Error(`fromImageFolder: class '${name}' is not a folder: ${dir}`);
+  }
+  // Links below are checked against the image folder's root, not the class folder's.
+  return walkFiles(dir, { followSymlinks, realRoot, realDir: real });
 }
 
 /**
@@ -181,21 +261,27 @@ export async function imageFolderClasses(root: string): Promise<string[]> {
  * ```
  */
 export function fromImageFolder(root: string, options: ImageFolderOptions = {}): Observable<LabelledImage> {
-  const { size, channels = 3, extensions = ['.png', '.jpg', '.jpeg'], shard, onError = 'fail' } = options;
+  const { size, channels = 3, extensions = ['.png', '.jpg', '.jpeg'], shard, onError = 'fail', maxPixels, followSymlinks = 'within' } = options;
+  // Class names come from data (a config, a labels file): one naming '../x' would read outside the root.
+  options.classes?.forEach(checkClassName);
   const key = {};
   return pullBatches<LabelledImage>(key, options.name ?? 'fromImageFolder', (stage) =>
     (async function* () {
-      const classes = options.classes ? [...options.classes] : await imageFolderClasses(root);
+      const classes = options.classes ? [...options.classes] : await imageFolderClasses(root, followSymlinks);
       const index = new Map(classes.map((c, i) => [c, i]));
-      const files = await listFiles(classes.map((c) => join(root, c)), { shard, extensions });
+      const realRoot = await realpath(root);
+      const absoluteRoot = resolve(root);
+      const all: string[] = [];
+      for (const name of classes) for (const file of await classFiles(root, realRoot, name, followSymlinks)) all.push(resolve(file));
+      const files = selectFiles(all, { shard, extensions });
       for (const path of files) {
-        const labelName = relative(root, path).split(sep)[0];
+        const labelName = relative(absoluteRoot, path).split(sep)[0];
         const label = index.get(labelName)!;
         let image: Image;
         try {
           const bytes = await readFile(path);
           stage.extra.bytesRead = (stage.extra.bytesRead ?? 0) + bytes.length;
-          image = decodeImage(bytes, { size, channels, origin: path });
+          image = decodeImage(bytes, { size, channels, origin: path, maxPixels });
         } catch (error) {
           const failure = error instanceof RecordError ? error : new RecordError(`cannot read image: ${messageOf(error)}`, path, { cause: error });
           if (onError === 'skip') {

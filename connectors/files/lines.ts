@@ -1,24 +1,43 @@
-/** Text lines out of a stream of byte chunks, with any line ending (\n, \r\n, \r). */
+/** Text lines out of a stream of byte chunks, with any line ending (\n, \r\n, \r), and a bound on a line's length. */
 import { StringDecoder } from 'node:string_decoder';
 
-/** One line of text and its 1-based line number. */
+/** One line of text and its 1-based line number; `tooLong` marks a line over the limit (its text is dropped). */
 export interface Line {
   readonly text: string;
   readonly line: number;
+  readonly tooLong?: true;
 }
+
+/** Default `maxLineBytes`: 16 MiB. A line of a text format longer than this is a bad record. */
+export const MAX_LINE_BYTES = 16 * 1024 * 1024;
 
 /**
  * Splits chunks into lines. A `\r` at the end of a chunk waits for the next chunk to tell `\r\n`
  * from a lone `\r`; the last line counts even without a newline; UTF-8 sequences split across
  * chunks decode whole. Yields the lines of each chunk together (one await per chunk, not per line).
+ *
+ * A line longer than `maxLineBytes` (UTF-8 bytes) is not gathered: once its part so far is over
+ * the limit, the rest of it is read past up to the next line break, and it comes out as
+ * `{ text: '', tooLong: true }` with its line number, for the caller to report or skip. So a
+ * reader holds at most about `maxLineBytes` plus a read chunk, whatever the file.
  */
-export async function* splitLines(chunks: AsyncIterable<Buffer | string>): AsyncGenerator<Line[]> {
+export async function* splitLines(chunks: AsyncIterable<Buffer | string>, maxLineBytes = MAX_LINE_BYTES): AsyncGenerator<Line[]> {
   const decoder = new StringDecoder('utf8');
   /** Text of the line being assembled (everything after the last line break seen). */
   let rest = '';
+  /** UTF-8 bytes of `rest`. */
+  let restBytes = 0;
+  /** The current line went over the limit: its text is being read past. */
+  let dropping = false;
   /** The previous chunk ended in '\r': a '\n' at the start of this one belongs to it. */
   let pendingCR = false;
   let line = 0;
+  /** Whether `rest` plus `text[start, end)` is over the limit. */
+  const over = (text: string, start: number, end: number): boolean => {
+    // A UTF-16 unit is at most 3 UTF-8 bytes: no need to count when even that fits (the usual case).
+    if (restBytes + (end - start) * 3 <= maxLineBytes) return false;
+    return restBytes + Buffer.byteLength(text.slice(start, end), 'utf8') > maxLineBytes;
+  };
   for await (const chunk of chunks) {
     let text = typeof chunk === 'string' ? chunk : decoder.write(chunk);
     if (pendingCR && text.startsWith('\n')) text = text.slice(1);
@@ -28,10 +47,15 @@ export async function* splitLines(chunks: AsyncIterable<Buffer | string>): Async
     for (let i = 0; i < text.length; i++) {
       const c = text.charCodeAt(i);
       if (c !== 10 && c !== 13) continue;
-      const piece = text.slice(start, i);
-      const full = rest ? rest + piece : piece;
+      if (dropping || over(text, start, i)) {
+        out.push({ text: '', line: ++line, tooLong: true });
+        dropping = false;
+      } else {
+        const piece = text.slice(start, i);
+        out.push({ text: rest ? rest + piece : piece, line: ++line });
+      }
       rest = '';
-      out.push({ text: full, line: ++line });
+      restBytes = 0;
       if (c === 13) {
         if (i + 1 < text.length) {
           if (text.charCodeAt(i + 1) === 10) i++;
@@ -41,9 +65,27 @@ export async function* splitLines(chunks: AsyncIterable<Buffer | string>): Async
       }
       start = i + 1;
     }
-    rest += text.slice(start);
+    if (!dropping && start < text.length) {
+      const tail = text.slice(start);
+      const bytes = Buffer.byteLength(tail, 'utf8');
+      if (restBytes + bytes > maxLineBytes) {
+        // Stop gathering: the line is a bad record whatever follows.
+        dropping = true;
+        rest = '';
+        restBytes = 0;
+      } else {
+        rest += tail;
+        restBytes += bytes;
+      }
+    }
     if (out.length > 0) yield out;
   }
-  rest += decoder.end();
-  if (rest.length > 0) yield [{ text: rest, line: ++line }];
+  const last = decoder.end();
+  if (!dropping && last) {
+    rest += last;
+    restBytes += Buffer.byteLength(last, 'utf8');
+    if (restBytes > maxLineBytes) dropping = true;
+  }
+  if (dropping) yield [{ text: '', line: ++line, tooLong: true }];
+  else if (rest.length > 0) yield [{ text: rest, line: ++line }];
 }

@@ -23,6 +23,8 @@ export interface ByteSource {
   bytesRead(): number;
   /** Destroys the streams (and so closes the file descriptor). Idempotent. */
   close(): void;
+  /** A read or decompression failure as a RecordError naming the file and where it was: the compressed byte offset for gzip. */
+  failure(error: unknown): RecordError;
 }
 
 export function isGzip(path: string, compression: Compression = 'auto'): boolean {
@@ -36,7 +38,7 @@ export function isGzip(path: string, compression: Compression = 'auto'): boolean
 export function openBytes(path: string, compression: Compression = 'auto', highWaterMark = CHUNK_BYTES): ByteSource {
   const file = createReadStream(path, { highWaterMark });
   if (!isGzip(path, compression)) {
-    return { stream: file, bytesRead: () => file.bytesRead, close: () => file.destroy() };
+    return { stream: file, bytesRead: () => file.bytesRead, close: () => file.destroy(), failure: (error) => ioError(error, path) };
   }
   const gunzip = createGunzip({ chunkSize: highWaterMark });
   // A read error (ENOENT) must reach whoever iterates the gunzip stream.
@@ -51,15 +53,17 @@ export function openBytes(path: string, compression: Compression = 'auto', highW
       file.destroy();
       gunzip.destroy();
     },
+    // bytesWritten: compressed bytes the inflater took in, so the bad data lies before it.
+    failure: (error) => ioError(error, isZlibError(error) ? `${path} compressed byte ${gunzip.bytesWritten}` : path),
   };
 }
 
-/** An I/O failure while reading `path`, as a RecordError (so `onError: 'skip'` can count it). */
-export function ioError(error: unknown, path: string, offset?: number): RecordError {
+const isZlibError = (error: unknown): boolean => error instanceof Error && 'code' in error && typeof error.code === 'string' && error.code.startsWith('Z_');
+
+/** An I/O failure while reading (`where`: the file, and a position when known), as a RecordError (so `onError: 'skip'` can count it). */
+export function ioError(error: unknown, where: string): RecordError {
   if (error instanceof RecordError) return error;
-  const where = offset === undefined ? path : `${path} byte ${offset}`;
-  const gzip = error instanceof Error && 'code' in error && typeof error.code === 'string' && error.code.startsWith('Z_');
-  return new RecordError(gzip ? `corrupt gzip data: ${messageOf(error)}` : `cannot read file: ${messageOf(error)}`, where, { cause: error });
+  return new RecordError(isZlibError(error) ? `corrupt gzip data: ${messageOf(error)}` : `cannot read file: ${messageOf(error)}`, where, { cause: error });
 }
 
 /**
