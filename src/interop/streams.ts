@@ -34,6 +34,9 @@ export function toReadable<T>(source$: Observable<T>, options: ToReadableOptions
   return Readable.from(new PullIterator(source$, 0), { objectMode: true, highWaterMark });
 }
 
+/** Streams a subscription has read: a stream can be read once. */
+const taken = new WeakSet<Readable>();
+
 export interface FromReadableOptions {
   /** Elements (chunks) held for the stages below before the stream is paused. Default 256. */
   highWaterMark?: number;
@@ -64,16 +67,13 @@ export interface FromReadableOptions {
  */
 export function fromReadable<T = unknown>(stream: Readable | (() => Readable), options: FromReadableOptions = {}): Observable<T> {
   const { destroyOnUnsubscribe = true, name = 'fromReadable' } = options;
-  let used = false;
   return pushSource<T>(
     (sink) => {
-      let readable: Readable;
-      if (typeof stream === 'function') readable = stream();
-      else {
-        if (used) throw new Error(`${name}: this stream was already read by another subscription; pass a factory (() => stream) to read afresh`);
-        readable = stream;
+      const readable = typeof stream === 'function' ? stream() : stream;
+      if (taken.has(readable) || readable.destroyed || readable.readableEnded) {
+        throw new Error(`${name}: this stream was already read (or destroyed); pass a factory (() => stream) to read afresh on each subscription`);
       }
-      used = true;
+      taken.add(readable);
       let ended = false;
       const onData = (chunk: T): void => {
         sink.next(chunk);
