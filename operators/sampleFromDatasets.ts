@@ -84,7 +84,9 @@ export function sampleFromDatasets<T>(sources: readonly Observable<T>[], options
     if (drawn.includes('infinite')) return 'infinite';
     return (drawn as number[]).reduce((a, b) => a + b, 0);
   };
-  const counts = sources.map((s) => cardinality(s));
-  if (counts.every((c) => typeof c !== 'object')) return declareCardinality(mixed, sum(counts as Cardinality[]));
-  return declareCardinality(mixed, () => Promise.all(counts).then(sum));
+  // Lazy: sources that count remotely are asked only when someone wants to know.
+  return declareCardinality(mixed, () => {
+    const counts = sources.map((s) => cardinality(s));
+    return counts.every((c) => typeof c !== 'object') ? sum(counts as Cardinality[]) : Promise.all(counts).then(sum);
+  });
 }

@@ -46,6 +46,25 @@ export function cardinality(source$: Observable<unknown>): Cardinality | Promise
   return declared;
 }
 
+/**
+ * The cardinality, waiting at most `timeoutMs` for a source that counts remotely (a Kafka admin
+ * round trip, file sizes); `'unknown'` past that or on failure. What `fit` uses for its totals.
+ */
+export async function cardinalityWithin(source$: Observable<unknown>, timeoutMs = 2000): Promise<Cardinality> {
+  const value = cardinality(source$);
+  if (typeof value !== 'object') return value;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<Cardinality>((resolve) => {
+    timer = setTimeout(() => resolve('unknown'), timeoutMs);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([value.catch((): Cardinality => 'unknown'), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** The cardinality when it is known synchronously; `'unknown'` while it is only a Promise. */
 export function cardinalitySync(source$: Observable<unknown>): Cardinality {
   const value = cardinality(source$);
@@ -80,10 +99,14 @@ export function derivesCardinality<T, R>(
 ): OperatorFunction<T, R> {
   return (source) => {
     const out = operator(source);
-    const input = cardinality(source);
-    if (input === 'unknown') return out;
-    const value = typeof input === 'object' ? input.then((c) => derive(c, rule, infinite)) : derive(input, rule, infinite);
+    if ((source as WithCardinality)[CARDINALITY] === undefined) return out;
+    // Lazy: a source that counts remotely (files, Kafka) is asked only when someone wants to know.
+    const value = (): Cardinality | Promise<Cardinality> => {
+      const input = cardinality(source);
+      return typeof input === 'object' ? input.then((c) => derive(c, rule, infinite)) : derive(input, rule, infinite);
+    };
     // `out` may be a shared Observable a foreign operator returned as is: wrap rather than mutate.
+    // Passing the Subscriber straight through adds no per-element cost.
     return declareCardinality(new Observable<R>((subscriber) => out.subscribe(subscriber)), value);
   };
 }
