@@ -35,3 +35,4 @@ export { rejectionResample, type RejectionResampleOptions } from '../operators/r
 export { toAsyncIterable, type ToAsyncIterableOptions } from './interop/asyncIterable.js';
 export { toDataset, fromDataset, type ToDatasetOptions, type FromDatasetOptions, type ObservableDataset } from './interop/dataset.js';
 export { toReadable, fromReadable, type ToReadableOptions, type FromReadableOptions } from './interop/streams.js';
+export { zipDatasets, type ZipDatasetsOptions, type ZipInput, type Zipped } from '../operators/zipDatasets.js';

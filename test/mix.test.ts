@@ -1,7 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { EMPTY, Subject, from, lastValueFrom, map, take, throwError, toArray } from 'rxjs';
-import { chooseFromDatasets, consume, fromIterable, range, sampleFromDatasets } from '../src/index.js';
+import { cardinality, chooseFromDatasets, consume, fromIterable, range, sampleFromDatasets, zipDatasets } from '../src/index.js';
 import { collect, counter, sleep } from './helpers.js';
 
 const letters = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
@@ -129,4 +129,46 @@ test('sampleFromDatasets: a source of weight zero is never drawn, and is unsubsc
   const out = await collect(sampleFromDatasets([fromIterable(['x', 'y']), live], { weights: [1, 0], seed: 1 }));
   t.deepEqual(out, ['x', 'y']);
   t.false(live.observed, 'unsubscribed at the end');
+});
+
+test('zipDatasets: tuples and objects in lockstep, ends with the shortest, cardinality the smallest', async (t) => {
+  t.deepEqual(await collect(zipDatasets([range(3), fromIterable(['a', 'b', 'c', 'd'])])), [[0, 'a'], [1, 'b'], [2, 'c']]);
+  t.deepEqual(await collect(zipDatasets({ xs: range(2), ys: from(['p', 'q', 'r']) })), [{ xs: 0, ys: 'p' }, { xs: 1, ys: 'q' }]);
+  t.deepEqual(await collect(zipDatasets([range(3), EMPTY])), []);
+  t.is(cardinality(zipDatasets([range(3), range(5)])), 3);
+  t.is(cardinality(zipDatasets([range(0, Infinity), range(5)])), 5);
+  t.is(cardinality(zipDatasets([range(3), fromIterable([1])])), 'unknown');
+  await t.throwsAsync(collect(zipDatasets([range(3), throwError(() => new Error('ys'))])), { message: 'ys' });
+});
+
+test('zipDatasets: property: equals a pairwise zip of arrays', async (t) => {
+  await fc.assert(
+    fc.asyncProperty(fc.array(fc.integer(), { maxLength: 20 }), fc.array(fc.string(), { maxLength: 20 }), async (a, b) => {
+      const expected = a.slice(0, Math.min(a.length, b.length)).map((x, i) => [x, b[i]]);
+      t.deepEqual(await collect(zipDatasets([fromIterable(a), fromIterable(b)])), expected);
+    }),
+    { seed: 5, numRuns: 100 },
+  );
+});
+
+test('zipDatasets: endless sources and a slow consume stay in lockstep (RxJS zip pulled 100,000+ here)', async (t) => {
+  const a = counter();
+  const b = counter();
+  let consumed = 0;
+  let maxAhead = 0;
+  await lastValueFrom(
+    zipDatasets([fromIterable(a.endless), fromIterable(b.endless)]).pipe(
+      take(60),
+      consume(async () => {
+        consumed++;
+        maxAhead = Math.max(maxAhead, a.state.pulled + b.state.pulled - 2 * consumed);
+        if (consumed % 10 === 0) await sleep(1);
+      }),
+      toArray(),
+    ),
+  );
+  // One pair held at most, and each generator one step ahead.
+  t.true(maxAhead <= 2 + 2, `ran ${maxAhead} ahead`);
+  await sleep(1);
+  t.true(a.state.closed && b.state.closed);
 });
