@@ -79,6 +79,8 @@ test('sampleFromDatasets: same seed, same mix; each subscription replays it unle
   // Every element of every source, each source in its own order.
   t.is(one.length, 150);
   for (const p of 'abc') t.deepEqual(one.filter((x) => x[0] === p), letters(p, 50));
+  // Foreign sources that push everything at once give the same mix (their elements are held).
+  t.deepEqual(await collect(sampleFromDatasets([from(letters('a', 50)), from(letters('b', 50)), from(letters('c', 50))], { seed: 11 })), one);
 });
 
 test('sampleFromDatasets: exhaustion: false keeps sampling the rest, true stops at the first empty draw', async (t) => {
