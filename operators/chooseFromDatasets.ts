@@ -73,13 +73,6 @@ export function mix<T>(sources: readonly Observable<T>[], makeChooser: () => Cho
     let again = false;
     const outbox = new Outbox<T>(subscriber, scope, () => pump(), stage);
 
-    /** Marks source `i` ended once it has completed and nothing it sent is held. */
-    const markIfEnded = (i: number): void => {
-      const input = inputs[i];
-      if (ended[i] || !input.done || input.held.length > 0) return;
-      ended[i] = true;
-      endedCount++;
-    };
     const nextChoice = (): number | undefined => {
       if (typeof choose === 'function') return choose(ended);
       if (choices.length > 0) return choices.shift()!;
@@ -92,7 +85,6 @@ export function mix<T>(sources: readonly Observable<T>[], makeChooser: () => Cho
           const input = inputs[pending];
           if (input.held.length > 0) {
             const value = input.held.shift()!;
-            markIfEnded(pending);
             pending = -1;
             stage.in++;
             outbox.push(value);
@@ -102,7 +94,12 @@ export function mix<T>(sources: readonly Observable<T>[], makeChooser: () => Cho
             input.gate.set(true);
             return;
           }
-          // The chosen source has ended.
+          // The chosen source has ended: learnt, as in tf.data, only when it is drawn (so the
+          // sequence of draws does not depend on when a source signals its end).
+          if (!ended[pending]) {
+            ended[pending] = true;
+            endedCount++;
+          }
           pending = -1;
           if (stopOnEmpty || endedCount === inputs.length) {
             outbox.complete();
@@ -134,7 +131,10 @@ export function mix<T>(sources: readonly Observable<T>[], makeChooser: () => Cho
         pending = index;
       }
     };
+    /** Every source is subscribed: before that, a foreign source pushing inside subscribe must not start choosing. */
+    let started = false;
     const pump = (): void => {
+      if (!started) return;
       if (pumping) {
         again = true;
         return;
@@ -150,7 +150,7 @@ export function mix<T>(sources: readonly Observable<T>[], makeChooser: () => Cho
       }
     };
 
-    for (const [i, source] of sources.entries()) {
+    for (const source of sources) {
       const gate = new Valve();
       gate.set(false);
       const input: Input<T> = { subscription: undefined, gate, held: [], done: false };
@@ -165,7 +165,6 @@ export function mix<T>(sources: readonly Observable<T>[], makeChooser: () => Cho
         error: (error) => outbox.error(error),
         complete() {
           input.done = true;
-          markIfEnded(i);
           gate.set(false);
           pump();
         },
@@ -186,6 +185,7 @@ export function mix<T>(sources: readonly Observable<T>[], makeChooser: () => Cho
         },
       }, subscriber);
     }
+    started = true;
     pump();
     return () => {
       choiceSubscription?.unsubscribe();
