@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Subject, from, map, take, throwError } from 'rxjs';
-import { assertCardinality, cardinality, fromDataset, fromIterable, fromReadable, range, toAsyncIterable, toDataset, toReadable, consume } from '../src/index.js';
+import { LimitError, assertCardinality, cardinality, fromDataset, fromIterable, fromReadable, range, toAsyncIterable, toDataset, toReadable, consume } from '../src/index.js';
 import { selectBackend } from '../src/backend.js';
 import type { NDArray } from '../src/types.js';
 import { collect, counter, sleep } from './helpers.js';
@@ -227,4 +227,15 @@ test('fromReadable: the stream is paused while the pipeline is full, read on dem
     },
   });
   await t.throwsAsync(collect(fromReadable(failing)), { message: 'disk' });
+});
+
+test('toAsyncIterable: a source that ignores demand fails past maxBuffered instead of growing', async (t) => {
+  const iterator = toAsyncIterable(from([...Array(100).keys()]), { maxBuffered: 10 })[Symbol.asyncIterator]();
+  t.deepEqual(await iterator.next(), { value: 0, done: false });
+  await t.throwsAsync(iterator.next(), { instanceOf: LimitError, message: /pushed more than 10 elements ahead of the reader/ });
+  t.deepEqual(await iterator.next(), { value: undefined, done: true });
+  // Within the limit, a foreign source is read in full.
+  const all: number[] = [];
+  for await (const x of toAsyncIterable(from([1, 2, 3]), { maxBuffered: 10 })) all.push(x);
+  t.deepEqual(all, [1, 2, 3]);
 });

@@ -1,4 +1,5 @@
-import type { Observable, Subscription } from 'rxjs';
+import { Subscription, type Observable } from 'rxjs';
+import { LimitError } from '../errors.js';
 import { Valve, currentScope, subscribeBehind } from '../flow.js';
 
 export interface ToAsyncIterableOptions {
@@ -7,6 +8,11 @@ export interface ToAsyncIterableOptions {
    * when the loop body ends. 0: an element is read only when asked for (one per `next()`).
    */
   highWaterMark?: number;
+  /**
+   * Elements held for a source that ignores demand (a hot Subject, RxJS's `interval`) before the
+   * iteration fails with a `LimitError`. Default 10 000.
+   */
+  maxBuffered?: number;
 }
 
 /**
@@ -20,7 +26,8 @@ export class PullIterator<T> implements AsyncIterableIterator<T> {
   /** `next()` calls waiting for an element. */
   private readonly waiters: { resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void }[] = [];
   private readonly gate = new Valve();
-  private subscription: Subscription | undefined;
+  /** The source's subscription, tied to this (so a source emitting inside subscribe stops at once). */
+  private readonly lifetime = new Subscription();
   private started = false;
   private done = false;
   private failure: { error: unknown } | undefined;
@@ -28,6 +35,8 @@ export class PullIterator<T> implements AsyncIterableIterator<T> {
   constructor(
     private readonly source: Observable<T>,
     private readonly highWaterMark: number,
+    private readonly maxBuffered = 10_000,
+    private readonly name = 'toAsyncIterable',
   ) {
     this.gate.set(false);
   }
@@ -64,12 +73,11 @@ export class PullIterator<T> implements AsyncIterableIterator<T> {
 
   /** Unsubscribes the source and ends the iteration (waiting `next()` calls get `done`). */
   close(): void {
-    if (this.done && !this.subscription) return;
+    if (this.done && this.lifetime.closed) return;
     this.done = true;
     this.queue.length = 0;
     this.gate.set(false);
-    this.subscription?.unsubscribe();
-    this.subscription = undefined;
+    this.lifetime.unsubscribe();
     for (const waiter of this.waiters.splice(0)) waiter.resolve({ value: undefined, done: true });
   }
 
@@ -77,32 +85,36 @@ export class PullIterator<T> implements AsyncIterableIterator<T> {
   private start(): void {
     if (this.started) return;
     this.started = true;
-    this.subscription = subscribeBehind(currentScope(), this.gate, this.source, {
+    subscribeBehind(currentScope(), this.gate, this.source, {
       next: (value) => {
         const waiter = this.waiters.shift();
         if (waiter) waiter.resolve({ value, done: false });
-        else this.queue.push(value);
+        else if (this.queue.length >= Math.max(this.maxBuffered, this.highWaterMark)) {
+          this.fail(new LimitError(`${this.name}: the source pushed more than ${this.maxBuffered} elements ahead of the reader (it ignores demand: put a bounded stage such as prefetch, or pushSource with an overflow policy, in front)`));
+          return;
+        } else this.queue.push(value);
         this.update();
       },
-      error: (error) => {
-        this.subscription = undefined;
-        this.gate.set(false);
-        const waiter = this.waiters.shift();
-        if (waiter) {
-          waiter.reject(error);
-          this.done = true;
-        } else this.failure = { error };
-        for (const w of this.waiters.splice(0)) w.resolve({ value: undefined, done: true });
-      },
+      error: (error) => this.fail(error),
       complete: () => {
-        this.subscription = undefined;
         this.done = true;
         this.gate.set(false);
         for (const waiter of this.waiters.splice(0)) waiter.resolve({ value: undefined, done: true });
       },
-    });
-    // The source may have finished synchronously inside subscribe.
-    if (this.done) this.subscription = undefined;
+    }, this.lifetime);
+  }
+
+  /** Ends the iteration with `error`: the next (or a waiting) `next()` rejects with it. */
+  private fail(error: unknown): void {
+    this.lifetime.unsubscribe();
+    this.gate.set(false);
+    this.queue.length = 0;
+    const waiter = this.waiters.shift();
+    if (waiter) {
+      waiter.reject(error);
+      this.done = true;
+    } else this.failure = { error };
+    for (const w of this.waiters.splice(0)) w.resolve({ value: undefined, done: true });
   }
 
   private update(): void {
@@ -122,7 +134,8 @@ export class PullIterator<T> implements AsyncIterableIterator<T> {
  * ```
  *
  * In flight: `highWaterMark` elements (default 1) for sources of ours; a foreign Observable that
- * ignores demand is buffered as it pushes (RxJS's `from`, `interval`).
+ * ignores demand (RxJS's `from`, `interval`, a hot Subject) is buffered as it pushes, up to
+ * `maxBuffered`, past which the loop fails with a `LimitError`.
  *
  * @example
  * ```ts
@@ -130,8 +143,8 @@ export class PullIterator<T> implements AsyncIterableIterator<T> {
  * ```
  */
 export function toAsyncIterable<T>(source$: Observable<T>, options: ToAsyncIterableOptions = {}): AsyncIterable<T> {
-  const { highWaterMark = 1 } = options;
+  const { highWaterMark = 1, maxBuffered = 10_000 } = options;
   if (!(Number.isInteger(highWaterMark) && highWaterMark >= 0)) throw new RangeError(`toAsyncIterable: highWaterMark must be an integer >= 0, got ${highWaterMark}`);
   // Each `for await` (each call of the iterator method) subscribes afresh: the source is cold.
-  return { [Symbol.asyncIterator]: () => new PullIterator(source$, highWaterMark) };
+  return { [Symbol.asyncIterator]: () => new PullIterator(source$, highWaterMark, maxBuffered) };
 }
