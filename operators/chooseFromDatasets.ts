@@ -1,6 +1,7 @@
 import type { Observable, Subscription } from 'rxjs';
 import { Outbox, Valve, scoped, subscribeBehind, type FlowScope } from '../src/flow.js';
 import { stageFor } from '../src/stats.js';
+import { LimitError } from '../src/errors.js';
 
 export interface ChooseFromDatasetsOptions {
   /**
@@ -8,6 +9,11 @@ export interface ChooseFromDatasetsOptions {
    * choices of ended sources and end when every source (or the choices) has ended.
    */
   stopOnEmptyDataset?: boolean;
+  /**
+   * Elements held for a source that ignores demand (RxJS's \`from\`, a hot Subject) before the
+   * stream fails with a \`LimitError\`. Default 10 000. Sources of ours never come near it.
+   */
+  maxBuffered?: number;
   /** The stage's name in pipeline statistics. */
   name?: string;
 }
@@ -47,12 +53,12 @@ interface Input<T> {
  * ```
  */
 export function chooseFromDatasets<T>(sources: readonly Observable<T>[], choice$: Observable<number>, options: ChooseFromDatasetsOptions = {}): Observable<T> {
-  return mix(sources, () => choice$, options.stopOnEmptyDataset ?? true, options.name ?? 'chooseFromDatasets');
+  return mix(sources, () => choice$, options.stopOnEmptyDataset ?? true, options.name ?? 'chooseFromDatasets', options.maxBuffered);
 }
 
 /** The directed mix behind `chooseFromDatasets` and `sampleFromDatasets`. */
 /** `makeChooser` runs per subscription (a fresh seeded generator each time, say). */
-export function mix<T>(sources: readonly Observable<T>[], makeChooser: () => Chooser, stopOnEmpty: boolean, name: string): Observable<T> {
+export function mix<T>(sources: readonly Observable<T>[], makeChooser: () => Chooser, stopOnEmpty: boolean, name: string, maxBuffered = 10_000): Observable<T> {
   if (sources.length === 0) throw new RangeError(`${name}: needs at least one source`);
   const key = {};
   return scoped<T>((subscriber, scope: FlowScope) => {
@@ -157,6 +163,7 @@ export function mix<T>(sources: readonly Observable<T>[], makeChooser: () => Cho
       inputs.push(input);
       input.subscription = subscribeBehind(scope, gate, source, {
         next(value) {
+          if (input.held.length >= maxBuffered) return outbox.error(new LimitError(`${name}: a source pushed more than ${maxBuffered} elements ahead of demand (it ignores demand: put a bounded stage such as prefetch, or pushSource with an overflow policy, in front)`));
           input.held.push(value);
           // One element per request: our sources check the gate before each emission.
           gate.set(false);
@@ -174,6 +181,7 @@ export function mix<T>(sources: readonly Observable<T>[], makeChooser: () => Cho
     if (typeof choose !== 'function' && !subscriber.closed) {
       choiceSubscription = subscribeBehind(scope, choiceGate, choose, {
         next(index) {
+          if (choices.length >= maxBuffered) return outbox.error(new LimitError(`${name}: the choice source pushed more than ${maxBuffered} elements ahead of demand (it ignores demand: put a bounded stage such as prefetch, or pushSource with an overflow policy, in front)`));
           choices.push(index);
           choiceGate.set(false);
           pump();

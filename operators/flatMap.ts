@@ -2,11 +2,17 @@ import { isObservable, type Observable, type OperatorFunction } from 'rxjs';
 import { Outbox, Valve, scoped, subscribeBehind } from '../src/flow.js';
 import { fromIterable, type IterableInput } from '../src/fromIterable.js';
 import { stageFor } from '../src/stats.js';
+import { LimitError } from '../src/errors.js';
 
 /** What `flatMap`'s function may return for one element. */
 export type FlatMapInner<R> = Observable<R> | Iterable<R> | AsyncIterable<R>;
 
 export interface FlatMapOptions {
+  /**
+   * Elements held for a source that ignores demand (RxJS's \`from\`, a hot Subject) before the
+   * stream fails with a \`LimitError\`. Default 10 000. Sources of ours never come near it.
+   */
+  maxBuffered?: number;
   /** The stage's name in pipeline statistics. */
   name?: string;
 }
@@ -35,6 +41,7 @@ export interface FlatMapOptions {
  */
 export function flatMap<T, R>(fn: (value: T, index: number) => FlatMapInner<R>, options: FlatMapOptions = {}): OperatorFunction<T, R> {
   const name = options.name ?? 'flatMap';
+  const maxBuffered = options.maxBuffered ?? 10_000;
   const key = {};
   return (source) =>
     scoped<R>((subscriber, scope) => {
@@ -69,6 +76,7 @@ export function flatMap<T, R>(fn: (value: T, index: number) => FlatMapInner<R>, 
         inner = current;
         current.subscription = subscribeBehind(scope, innerGate, inner$, {
           next(v) {
+            if (held.length >= maxBuffered) return outbox.error(new LimitError(`${name}: an inner source pushed more than ${maxBuffered} elements ahead of demand (it ignores demand: put a bounded stage such as prefetch, or pushSource with an overflow policy, in front)`));
             held.push(v);
             innerGate.set(false);
             pump();
@@ -125,6 +133,7 @@ export function flatMap<T, R>(fn: (value: T, index: number) => FlatMapInner<R>, 
       };
       const outer = subscribeBehind(scope, outerGate, source, {
         next(value) {
+          if (inputs.length >= maxBuffered) return outbox.error(new LimitError(`${name}: the outer source pushed more than ${maxBuffered} elements ahead of demand (it ignores demand: put a bounded stage such as prefetch, or pushSource with an overflow policy, in front)`));
           inputs.push(value);
           outerGate.set(false);
           pump();

@@ -15,6 +15,11 @@ export interface SampleFromDatasetsOptions {
   stopOnEmptyDataset?: boolean;
   /** A new sequence of choices on each subscription (epoch). Default false (as tf.data). */
   rerandomizeEachIteration?: boolean;
+  /**
+   * Elements held for a source that ignores demand (RxJS's \`from\`, a hot Subject) before the
+   * stream fails with a \`LimitError\`. Default 10 000. Sources of ours never come near it.
+   */
+  maxBuffered?: number;
   /** The stage's name in pipeline statistics. */
   name?: string;
 }
@@ -75,6 +80,7 @@ export function sampleFromDatasets<T>(sources: readonly Observable<T>[], options
     },
     stopOnEmptyDataset,
     name,
+    options.maxBuffered,
   );
   if (stopOnEmptyDataset) return mixed;
   const sum = (counts: Cardinality[]): Cardinality => {

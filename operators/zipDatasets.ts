@@ -1,6 +1,7 @@
 import type { Observable, ObservedValueOf, Subscription } from 'rxjs';
 import { Outbox, Valve, scoped, subscribeBehind } from '../src/flow.js';
 import { stageFor } from '../src/stats.js';
+import { LimitError } from '../src/errors.js';
 import { declareCardinality, cardinality, type Cardinality } from '../src/cardinality.js';
 
 /** Sources to zip: a tuple (gives tuples) or an object of named sources (gives objects). */
@@ -10,6 +11,11 @@ export type ZipInput = readonly Observable<unknown>[] | { readonly [name: string
 export type Zipped<S extends ZipInput> = { -readonly [K in keyof S]: S[K] extends Observable<unknown> ? ObservedValueOf<S[K]> : never };
 
 export interface ZipDatasetsOptions {
+  /**
+   * Elements held for a source that ignores demand (RxJS's \`from\`, a hot Subject) before the
+   * stream fails with a \`LimitError\`. Default 10 000. Sources of ours never come near it.
+   */
+  maxBuffered?: number;
   /** The stage's name in pipeline statistics. */
   name?: string;
 }
@@ -37,6 +43,7 @@ export interface ZipDatasetsOptions {
  */
 export function zipDatasets<const S extends ZipInput>(sources: S, options: ZipDatasetsOptions = {}): Observable<Zipped<S>> {
   const name = options.name ?? 'zipDatasets';
+  const maxBuffered = options.maxBuffered ?? 10_000;
   const keys = Array.isArray(sources) ? undefined : Object.keys(sources);
   const list: Observable<unknown>[] = Array.isArray(sources) ? [...(sources as readonly Observable<unknown>[])] : Object.values(sources);
   if (list.length === 0) throw new RangeError(`${name}: needs at least one source`);
@@ -98,6 +105,7 @@ export function zipDatasets<const S extends ZipInput>(sources: S, options: ZipDa
       subscriptions.push(
         subscribeBehind(scope, gates[i], source, {
           next(value) {
+            if (held[i].length >= maxBuffered) return outbox.error(new LimitError(`${name}: a source pushed more than ${maxBuffered} elements ahead of demand (it ignores demand: put a bounded stage such as prefetch, or pushSource with an overflow policy, in front)`));
             held[i].push(value);
             // One element per request: our sources check the gate before each emission.
             gates[i].set(false);

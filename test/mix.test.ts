@@ -1,7 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { EMPTY, Subject, from, lastValueFrom, map, take, throwError, toArray } from 'rxjs';
-import { cardinality, chooseFromDatasets, consume, fromIterable, range, sampleFromDatasets, zipDatasets } from '../src/index.js';
+import { LimitError, cardinality, chooseFromDatasets, consume, flatMap, fromIterable, range, sampleFromDatasets, zipDatasets } from '../src/index.js';
 import { collect, counter, sleep } from './helpers.js';
 
 const letters = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
@@ -173,4 +173,15 @@ test('zipDatasets: endless sources and a slow consume stay in lockstep (RxJS zip
   t.true(maxAhead <= 2 + 2, `ran ${maxAhead} ahead`);
   await sleep(1);
   t.true(a.state.closed && b.state.closed);
+});
+
+test('maxBuffered: a source that ignores demand fails the mix, the zip and flatMap instead of growing', async (t) => {
+  const flood = () => from([...Array(100).keys()]);
+  const message = /pushed more than 10 elements ahead of demand/;
+  await t.throwsAsync(collect(zipDatasets([flood(), range(3)], { maxBuffered: 10 })), { instanceOf: LimitError, message });
+  await t.throwsAsync(collect(sampleFromDatasets([flood(), range(3)], { seed: 1, maxBuffered: 10 })), { instanceOf: LimitError, message });
+  await t.throwsAsync(collect(chooseFromDatasets([range(3)], flood().pipe(map(() => 0)), { maxBuffered: 10 })), { instanceOf: LimitError, message });
+  await t.throwsAsync(collect(range(1).pipe(flatMap(() => flood(), { maxBuffered: 10 }))), { instanceOf: LimitError, message });
+  // Under the default limit, foreign sources are read in full.
+  t.is((await collect(range(2).pipe(flatMap(() => flood())))).length, 200);
 });
