@@ -25,6 +25,7 @@ test('toAsyncIterable: for await reads in order; highWaterMark bounds the read-a
       if (consumed === 40) break;
     }
     // The generator may run one step ahead of what it yielded.
+    t.log(`pulled − consumed peaked at ${maxAhead}`);
     t.true(maxAhead <= highWaterMark + 1, `highWaterMark ${highWaterMark}: ran ${maxAhead} ahead`);
     await sleep(1);
     t.true(source.state.closed, 'break released the source (the generator finally ran)');
@@ -101,6 +102,7 @@ test.serial('toDataset: model.fitDataset trains on it, pulling one batch per ste
     },
   });
   t.is(consumed, 60);
+  t.log(`pulled − consumed peaked at ${maxAhead}`);
   t.true(maxAhead <= 1, `pulled ran ${maxAhead} ahead of training`);
   const losses = history.history.loss as number[];
   t.true(losses[2] < losses[0], `loss fell: ${losses.join(', ')}`);
@@ -178,6 +180,7 @@ test('toReadable: a pipeline into a slow Writable keeps the source bounded; dest
   await pipeline(toReadable(fromIterable(source.endless).pipe(take(200)), { highWaterMark: 4 }), slow);
   t.is(written, 200);
   // Readable buffer (4) + Writable buffer (2) + one being written + one step of the generator.
+  t.log(`pulled − consumed peaked at ${maxAhead}`);
   t.true(maxAhead <= 4 + 2 + 2, `ran ${maxAhead} ahead`);
   const endless = counter();
   const readable = toReadable(fromIterable(endless.endless), { highWaterMark: 2 });
@@ -215,6 +218,7 @@ test('fromReadable: the stream is paused while the pipeline is full, read on dem
   );
   t.deepEqual(out, [...Array(300).keys()]);
   // Our buffer (8) + the stream's own (4) + a chunk or two in passage.
+  t.log(`pulled − consumed peaked at ${maxAhead}`);
   t.true(maxAhead <= 8 + 4 + 2, `ran ${maxAhead} ahead`);
   produced = 0;
   const stream = make(Infinity);

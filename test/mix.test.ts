@@ -121,6 +121,7 @@ test('sampleFromDatasets: endless sources and a slow consume: pulled − consume
   );
   t.is(consumed, 150);
   // The mix holds one element; each generator may run one step ahead of what it yielded.
+  t.log(`pulled − consumed peaked at ${maxAhead}`);
   t.true(maxAhead <= 1 + 3, `ran ${maxAhead} ahead`);
   await sleep(2);
   t.true(sources.every((s) => s.state.closed), 'every source released on unsubscribe');
@@ -170,6 +171,7 @@ test('zipDatasets: endless sources and a slow consume stay in lockstep (RxJS zip
     ),
   );
   // One pair held at most, and each generator one step ahead.
+  t.log(`pulled − consumed peaked at ${maxAhead}`);
   t.true(maxAhead <= 2 + 2, `ran ${maxAhead} ahead`);
   await sleep(1);
   t.true(a.state.closed && b.state.closed);

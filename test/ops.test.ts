@@ -116,7 +116,8 @@ test('flatMap: one inner at a time, pulled only under demand (endless outer and 
   t.deepEqual(out.slice(0, 6), ['0.0', '0.1', '0.2', '0.3', '0.4', '1.0']);
   t.is(inners.length, 5, 'one inner source per outer element needed, no more');
   t.true(outer.state.pulled <= 5 + 1, `outer pulled ${outer.state.pulled}`);
-  t.true(maxAhead <= 2, `inner sources ran ${maxAhead} ahead`);
+  t.log(`pulled − consumed peaked at ${maxAhead}`);
+  t.true(maxAhead <= 1, `inner sources ran ${maxAhead} ahead`);
   await sleep(2);
   t.true(outer.state.closed && inners.every((s) => s.state.closed), 'everything released');
 });
