@@ -1,5 +1,6 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import { subscribeTied } from '../src/flow.js';
+import { derivesCardinality } from '../src/cardinality.js';
 import { stack } from '../src/stack.js';
 import type { Batched } from '../src/types.js';
 
@@ -34,7 +35,8 @@ export function batch<T>(size: number, options: BatchOptions = {}): OperatorFunc
   // What bufferCount → filter → map did, in one hop per element: rxjs's bufferCount walks its
   // list of buffers with an iterator per element, a third of the cost of a cheap pipeline.
   // Subscribed in the caller's scope like any plain operator, so demand passes straight through.
-  return (source) =>
+  // The count of batches follows the count of elements (see src/cardinality.ts).
+  return derivesCardinality((n) => (dropRemainder ? Math.floor(n / size) : Math.ceil(n / size)), (source) =>
     new Observable<Batched<T>>((subscriber) => {
       let buffer: T[] = [];
       const emit = (elements: T[]): void => {
@@ -67,5 +69,5 @@ export function batch<T>(size: number, options: BatchOptions = {}): OperatorFunc
         upstream.unsubscribe();
         buffer = [];
       };
-    });
+    }));
 }

@@ -1,4 +1,5 @@
 import { filter, type MonoTypeOperatorFunction } from 'rxjs';
+import { derivesCardinality } from '../src/cardinality.js';
 
 /**
  * Keeps every `count`-th element starting at `index`, so `count` workers each read a disjoint
@@ -23,5 +24,6 @@ export function shard<T>(count: number, index: number): MonoTypeOperatorFunction
   if (!(Number.isInteger(index) && index >= 0 && index < count)) {
     throw new RangeError(`shard: index must be an integer in [0, ${count}), got ${index}`);
   }
-  return filter((_value, i) => i % count === index);
+  // Elements index, index + count, …: ⌈(n − index) / count⌉ of them (see src/cardinality.ts).
+  return derivesCardinality((n) => Math.max(0, Math.ceil((n - index) / count)), filter((_value, i) => i % count === index));
 }

@@ -7,6 +7,7 @@ import { Subject, take, takeWhile, lastValueFrom, type Observable } from 'rxjs';
 import { consume } from '../operators/consume.js';
 import { restoreCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { PipelineStats } from './stats.js';
+import { cardinalityWithin } from './cardinality.js';
 import { Progress, type EpochSummary, type ProgressOptions, type ProgressMode } from './progress.js';
 import { writeReport } from './report.js';
 import { makeTrainer, type StepFn, type StepResult, type TrainContext } from './trainOn.js';
@@ -314,7 +315,9 @@ async function run<B>(
   for (const c of callbacks) c.setParams?.(params as unknown as Record<string, number | string | boolean>);
   for (const c of callbacks) await c.onTrainBegin?.({});
   progress.begin(epochs);
-  let knownSteps = options.batchesPerEpoch;
+  // Steps per epoch: given, or the pipeline's declared cardinality (src/cardinality.ts) for the bar's total.
+  const declared = options.batchesPerEpoch === undefined ? await cardinalityWithin(dataset$) : 'unknown';
+  let knownSteps = options.batchesPerEpoch ?? (typeof declared === 'number' ? declared : undefined);
 
   try {
     for (let epoch = initialEpoch; epoch < epochs && !stopTraining(); epoch++) {

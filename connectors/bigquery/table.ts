@@ -7,6 +7,7 @@ import type { Observable } from 'rxjs';
 import { RecordError, RxDataError, type OnError } from '../../src/errors.js';
 import { pushSource, type PushSink } from '../../src/pushSource.js';
 import { backoff, classify, clearError, readClient, withRetry, type BigQueryConnection, type RetryOptions } from './clients.js';
+import { withTableCardinality } from './cardinality.js';
 import { arrowColumns, arrowRows, decodeArrowBatch, type BigQueryColumns, type BigQueryRow } from './types.js';
 
 /** A read session as this connector uses it: share one between workers for exact sharding. */
@@ -184,11 +185,11 @@ export function readTable(options: TableReadOptions): Observable<BigQueryRow | B
   }
   tablePath(options.table);
   const highWaterMark = options.highWaterMark ?? (output === 'columns' ? 8 : 1024);
-  return pushSource<BigQueryRow | BigQueryColumns>((sink) => startReading(sink, options, output, onError, retries, shard), {
+  return withTableCardinality(options, pushSource<BigQueryRow | BigQueryColumns>((sink) => startReading(sink, options, output, onError, retries, shard), {
     highWaterMark,
     overflow: 'pause',
     name: options.name ?? 'bigquery',
-  });
+  }));
 }
 
 function startReading(

@@ -5,6 +5,7 @@ import { scoped } from '../../src/flow.js';
 import type { StageStats } from '../../src/stats.js';
 import { interleave } from '../../operators/interleave.js';
 import { fixedRecords, type FixedRecordOptions } from './binary.js';
+import { withFileCardinality } from './cardinality.js';
 import { csvRows, type CsvOptions, type CsvRow, type LabelledRow } from './csv.js';
 import { parseExample, type FeatureSpec, type ParsedExample } from './example.js';
 import { MAX_LINE_BYTES, splitLines } from './lines.js';
@@ -126,14 +127,14 @@ export function fromFiles(patterns: string | readonly string[], options: FromFil
         (error: unknown) => subscriber.error(error),
       );
     });
-  return files().pipe(
+  return withFileCardinality(patterns, options, files().pipe(
     interleave((path: string) => pullBatches(key, name, (stage) => guarded(path, stage, options.onError ?? 'fail', reader)), {
       cycleLength,
       blockLength,
       deterministic,
       name: `${name}.interleave`,
     }),
-  );
+  ));
 }
 
 /** A file's reader: yields its records in batches (one per read chunk), so the hand-off costs one await per chunk. */

@@ -4,6 +4,8 @@ import { RecordError, RxDataError, messageOf, type OnError } from '../../src/ind
 import { pushSource, type PushSink } from '../../src/index.js';
 import { brokersOf, kafkajsClients, type ConsumerClient, type FetchedBatch, type KafkaClientFactory, type KafkaConnection, type ProducerClient, type RawMessage } from './client.js';
 import { CommitTracker } from './tracker.js';
+import { declareCardinality } from '../../src/cardinality.js';
+import { countBoundedKafka } from './cardinality.js';
 
 /**
  * One Kafka message as it flows through a pipeline. `offset` is a decimal string, as in kafkajs
@@ -481,6 +483,8 @@ export function fromKafka<T>(options: FromKafkaOptions<T>): KafkaSource<T> {
     };
   }
 
+  // Bounded reads know their length: asked lazily, it costs an admin round trip.
+  if (mode === 'bounded') declareCardinality(source, () => countBoundedKafka({ ...options, topics: topicList, start, clients }).catch(() => 'unknown' as const));
   return Object.assign(source, {
     ack(records: KafkaRecord<unknown> | readonly KafkaRecord<unknown>[]): void {
       ackRecords(records);

@@ -79,6 +79,12 @@ export async function startRestServer(tables: Map<string, TableModel>): Promise<
   const handle = (method: string, route: string[], query: URLSearchParams, body: unknown): [number, unknown] => {
     // /bigquery/v2/projects/{p}/jobs | /bigquery/v2/projects/{p}/jobs/{id} | /bigquery/v2/projects/{p}/queries/{id}
     const [, , , project, kind, id, action] = route;
+    if (kind === 'datasets' && action === 'tables' && route[7] && method === 'GET') {
+      // tables.get: what cardinality reads (numRows).
+      const name = `${project}.${id}.${route[7]}`;
+      const model = tables.get(name);
+      return model ? [200, { kind: 'bigquery#table', id: name, numRows: String(model.rowCount) }] : [404, errorBody(404, 'notFound', `Not found: Table ${name}`)];
+    }
     if (kind === 'jobs' && method === 'POST' && !id) {
       const fault = takeFault('insert');
       if (fault) return [fault.status, errorBody(fault.status, fault.reason ?? reasonOf(fault.status), fault.message ?? 'injected fault')];
