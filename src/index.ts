@@ -26,3 +26,7 @@ export * from './training.js';
 export * from '../connectors/files/index.js';
 export { slidingWindow, type SlidingWindowOptions, type Sequence } from '../operators/slidingWindow.js';
 export { workerPool, workerMap, ownedBuffers, type WorkerPool, type WorkerPoolOptions, type WorkerMapOptions, type RunTaskOptions, type Transferable } from './workerPool.js';
+export { fromWorkers, autoWorkers, type FromWorkersOptions } from './workers/fromWorkers.js';
+export { definePipelineHead, type PipelineHead, type WorkerShard } from './workers/head.js';
+export { workerIndexOf } from './workers/protocol.js';
+export { prepareTransfer, type Prepared } from './workers/transfer.js';
