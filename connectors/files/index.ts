@@ -9,6 +9,7 @@ export { crc32c, maskedCrc32c } from './crc32c.js';
 export { frameRecord } from './tfrecord.js';
 export { interleave, type InterleaveOptions } from '../../operators/interleave.js';
 export { fromImageFolder, imageFolderClasses, decodeImage, resizeBilinear, type Image, type Channels, type DecodeImageOptions, type ImageFolderOptions, type LabelledImage } from './images.js';
+export { decodeImageAsync, type ImageDecoder } from './images.js';
 export type { WriteProgress, WriterOptions } from './sink.js';
 export { writeTFRecord, shardPaths, type WriteTFRecordOptions } from '../../operators/writeTFRecord.js';
 export { writeJsonLines, type WriteJsonLinesOptions } from '../../operators/writeJsonLines.js';
