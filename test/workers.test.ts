@@ -12,6 +12,7 @@ const counting = new URL('./fixtures/workers/counting.ts', import.meta.url);
 const moving = new URL('./fixtures/workers/moving.ts', import.meta.url);
 const plain = new URL('./fixtures/workers/plain.mjs', import.meta.url);
 const broken = new URL('./fixtures/workers/broken.ts', import.meta.url);
+const reuse = new URL('./fixtures/workers/reuse.ts', import.meta.url);
 
 /** Shared counters: pulls per shard, then heads closed. */
 const counters = (workers: number): Int32Array => new Int32Array(new SharedArrayBuffer(4 * (workers + 1)));
@@ -96,6 +97,11 @@ test.serial('typed arrays move to the main thread without a copy; views on poole
   const post = stats.get('fromWorkers/post');
   t.is(post?.extra.copiedBytes, out.reduce((a, x) => a + x.pooled.byteLength, 0));
   t.true((post?.extra.movedBytes ?? 0) >= 6 * 1024);
+  // The same array emitted twice: moved the first time, so the second post fails, clearly.
+  const error = await t.throwsAsync(lastValueFrom(fromWorkers(reuse, { workers: 1 })));
+  t.regex(error!.message, /cannot post elements to the main thread: .*has moved already/);
+  const copied = await lastValueFrom(fromWorkers<Float32Array>(reuse, { workers: 1, transfer: false }).pipe(toArray()));
+  t.is(copied.length, 3, 'with transfer: false it is copied each time');
 });
 
 test.serial('a RecordError in a worker arrives as a RecordError with its origin and the worker index; the other workers stop', async (t) => {

@@ -56,10 +56,22 @@ const flush = (): void => {
   flushQueued = false;
   if (values.length === 0) return;
   const message: FromWorker = performance.now() - lastStats >= statsEveryMs ? { t: 'data', values, stats: snapshot() } : { t: 'data', values };
-  const list = transfer;
+  // Two elements may share a buffer: list it once.
+  const list = transfer.length > 1 ? [...new Set(transfer)] : transfer;
   values = [];
   transfer = [];
-  send(message, list);
+  try {
+    send(message, list);
+  } catch (error) {
+    fail(
+      new RxDataError(
+        `fromWorkers: cannot post elements to the main thread: ${messageOf(error)} ` +
+          '(elements must be structured-cloneable; an array emitted twice has moved already: emit fresh arrays, or set transfer: false)',
+        `worker ${init.shard.index} of ${init.shard.count}`,
+        { cause: error },
+      ),
+    );
+  }
 };
 
 /** Readies one element for the next message (it counts against the credit from now on). */
