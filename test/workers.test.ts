@@ -99,7 +99,7 @@ test.serial('typed arrays move to the main thread without a copy; views on poole
   t.true((post?.extra.movedBytes ?? 0) >= 6 * 1024);
   // The same array emitted twice: moved the first time, so the second post fails, clearly.
   const error = await t.throwsAsync(lastValueFrom(fromWorkers(reuse, { workers: 1 })));
-  t.regex(error!.message, /cannot post elements to the main thread: .*has moved already/);
+  t.regex(error!.message, /cannot post an element to the main thread: .*has moved to another thread already/);
   const copied = await lastValueFrom(fromWorkers<Float32Array>(reuse, { workers: 1, transfer: false }).pipe(toArray()));
   t.is(copied.length, 3, 'with transfer: false it is copied each time');
 });
@@ -114,7 +114,9 @@ test.serial('a RecordError in a worker arrives as a RecordError with its origin 
   t.is(workerIndexOf(error), 1);
   t.regex(error!.stack ?? '', /counting\.ts/, 'the stack is the worker\'s');
   t.true(await eventually(() => threads(stats) === 0), 'every thread ended');
-  t.true(await eventually(() => args.counters[2] === 2), 'both heads closed (the failing one and the stopped one)');
+  const started = [0, 1].filter((s) => args.counters[s] > 0).length;
+  t.true(started >= 1);
+  t.is(args.counters[2], started, 'every head that started closed (the failing one, and the stopped one if it had started)');
 });
 
 test.serial('unsubscribing mid-stream stops every head and ends every thread', async (t) => {

@@ -36,6 +36,9 @@ export function prepareTransfer(value: unknown, move = true): Prepared {
     if (ArrayBuffer.isView(x)) {
       const buffer = x.buffer;
       if (!(buffer instanceof ArrayBuffer)) return x;
+      if (buffer.byteLength === 0 && isDetached(buffer)) {
+        throw new TypeError('an array in the element has moved to another thread already (its buffer is detached): emit fresh arrays, or set transfer: false');
+      }
       if (x.byteOffset === 0 && x.byteLength === buffer.byteLength) {
         if (move && !transfer.has(buffer)) {
           transfer.add(buffer);
@@ -91,4 +94,14 @@ function compactCopy(view: ArrayBufferView): ArrayBufferView {
   if (Buffer.isBuffer(view)) return new Uint8Array(view);
   // Every other view here is a typed array, whose slice() copies into a fresh buffer.
   return (view as unknown as { slice(): ArrayBufferView }).slice();
+}
+
+/** Whether `buffer` was moved away (a view on it cannot be made then). Only asked of empty buffers. */
+function isDetached(buffer: ArrayBuffer): boolean {
+  try {
+    new Uint8Array(buffer);
+    return false;
+  } catch {
+    return true;
+  }
 }

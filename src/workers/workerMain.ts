@@ -76,7 +76,13 @@ const flush = (): void => {
 
 /** Readies one element for the next message (it counts against the credit from now on). */
 const stage = (value: unknown): void => {
-  const prepared = prepareTransfer(value, init.transfer);
+  let prepared;
+  try {
+    prepared = prepareTransfer(value, init.transfer);
+  } catch (error) {
+    fail(new RxDataError(`fromWorkers: cannot post an element to the main thread: ${messageOf(error)}`, `worker ${init.shard.index} of ${init.shard.count}`, { cause: error }));
+    return;
+  }
   values.push(prepared.value);
   for (const buffer of prepared.transfer) transfer.push(buffer);
   post.extra.movedBytes = (post.extra.movedBytes ?? 0) + prepared.movedBytes;
