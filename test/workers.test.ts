@@ -19,9 +19,9 @@ const counters = (workers: number): Int32Array => new Int32Array(new SharedArray
 const sum = (xs: Int32Array, n: number): number => xs.slice(0, n).reduce((a, b) => a + b, 0);
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Waits (up to 10 s) for `cond`; false if it never held. */
+/** Waits (up to 30 s: thread exits are slow on a loaded machine) for `cond`; false if it never held. */
 async function eventually(cond: () => boolean): Promise<boolean> {
-  for (let i = 0; i < 500 && !cond(); i++) await sleep(20);
+  for (let i = 0; i < 1500 && !cond(); i++) await sleep(20);
   return cond();
 }
 

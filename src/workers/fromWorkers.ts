@@ -145,7 +145,6 @@ export function fromWorkers<T, A = undefined>(module: URL | string, options: Fro
     const latest: StageSnapshot[][] = [];
     /** Each head stage's counters before this subscription: epochs add up, as local stages do. */
     const bases = new Map<string, StageSnapshot>();
-    const timers: NodeJS.Timeout[] = [];
     let running = count;
     let closed = false;
 
@@ -223,9 +222,6 @@ export function fromWorkers<T, A = undefined>(module: URL | string, options: Fro
           end(w);
           fail(deserializeError(message.error, { index: w, count }));
           return;
-        case 'stopped':
-          end(w);
-          return;
       }
     };
 
@@ -261,15 +257,12 @@ export function fromWorkers<T, A = undefined>(module: URL | string, options: Fro
         const thread = threads[w];
         if (!thread || expectedExit[w]) continue;
         expectedExit[w] = true;
-        // Ask the head to stop (its generators close their files), then end the thread either way.
+        // Ask the head to stop: its generators close their files and the thread ends by itself;
+        // one that has not ended after stopTimeoutMs is terminated.
         tell(w, { t: 'stop' });
         const timer = setTimeout(() => void thread.terminate(), stopTimeoutMs);
         timer.unref();
-        timers.push(timer);
         thread.once('exit', () => clearTimeout(timer));
-        thread.on('message', (message: FromWorker) => {
-          if (message.t === 'stopped') void thread.terminate();
-        });
       }
     };
   });

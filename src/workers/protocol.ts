@@ -26,8 +26,7 @@ export interface WorkerInit {
 export type FromWorker =
   | { readonly t: 'data'; readonly values: unknown[]; readonly stats?: StageSnapshot[] }
   | { readonly t: 'done'; readonly stats: StageSnapshot[] }
-  | { readonly t: 'error'; readonly error: SerializedError; readonly stats: StageSnapshot[] }
-  | { readonly t: 'stopped' };
+  | { readonly t: 'error'; readonly error: SerializedError; readonly stats: StageSnapshot[] };
 
 /** Main → worker. */
 export type ToWorker = { readonly t: 'credit'; readonly n: number } | { readonly t: 'stop' };

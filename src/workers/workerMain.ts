@@ -131,11 +131,9 @@ port.on('message', (message: ToWorker) => {
   } else if (message.t === 'stop') {
     ended = true;
     subscription.unsubscribe();
-    // Let generators' `finally` blocks (closing files) run before the main side terminates us.
-    setImmediate(() => {
-      send({ t: 'stopped' });
-      port.close();
-    });
+    // The thread ends by itself once the head's `finally` blocks have closed what they opened
+    // (its event loop empties); the main side terminates it after stopTimeoutMs otherwise.
+    port.close();
   }
 });
 
