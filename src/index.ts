@@ -29,4 +29,4 @@ export { workerPool, workerMap, ownedBuffers, type WorkerPool, type WorkerPoolOp
 export { fromWorkers, autoWorkers, type FromWorkersOptions } from './workers/fromWorkers.js';
 export { definePipelineHead, type PipelineHead, type WorkerShard } from './workers/head.js';
 export { workerIndexOf } from './workers/protocol.js';
-export { prepareTransfer, type Prepared } from './workers/transfer.js';
+export { prepareTransfer, type Prepared as PreparedTransfer } from './workers/transfer.js';
