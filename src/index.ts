@@ -39,3 +39,7 @@ export { toAsyncIterable, type ToAsyncIterableOptions } from './interop/asyncIte
 export { toDataset, fromDataset, type ToDatasetOptions, type FromDatasetOptions, type ObservableDataset } from './interop/dataset.js';
 export { toReadable, fromReadable, type ToReadableOptions, type FromReadableOptions } from './interop/streams.js';
 export { zipDatasets, type ZipDatasetsOptions, type ZipInput, type Zipped } from '../operators/zipDatasets.js';
+export { fromWorkers, autoWorkers, type FromWorkersOptions } from './workers/fromWorkers.js';
+export { definePipelineHead, type PipelineHead, type WorkerShard } from './workers/head.js';
+export { workerIndexOf } from './workers/protocol.js';
+export { prepareTransfer, type Prepared as PreparedTransfer } from './workers/transfer.js';

@@ -7,15 +7,19 @@ import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { count, lastValueFrom, map } from 'rxjs';
 import { consume } from '../../operators/consume.js';
+import { PipelineStats } from '../../src/stats.js';
 import { parallelMap } from '../../operators/parallelMap.js';
 import { fromIterable } from '../../src/fromIterable.js';
 import { workerPool, type WorkerPool } from '../../src/workerPool.js';
+import { fromWorkers } from '../../src/workers/fromWorkers.js';
+import type { ImageHeadArgs, ImageHeadElement } from '../tasks/imageHead.js';
 import { SIDE, preprocess, sampleJpeg } from '../tasks/image.js';
 import { InFlight, fmt, memoryCells, memoryHeader, table, type CaseResult, type RunOptions, type ScenarioDef, type ScenarioRunner } from '../lib.js';
 
 const THREADS = availableParallelism();
 const elements = (o: RunOptions): number => (o.warmup ? 16 : o.quick ? 60 : 240);
 const taskUrl = new URL('../tasks/image.ts', import.meta.url);
+const headUrl = new URL('../tasks/imageHead.ts', import.meta.url);
 
 let template: Uint8Array | undefined;
 function source(n: number, flight: InFlight): () => Generator<Uint8Array> {
@@ -47,7 +51,7 @@ async function run(caseName: string, n: number): Promise<CaseResult> {
   const flight = new InFlight();
   const s = step(flight);
   if (caseName === 'bare-workers') bare ??= new Piscina({ filename: taskUrl.href, minThreads: THREADS, maxThreads: THREADS });
-  pool ??= caseName.endsWith('workers') && caseName !== 'bare-workers' ? workerPool<Uint8Array, Float32Array>(taskUrl, { threads: THREADS }) : undefined;
+  pool ??= caseName === 'rxdata-workers' || caseName === 'loop-workers' ? workerPool<Uint8Array, Float32Array>(taskUrl, { threads: THREADS }) : undefined;
   const t0 = performance.now();
   switch (caseName) {
     case 'loop-1':
@@ -93,6 +97,41 @@ async function run(caseName: string, n: number): Promise<CaseResult> {
       for (const r of inflight) s(await r);
       break;
     }
+    case 'rxdata-fromWorkers': {
+      // The whole head (read + decode) on the workers, cold: the threads start inside the
+      // measured run. Steady state is timed from the moment every worker has delivered its first
+      // element (thread start and module loading excluded, as the warm pools of the other cases).
+      const pulls = new Int32Array(new SharedArrayBuffer(4));
+      // What bounds it, measured: the main thread's busy share and the workers' wait for credit.
+      const stats = new PipelineStats();
+      const elu0 = performance.eventLoopUtilization();
+      const firstFrom = new Set<number>();
+      let readyAt = 0;
+      let afterReady = 0;
+      let lastAt = 0;
+      await lastValueFrom(
+        fromWorkers<ImageHeadElement, ImageHeadArgs>(headUrl, { workers: THREADS, credit: 4, args: { n, pulls } }).pipe(
+          consume(({ shard, x }: ImageHeadElement) => {
+            const now = performance.now();
+            if (firstFrom.size < THREADS) {
+              firstFrom.add(shard);
+              if (firstFrom.size === THREADS) readyAt = now;
+            } else {
+              afterReady++;
+            }
+            lastAt = now;
+            flight.pulled = Atomics.load(pulls, 0);
+            flight.max = Math.max(flight.max, flight.pulled - flight.consumed);
+            s(x);
+          }, { stats }),
+          count(),
+        ),
+      );
+      const ms = performance.now() - t0;
+      const mainBusy = performance.eventLoopUtilization(elu0).utilization;
+      const creditWaitMs = stats.get('fromWorkers/post')?.blockedMs ?? 0;
+      return { ms, items: flight.consumed, maxInFlight: flight.max, metrics: { steadyElementsPerS: afterReady / ((lastAt - readyAt) / 1000), mainBusy, creditWaitMs } };
+    }
     case 'bare-workers': {
       // No pipeline, no pool queue, no message per element: one task per thread.
       const shares = Array.from({ length: THREADS }, (_, t) => Math.floor(n / THREADS) + (t < n % THREADS ? 1 : 0));
@@ -112,10 +151,18 @@ export const runner: ScenarioRunner = {
     const n = elements(options);
     // The worker cases run the one-thread loop right before, in the same process: their scaling
     // is then a ratio of two runs under the same machine load.
-    const single = caseName.endsWith('workers') && !options.warmup ? await run('loop-1', n) : undefined;
+    const single = caseName.toLowerCase().endsWith('workers') && !options.warmup ? await run('loop-1', n) : undefined;
     const result = await run(caseName, n);
     if (result.items !== n) throw new Error(`${caseName}: ${result.items} of ${n}`);
-    return { ...result, metrics: { elementsPerS: (n / result.ms) * 1000, ...(single ? { pairedScaling: single.ms / result.ms } : {}) } };
+    const steady = result.metrics?.steadyElementsPerS;
+    return {
+      ...result,
+      metrics: {
+        elementsPerS: (n / result.ms) * 1000,
+        ...(single ? { pairedScaling: single.ms / result.ms } : {}),
+        ...(single && steady !== undefined ? { ...result.metrics, pairedSteadyScaling: (steady * single.ms) / 1000 / n } : {}),
+      },
+    };
   },
 };
 
@@ -128,14 +175,20 @@ export const cpuMap: ScenarioDef = {
     { name: 'tfjs-data-1', impl: 'tfjs-data', label: 'generator → map → forEachAsync (no parallel map in tfjs-data)' },
     { name: 'rxdata-workers', impl: 'rxdata', label: `parallelMap(pool.run, ${THREADS * 2}) on workerPool(${THREADS} threads), buffers moved` },
     { name: 'loop-workers', impl: 'loop', label: `hand-written: piscina, ${THREADS * 2} tasks in flight` },
+    { name: 'rxdata-fromWorkers', impl: 'rxdata', label: `fromWorkers(head, { workers: ${THREADS} }): each worker reads (copies) and decodes its shard, results moved; threads started in the run` },
     { name: 'bare-workers', impl: 'loop', label: `${THREADS} bare threads, each decoding its share of copies it makes itself (no message per element): what the machine gives` },
   ],
   report(by) {
     const base = by.get('loop-1')!.metrics.elementsPerS;
-    const rows = [...by.values()].map((s) => [s.spec.name, s.spec.label, fmt(s.items), fmt(s.ms), fmt(s.metrics.elementsPerS), `${(s.metrics.elementsPerS / base).toFixed(2)}×${s.metrics.pairedScaling === undefined ? '' : ` (paired: ${s.metrics.pairedScaling.toFixed(2)}×)`}`, ...memoryCells(s)]);
+    const paired = (m: Readonly<Record<string, number>>): string =>
+      m.pairedScaling === undefined ? '' : ` (paired: ${m.pairedScaling.toFixed(2)}×${m.pairedSteadyScaling === undefined ? '' : `; steady: ${m.pairedSteadyScaling.toFixed(2)}×`})`;
+    const rows = [...by.values()].map((s) => [s.spec.name, s.spec.label, fmt(s.items), fmt(s.ms), fmt(s.metrics.elementsPerS), `${(s.metrics.elementsPerS / base).toFixed(2)}×${paired(s.metrics)}`, ...memoryCells(s)]);
     const scaling = by.get('rxdata-workers')!.metrics.pairedScaling;
     const byHand = by.get('loop-workers')!.metrics.pairedScaling;
     const machine = by.get('bare-workers')!.metrics.pairedScaling;
+    const heads = by.get('rxdata-fromWorkers')?.metrics;
+    const headShare = heads ? heads.pairedSteadyScaling / machine : NaN;
+    const headShareCold = heads ? heads.pairedScaling / machine : NaN;
     return {
       title: cpuMap.title,
       table: table(['case', 'pipeline', 'elements', 'median ms', 'elements/s', 'vs 1-thread loop', ...memoryHeader], rows),
@@ -149,8 +202,18 @@ export const cpuMap: ScenarioDef = {
               ? `bounded by the machine: ${THREADS} bare threads with no pipeline and no messages reach ${machine.toFixed(2)}× on this work (jpeg-js decoding does not scale linearly on these vCPUs; a pure arithmetic loop, measured apart, scales 2.0×); rxdata reaches ${((100 * scaling) / machine).toFixed(0)} % of that`
               : undefined,
         },
+        {
+          target: 'CPU-heavy map ≥ 95 % of bare threads (pipeline head on workers)',
+          measured: heads ? `${(100 * headShare).toFixed(1)} % steady (${(100 * headShareCold).toFixed(1)} % with thread start in the run)` : 'not run',
+          holds: heads ? headShare >= 0.95 : 'pending',
+          note:
+            heads && headShare < 0.95
+              ? `measured in the run: the main thread was busy ${(100 * heads.mainBusy).toFixed(1)} % of the time (receiving, consuming: a share of a 2-core machine the workers lose), and the workers waited ${fmt(heads.creditWaitMs)} ms in all for credit (backpressure from the main side); the rest is one postMessage per element (600 KB moved, not copied)`
+              : undefined,
+        },
       ],
       notes: [
+        '`rxdata-fromWorkers`: the head (copy the JPEG bytes as a reader would, preprocess) runs on the workers, one shard each; only results cross to the main thread. Steady = elements/s from the moment every worker has delivered its first element; its threads start cold inside the run (module loading under tsx takes about a second per worker), unlike the warm pools of the other worker cases.',
         'Paired = the one-thread loop\'s time ÷ the worker case\'s, both in the same process one after the other (median over runs): the scaling the target uses.',
         'The main thread still generates the JPEG copies and receives the results; workers start before the measured run (steady state).',
         'Bare threads = the work split in advance, each thread making and decoding its own copies: no pipeline, no queue, no transfer. It is the most this machine gives this work, the reference for what the pipeline loses.',

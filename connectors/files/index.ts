@@ -10,6 +10,7 @@ export { frameRecord, MAX_RECORD_BYTES } from './tfrecord.js';
 export { MAX_LINE_BYTES } from './lines.js';
 export { interleave, type InterleaveOptions } from '../../operators/interleave.js';
 export { fromImageFolder, imageFolderClasses, decodeImage, resizeBilinear, MAX_PIXELS, type Image, type Channels, type DecodeImageOptions, type ImageFolderOptions, type LabelledImage } from './images.js';
+export { decodeImageAsync, type ImageDecoder } from './images.js';
 export type { WriteProgress, WriterOptions } from './sink.js';
 export { writeTFRecord, shardPaths, type WriteTFRecordOptions } from '../../operators/writeTFRecord.js';
 export { writeJsonLines, type WriteJsonLinesOptions } from '../../operators/writeJsonLines.js';

@@ -1,0 +1,306 @@
+/**
+ * Runs the head of a pipeline on worker threads, one shard each, and merges what they emit into
+ * the main pipeline under its demand.
+ */
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker, type ResourceLimits } from 'node:worker_threads';
+import type { Observable } from 'rxjs';
+import { RxDataError, messageOf } from '../errors.js';
+import { Outbox, scoped } from '../flow.js';
+import { stageFor, type StageSnapshot, type StageStats } from '../stats.js';
+import type { WorkerShard } from './head.js';
+import { deserializeError, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
+
+export interface FromWorkersOptions<A = undefined> {
+  /**
+   * Worker threads, each running the head on its own shard. `'auto'` (the default): one per core
+   * but one (`os.availableParallelism() − 1`, at least 1), leaving a core to the main thread, which
+   * trains or consumes.
+   */
+  readonly workers?: number | 'auto';
+  /** Passed to the head in every worker (structured-cloned: plain data, typed arrays, Maps…). */
+  readonly args?: A;
+  /**
+   * Elements each worker may send beyond those the main side has delivered downstream; when it is
+   * spent the worker closes the gate its head runs behind, so its sources stop pulling. Default 4
+   * (elements are usually batches).
+   */
+  readonly credit?: number;
+  /**
+   * Move the buffers of typed arrays (whole-buffer views) to the main thread instead of copying
+   * them; default true. Turn off if the head keeps what it emits (a `cache()` inside the head),
+   * since a moved buffer is empty in the worker afterwards.
+   */
+  readonly transfer?: boolean;
+  /** Elements a head may emit after its gate closed before the worker fails with a LimitError. Default 1024. */
+  readonly maxOvershoot?: number;
+  /** On unsubscribe, ms a worker has to stop its head (run `finally` blocks) before it is terminated. Default 1000. */
+  readonly stopTimeoutMs?: number;
+  /** Memory limits for each worker thread. */
+  readonly resourceLimits?: ResourceLimits;
+  /** Least ms between two statistics reports from a worker. Default 250. */
+  readonly statsEveryMs?: number;
+  /** The stage's name in pipeline statistics (the heads' stages appear as `name/stage`). Default `fromWorkers`. */
+  readonly name?: string;
+}
+
+/** The worker count `workers: 'auto'` gives on this machine: every core but one, at least 1. */
+export function autoWorkers(): number {
+  return Math.max(1, availableParallelism() - 1);
+}
+
+// The worker entry sits beside this file: workerMain.ts when running from source under tsx,
+// workerMain.js once built.
+const workerMain = new URL(import.meta.url.endsWith('.ts') ? './workerMain.ts' : './workerMain.js', import.meta.url);
+
+/**
+ * tsx's ESM API, when installed. On Node 20 the loader hooks that `--import=tsx` registers apply
+ * to the main thread only, so a worker registers them itself when a `.ts` module fails to load.
+ */
+const tsxApi = ((): string | undefined => {
+  try {
+    return import.meta.resolve('tsx/esm/api');
+  } catch {
+    return undefined;
+  }
+})();
+
+/** The worker's entry (evaluated as a script): imports workerMain, with the tsx fallback. */
+const bootstrap = `
+const tsx = ${JSON.stringify(tsxApi ?? null)};
+let registered = false;
+const load = (href) => import(href).catch(async (error) => {
+  if (!tsx || registered || !error || error.code !== 'ERR_UNKNOWN_FILE_EXTENSION') throw error;
+  registered = true;
+  (await import(tsx)).register();
+  // The failed import is cached under its URL: ask again under another.
+  return import(href + (href.includes('?') ? '&' : '?') + 'tsx');
+});
+globalThis[Symbol.for('rxdata.workerImport')] = load;
+load(${JSON.stringify(workerMain.href)});
+`;
+
+/**
+ * Runs the pipeline head exported by `module` on N worker threads, worker *i* on shard
+ * `{ index: i, count: N }`, and emits what they produce, under the demand of the stages below.
+ *
+ * ```
+ * worker 0:  head(shard 0) ─a─b───c──┐  credit ≤ c each
+ * worker 1:  head(shard 1) ──x──y──z─┤─▶ main: ─a─x─b─y─c─z─▶ (only while the stages below take more)
+ *                           ▲ credit returned as elements are delivered
+ * ```
+ *
+ * Elements from each worker keep their order; workers interleave in arrival order. Typed arrays
+ * move without a copy (see `prepareTransfer`). Each worker may send at most `credit` elements the
+ * main side has not delivered downstream; at that point it closes the gate its head runs behind,
+ * so its sources stop reading. In flight between the head's output and this stage's output:
+ * at most `workers · credit` elements (in transit or held here), plus in each worker the head's own
+ * bound and at most `maxOvershoot` elements a fan-out operator emits after the gate closed.
+ *
+ * A head's error arrives as the same class with the same origin (a `RecordError` keeps its
+ * `file:line`), its message marked `[worker i of N]` (see `workerIndexOf`), and every other worker
+ * is stopped. The heads' statistics are summed over the workers into the pipeline's
+ * `PipelineStats` as stages named `fromWorkers/<stage>`. Unsubscribing, an error, or completion
+ * ends every thread; each subscription starts fresh ones (cold).
+ *
+ * @example
+ * ```ts
+ * // head.ts
+ * export default definePipelineHead((shard, files: string[]) =>
+ *   fromFiles(files, { format: 'tfrecord', example: spec, shard }).pipe(batch(256)));
+ * // main.ts
+ * fromWorkers<Batch, string[]>(new URL('./head.ts', import.meta.url), { workers: 'auto', args: files })
+ *   .pipe(prefetch(2), trainOn(model));
+ * ```
+ */
+export function fromWorkers<T, A = undefined>(module: URL | string, options: FromWorkersOptions<A> = {}): Observable<T> {
+  const count = options.workers === undefined || options.workers === 'auto' ? autoWorkers() : options.workers;
+  const { credit = 4, transfer = true, maxOvershoot = 1024, stopTimeoutMs = 1000, statsEveryMs = 250, name = 'fromWorkers' } = options;
+  if (!(Number.isInteger(count) && count >= 1)) throw new RangeError(`fromWorkers: workers must be an integer >= 1 or 'auto', got ${String(options.workers)}`);
+  if (!(Number.isInteger(credit) && credit >= 1)) throw new RangeError(`fromWorkers: credit must be an integer >= 1, got ${credit}`);
+  if (!(Number.isInteger(maxOvershoot) && maxOvershoot >= 0)) throw new RangeError(`fromWorkers: maxOvershoot must be an integer >= 0, got ${maxOvershoot}`);
+  const href = module instanceof URL ? module.href : /^file:/.test(module) ? module : pathToFileURL(resolve(module)).href;
+  // Credit goes back in parcels, a message per parcel rather than per element. A worker out of
+  // credit always gets a parcel back once the main side has delivered what it sent, so none waits forever.
+  const parcel = Math.ceil(credit / 4);
+  const key = {};
+  /** Statistics stages of the heads, by their name in the workers: kept across subscriptions (epochs). */
+  const remoteKeys = new Map<string, object>();
+
+  return scoped<T>((subscriber, scope) => {
+    const stage = stageFor(scope.stats, key, name, 'source');
+    // Live threads of this stage (a gauge over subscriptions: an epoch's threads may exit after the next one starts).
+    stage.extra.threads ??= 0;
+    /** The worker each element held in the outbox came from, in the outbox's order. */
+    const owners: number[] = [];
+    let ownersHead = 0;
+    /** Elements delivered per worker and not yet credited back. */
+    const returned = new Array<number>(count).fill(0);
+    const threads: (Worker | undefined)[] = [];
+    /** Workers whose exit we caused or expect (done, stopped): not a crash. */
+    const expectedExit = new Array<boolean>(count).fill(false);
+    /** Each worker's latest statistics. */
+    const latest: StageSnapshot[][] = [];
+    /** Each head stage's counters before this subscription: epochs add up, as local stages do. */
+    const bases = new Map<string, StageSnapshot>();
+    let running = count;
+    let closed = false;
+
+    const outbox = new Outbox<T>(
+      subscriber,
+      scope,
+      () => {
+        const w = owners[ownersHead++];
+        if (ownersHead === owners.length) {
+          owners.length = 0;
+          ownersHead = 0;
+        } else if (ownersHead > 1024 && ownersHead * 2 > owners.length) {
+          owners.splice(0, ownersHead);
+          ownersHead = 0;
+        }
+        if (++returned[w] >= parcel) {
+          tell(w, { t: 'credit', n: returned[w] });
+          returned[w] = 0;
+        }
+      },
+      stage,
+    );
+
+    const tell = (w: number, message: ToWorker): void => {
+      try {
+        threads[w]?.postMessage(message);
+      } catch {
+        // The worker is gone; its exit is handled on its own.
+      }
+    };
+    const end = (w: number): void => {
+      expectedExit[w] = true;
+      const thread = threads[w];
+      if (thread) void thread.terminate();
+    };
+    const fail = (error: unknown): void => {
+      if (closed) return;
+      outbox.error(error);
+    };
+    const mergeStats = (w: number, snapshots: StageSnapshot[]): void => {
+      const stats = scope.stats;
+      if (!stats) return;
+      latest[w] = snapshots;
+      // Registered sink-first like local stages, so the heads' stages list above this one.
+      for (let i = snapshots.length - 1; i >= 0; i--) {
+        const remote = snapshots[i];
+        let remoteKey = remoteKeys.get(remote.name);
+        if (!remoteKey) remoteKeys.set(remote.name, (remoteKey = {}));
+        const target = stats.stage(remoteKey, `${name}/${remote.name}`, remote.kind);
+        let base = bases.get(remote.name);
+        if (!base) bases.set(remote.name, (base = target.snapshot()));
+        sumInto(target, base, latest.map((list) => list?.find((s) => s.name === remote.name)));
+      }
+    };
+
+    const onMessage = (w: number) => (message: FromWorker): void => {
+      if (closed) return;
+      switch (message.t) {
+        case 'data': {
+          if (message.stats) mergeStats(w, message.stats);
+          for (const value of message.values) {
+            owners.push(w);
+            stage.in++;
+            outbox.push(value as T);
+          }
+          return;
+        }
+        case 'done':
+          mergeStats(w, message.stats);
+          end(w);
+          if (--running === 0) outbox.complete();
+          return;
+        case 'error':
+          mergeStats(w, message.stats);
+          end(w);
+          fail(deserializeError(message.error, { index: w, count }));
+          return;
+      }
+    };
+
+    for (let w = 0; w < count && !closed; w++) {
+      const shard: WorkerShard = { index: w, count };
+      const init: WorkerInit = { module: href, shard, args: options.args, credit, transfer, maxOvershoot, statsEveryMs };
+      let thread: Worker;
+      try {
+        thread = new Worker(bootstrap, { eval: true, workerData: init, ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}) });
+      } catch (error) {
+        fail(new RxDataError(`fromWorkers: cannot start worker ${w} (are args structured-cloneable?): ${messageOf(error)}`, href, { cause: error }));
+        break;
+      }
+      threads[w] = thread;
+      stage.extra.threads++;
+      thread.on('message', onMessage(w));
+      thread.on('messageerror', (error) => fail(new RxDataError(`fromWorkers: a message from worker ${w} could not be read: ${messageOf(error)}`, href, { cause: error })));
+      thread.on('error', (error) => {
+        expectedExit[w] = true;
+        fail(new RxDataError(`fromWorkers: worker ${w} of ${count} failed: ${messageOf(error)}`, href, { cause: error }));
+      });
+      thread.on('exit', (code) => {
+        stage.extra.threads--;
+        threads[w] = undefined;
+        if (!expectedExit[w]) fail(new RxDataError(`fromWorkers: worker ${w} of ${count} exited with code ${code} before its head completed`, href));
+      });
+    }
+
+    return () => {
+      closed = true;
+      outbox.dispose();
+      for (let w = 0; w < count; w++) {
+        const thread = threads[w];
+        if (!thread || expectedExit[w]) continue;
+        expectedExit[w] = true;
+        // Ask the head to stop: its generators close their files and the thread ends by itself;
+        // one that has not ended after stopTimeoutMs is terminated.
+        tell(w, { t: 'stop' });
+        const timer = setTimeout(() => void thread.terminate(), stopTimeoutMs);
+        timer.unref();
+        thread.once('exit', () => clearTimeout(timer));
+      }
+    };
+  });
+}
+
+/**
+ * Sets `into` to `base` plus the sum of the workers' snapshots of one stage (buffer peaks:
+ * summed, an upper bound).
+ */
+function sumInto(into: StageStats, base: StageSnapshot, parts: readonly (StageSnapshot | undefined)[]): void {
+  let inCount = base.in;
+  let out = base.out;
+  let skipped = base.skipped;
+  let dropped = base.dropped;
+  let blockedMs = base.blockedMs;
+  let waitMs = base.waitMs;
+  let current = 0;
+  let maxBuffered = 0;
+  const extra: Record<string, number> = { ...base.extra };
+  for (const part of parts) {
+    if (!part) continue;
+    inCount += part.in;
+    out += part.out;
+    skipped += part.skipped;
+    dropped += part.dropped;
+    blockedMs += part.blockedMs;
+    waitMs += part.waitMs;
+    current += part.buffered;
+    maxBuffered += part.maxBuffered;
+    for (const [k, v] of Object.entries(part.extra)) extra[k] = (extra[k] ?? 0) + v;
+  }
+  into.in = inCount;
+  into.out = out;
+  into.skipped = skipped;
+  into.dropped = dropped;
+  into.blockedMs = blockedMs;
+  into.waitMs = waitMs;
+  into.current = current;
+  into.maxBuffered = Math.max(into.maxBuffered, maxBuffered);
+  Object.assign(into.extra, extra);
+}
