@@ -1,4 +1,5 @@
 import type { Observable } from 'rxjs';
+import { declareCardinality } from './cardinality.js';
 import { produce, runInScope, scoped, trampoline } from './flow.js';
 import { nextTurn, sliceSpent } from './turn.js';
 
@@ -40,7 +41,7 @@ export interface FromIterableOptions {
  */
 export function fromIterable<T>(input: IterableInput<T>, options: FromIterableOptions = {}): Observable<T> {
   const key = {};
-  return scoped<T>((subscriber, scope) => {
+  const source = scoped<T>((subscriber, scope) => {
     const name = options.name ?? 'fromIterable';
     const stage = stageFor(scope.stats, key, name, 'source');
     let iterable: Iterable<T> | AsyncIterable<T>;
@@ -153,4 +154,6 @@ export function fromIterable<T>(input: IterableInput<T>, options: FromIterableOp
       if (!finished) iterator.return?.();
     };
   });
+  // An array knows its length (a progress bar can show a total); anything else may not.
+  return declareCardinality(source, Array.isArray(input) ? input.length : 'unknown');
 }

@@ -35,7 +35,8 @@ test('sources declare, our operators derive, others are unknown', (t) => {
   // Operators that do not declare (RxJS's own, flatMap) make it unknown.
   t.is(cardinality(range(10).pipe(map((x) => x))), 'unknown');
   t.is(cardinality(range(10).pipe(flatMap((x) => [x, x]))), 'unknown');
-  t.is(cardinality(fromIterable([1, 2])), 'unknown');
+  t.is(cardinality(fromIterable([1, 2])), 2);
+  t.is(cardinality(fromIterable(function* () { yield 1; })), 'unknown');
   t.is(cardinality(EMPTY), 'unknown');
   t.is(cardinality(sampleFromDatasets([range(3), range(4)], { seed: 1 })), 7);
   t.is(cardinality(sampleFromDatasets([range(3), range(0, Infinity)], { seed: 1 })), 'infinite');
