@@ -180,6 +180,17 @@ export function subscribeBehind<T>(
 }
 
 /**
+ * Completes `subscriber` as a producer of ours: what operators below flush on completion (a
+ * partial batch, a shuffle window) arrives on the producer's stack, as far as the guard knows.
+ */
+export function produceComplete(scope: FlowScope, subscriber: Subscriber<unknown>): void {
+  const ledger = scope.ledger;
+  if (ledger) ledger.depth++;
+  subscriber.complete();
+  if (ledger) ledger.depth--;
+}
+
+/**
  * Emits `value` into `subscriber` as a producer of ours: counted in the ledger of the gate below
  * (see `guard.ts`), which may fail the pipeline instead in strict mode.
  */
@@ -336,7 +347,7 @@ export class Outbox<T> {
       if (this.head === queue.length) {
         queue.length = 0;
         this.head = 0;
-        if (this.completing && !subscriber.closed) subscriber.complete();
+        if (this.completing && !subscriber.closed) produceComplete(scope, subscriber);
       }
     } finally {
       this.flushing = false;

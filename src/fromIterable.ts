@@ -1,6 +1,6 @@
 import type { Observable } from 'rxjs';
 import { declareCardinality } from './cardinality.js';
-import { produce, runInScope, scoped, trampoline } from './flow.js';
+import { produce, produceComplete, runInScope, scoped, trampoline } from './flow.js';
 import { nextTurn, sliceSpent } from './turn.js';
 
 /**
@@ -93,7 +93,7 @@ export function fromIterable<T>(input: IterableInput<T>, options: FromIterableOp
           if (subscriber.closed) return;
           if (result.done) {
             finished = true;
-            subscriber.complete();
+            produceComplete(scope, subscriber);
             return;
           }
           stage.in++;
@@ -133,7 +133,7 @@ export function fromIterable<T>(input: IterableInput<T>, options: FromIterableOp
         }
         if (result.done) {
           finished = true;
-          subscriber.complete();
+          produceComplete(scope, subscriber);
           return;
         }
         stage.in++;

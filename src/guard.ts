@@ -13,9 +13,11 @@
  * `bufferCount`) hands elements on, or drops them, inside the producer's own call. An operator
  * that buffers and delivers later (`concatMap` with async work, `delay`, `observeOn`) delivers
  * off that call stack. So the signature of a foreign buffering stage is: receipts arriving off
- * the producer's stack while emitted − received has grown past {@link GUARD_THRESHOLD}. It is
- * checked when such a receipt arrives and before each emission. `filter` never delivers
- * off-stack, so it never trips the guard, however much it drops.
+ * the producer's stack (more than {@link GUARD_MIN_OFF_STACK}) while emitted − received has grown
+ * past {@link GUARD_THRESHOLD}. It is checked when such a receipt arrives and before each
+ * emission. `filter` never delivers off-stack, so it never trips the guard, however much it
+ * drops; `batch`/`bufferCount` deliver fewer than they receive, but on-stack too, and a producer
+ * completing marks its stack as well, so what they flush on completion counts as on-stack.
  */
 import { RxDataError } from './errors.js';
 
@@ -29,6 +31,12 @@ export type GuardMode = 'warn' | 'strict' | 'off';
 
 /** Elements unaccounted for (emitted and not received) before the guard speaks. */
 export const GUARD_THRESHOLD = 1024;
+
+/**
+ * Receipts off every producer's stack before the guard speaks: one or two can be legitimate (an
+ * operator that flushes on a timer it was given), a stream of them is an operator delivering later.
+ */
+export const GUARD_MIN_OFF_STACK = 8;
 
 const envMode = process.env.RXDATA_FLOW_GUARD;
 let mode: GuardMode = envMode === 'strict' || envMode === 'off' ? envMode : 'warn';
@@ -81,7 +89,7 @@ export class Ledger {
    * error to fail with (strict mode). Cheap unless the signature is there.
    */
   check(producerName: string): FlowError | undefined {
-    if (this.offStack === 0 || this.reported || this.emitted - this.received <= GUARD_THRESHOLD || mode === 'off') return undefined;
+    if (this.offStack < GUARD_MIN_OFF_STACK || this.reported || this.emitted - this.received <= GUARD_THRESHOLD || mode === 'off') return undefined;
     this.reported = true;
     const missing = this.emitted - this.received;
     const message =

@@ -4,7 +4,7 @@
  */
 import test from 'ava';
 import { concatMap as rxConcatMap, delay as rxDelay, filter, lastValueFrom, map, take, bufferCount } from 'rxjs';
-import { fromIterable, consume, batch, configureFlowGuard, FlowError } from '../src/index.js';
+import { fromIterable, consume, batch, shuffle, prefetch, configureFlowGuard, FlowError } from '../src/index.js';
 import { concatMap } from '../src/rxjs.js';
 import { sleep } from './helpers.js';
 
@@ -39,7 +39,7 @@ test.serial('a plain RxJS concatMap(async) is named, with both stages and the fi
 });
 
 test.serial('a plain RxJS delay is named too', async (t) => {
-  const warnings = await warningsDuring(() => lastValueFrom(endless('ticks').pipe(rxDelay(1), take(5), consume(() => sleep(1), { name: 'slow-sink' }))));
+  const warnings = await warningsDuring(() => lastValueFrom(endless('ticks').pipe(rxDelay(1), take(60), consume(() => sleep(1), { name: 'slow-sink' }))));
   t.is(warnings.length, 1);
   t.regex(warnings[0], /"ticks".*"slow-sink"/);
 });
@@ -71,6 +71,17 @@ test.serial('silent for filter, take, map, bufferCount and batch, however much f
 test.serial('silent for the rxdata/rxjs concatMap', async (t) => {
   const warnings = await warningsDuring(() =>
     lastValueFrom(endless('ours').pipe(concatMap(async (x: number) => x), take(300), consume(() => undefined, { name: 'ours-sink' }))),
+  );
+  t.deepEqual(warnings, []);
+});
+
+test.serial('silent for a finite pipeline whose stages aggregate and flush on completion', async (t) => {
+  const warnings = await warningsDuring(() =>
+    lastValueFrom(
+      fromIterable(function* () {
+        for (let i = 0; i < 20_000; i++) yield { x: [i, i], y: i % 10 };
+      }, { name: 'finite' }).pipe(map((e) => e), shuffle(1000, { seed: 1 }), batch(256), prefetch(2), consume(() => undefined, { name: 'agg-sink' })),
+    ),
   );
   t.deepEqual(warnings, []);
 });

@@ -7,7 +7,7 @@ import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import type { Observable } from 'rxjs';
 import { RecordError, messageOf } from '../../src/errors.js';
-import { produce, runInScope, scoped, trampoline } from '../../src/flow.js';
+import { produce, produceComplete, runInScope, scoped, trampoline } from '../../src/flow.js';
 import { nextTurn, sliceSpent } from '../../src/turn.js';
 import { stageFor, type StageStats } from '../../src/stats.js';
 
@@ -131,7 +131,7 @@ export function pullBatches<T>(key: object, name: string, factory: (stage: Stage
           if (subscriber.closed) return;
           if (result.done) {
             finished = true;
-            subscriber.complete();
+            produceComplete(scope, subscriber);
             return;
           }
           batch = result.value;
