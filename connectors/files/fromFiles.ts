@@ -11,6 +11,10 @@ import { splitLines } from './lines.js';
 import { listFiles, type FileShard } from './listFiles.js';
 import { ioError, openBytes, pullBatches, type ByteSource, type Compression } from './source.js';
 import { FrameError, tfRecordFrames } from './tfrecord.js';
+import { parquetRecords, type ParquetOptions } from './parquet.js';
+import { arrowRecords, type ArrowOptions } from './arrow.js';
+import { avroRecords, type AvroOptions } from './avro.js';
+import type { ColumnBatch } from './columnar.js';
 
 /** Options every format takes. */
 export interface FileSourceOptions {
@@ -57,7 +61,19 @@ export interface TFRecordFormat extends FileSourceOptions {
 export interface BinaryFormat extends FileSourceOptions, FixedRecordOptions {
   readonly format: 'binary';
 }
-export type FromFilesOptions = LinesFormat | JsonLinesFormat | CsvFormat | TFRecordFormat | BinaryFormat;
+/** Parquet, a row group at a time (see `ParquetOptions`: `select`, `where`, `output`, `rowGroupShard`). */
+export interface ParquetFormat extends Omit<FileSourceOptions, 'compression'>, ParquetOptions {
+  readonly format: 'parquet';
+}
+/** Arrow IPC files (Feather v2) and streams, a record batch at a time. */
+export interface ArrowFormat extends Omit<FileSourceOptions, 'compression'>, ArrowOptions {
+  readonly format: 'arrow';
+}
+/** Avro object container files, a block at a time (`readerSchema` for schema evolution). */
+export interface AvroFormat extends FileSourceOptions, AvroOptions {
+  readonly format: 'avro';
+}
+export type FromFilesOptions = LinesFormat | JsonLinesFormat | CsvFormat | TFRecordFormat | BinaryFormat | ParquetFormat | ArrowFormat | AvroFormat;
 
 /**
  * Reads the records of many files as one cold Observable, pulling from disk only as the stages
@@ -89,6 +105,8 @@ export function fromFiles(patterns: string | readonly string[], options: CsvForm
 export function fromFiles<const S extends FeatureSpec>(patterns: string | readonly string[], options: TFRecordFormat & { readonly example: S }): Observable<ParsedExample<S>>;
 export function fromFiles(patterns: string | readonly string[], options: TFRecordFormat): Observable<Uint8Array>;
 export function fromFiles(patterns: string | readonly string[], options: BinaryFormat): Observable<Uint8Array>;
+export function fromFiles(patterns: string | readonly string[], options: (ParquetFormat | ArrowFormat) & { readonly output: 'columns' }): Observable<ColumnBatch>;
+export function fromFiles<T = Record<string, unknown>>(patterns: string | readonly string[], options: ParquetFormat | ArrowFormat | AvroFormat): Observable<T>;
 export function fromFiles(patterns: string | readonly string[], options: FromFilesOptions): Observable<unknown> {
   const name = options.name ?? 'fromFiles';
   const reader = recordReader(options);
@@ -184,7 +202,7 @@ async function* decodeBatches<I, O>(batches: AsyncIterable<I[]>, decode: (item: 
 }
 
 function recordReader(options: FromFilesOptions): Reader {
-  const compression = options.compression ?? 'auto';
+  const compression = ('compression' in options ? options.compression : undefined) ?? 'auto';
   switch (options.format) {
     case 'lines': {
       const { skipEmpty = false } = options;
@@ -230,6 +248,17 @@ function recordReader(options: FromFilesOptions): Reader {
       return (path, stage, onError) =>
         decodeBatches(fixedRecords(chunksOf(openBytes(path, compression), stage), path, { recordBytes, headerBytes, footerBytes }), (r) => r.data, stage, onError);
     }
+    case 'parquet': {
+      const { rowGroupShard: s } = options;
+      if (s && !(Number.isInteger(s.count) && s.count >= 1 && Number.isInteger(s.index) && s.index >= 0 && s.index < s.count)) {
+        throw new RangeError(`fromFiles: rowGroupShard needs integers 0 <= index < count, got ${JSON.stringify(s)}`);
+      }
+      return (path, stage, onError) => parquetRecords(path, stage, onError, options);
+    }
+    case 'arrow':
+      return (path, stage) => arrowRecords(path, stage, options);
+    case 'avro':
+      return (path, stage, onError) => avroRecords(chunksOf(openBytes(path, compression), stage), path, stage, onError, options);
     default:
       throw new TypeError(`fromFiles: unknown format '${(options as { format: string }).format}'`);
   }
