@@ -56,7 +56,7 @@ export interface ParquetOptions {
 export const ROWS_PER_BATCH = 1024;
 
 /** Footer bytes fetched first (hyparquet reads the rest if the metadata is longer). */
-const FOOTER_FETCH = 64 * 1024;
+const FOOTER_FETCH = 16 * 1024;
 
 const compressors: Compressors = {
   ...pureCompressors,
