@@ -209,7 +209,16 @@ test('Protobuf and JSON Schema through toKafka → fromKafka', async (t) => {
         toArray(),
       ),
     );
+    const raw = await lastValueFrom(fromKafka({ ...fastGroup, brokers: cluster.bootstrap, topics: topic, mode: 'bounded' }).pipe(toArray()));
+    const id = raw[0].value.readInt32BE(1);
+    // Confluent's framing: magic 0, the id, then (Protobuf) message indexes: Reading is message 1 → [2, 2].
+    t.is(raw[0].value[0], 0);
+    if (type === 'PROTOBUF') t.deepEqual([...raw[0].value.subarray(5, 7)], [2, 2]);
+    else t.is(raw[0].value.subarray(5).toString(), JSON.stringify(values[0]));
+    const fetched = registry.requests.get(`/schemas/ids/${id}`) ?? 0;
     const records = await lastValueFrom(fromKafka({ ...fastGroup, brokers: cluster.bootstrap, topics: topic, mode: 'bounded', decode: schemaRegistry({ url: registry.url }) }).pipe(toArray()));
+    // A fresh decoder fetches the schema once for all ten records.
+    t.is(registry.requests.get(`/schemas/ids/${id}`), fetched + 1);
     const expected = type === 'PROTOBUF' ? values.map((v) => ({ ...v, inner: null })) : values;
     t.deepEqual(
       records.map((r) => r.value),

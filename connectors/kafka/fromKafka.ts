@@ -342,6 +342,8 @@ export function fromKafka<T>(options: FromKafkaOptions<T>): KafkaSource<T> {
           markPosition(key, offset + 1n);
           continue;
         }
+        // An asynchronous decode may have outlived the subscription or the partition's assignment.
+        if (stopped || !batch.isActive()) return;
         const record: KafkaRecord<T> = {
           topic: batch.topic,
           partition: batch.partition,
