@@ -9,8 +9,7 @@ import * as arrow from 'apache-arrow';
 import { decompressZstd } from 'hyparquet-compressors';
 import { RecordError, messageOf } from '../../src/errors.js';
 import type { StageStats } from '../../src/stats.js';
-import { int64ToNumber, matchingRows, pick, rowsOf, toColumn, type NumericKind, type WhereConditions } from './columnar.js';
-import { ROWS_PER_BATCH } from './parquet.js';
+import { ROWS_PER_BATCH, int64ToNumber, matchingRows, pick, rowsOf, toColumn, type NumericKind, type WhereConditions } from './columnar.js';
 
 /** Options of `fromFiles(..., { format: 'arrow' })`. */
 export interface ArrowOptions {

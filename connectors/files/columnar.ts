@@ -4,6 +4,9 @@
  */
 import type { NDArray, TypedArray } from '../../src/types.js';
 
+/** Row objects handed to the pipeline per hand-off (a row group or record batch is cut into slices of this many). */
+export const ROWS_PER_BATCH = 1024;
+
 /** Element type of a numeric column: keeps float32 as float32 and int32 as int32; int64 becomes float64. */
 export type NumericKind = 'float32' | 'float64' | 'int32' | 'uint8';
 

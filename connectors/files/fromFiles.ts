@@ -1,4 +1,4 @@
-/** `fromFiles`: records of many files (lines, CSV, JSON lines, TFRecord, fixed-length binary), streamed and interleaved. */
+/** `fromFiles`: records of many files (lines, CSV, JSON lines, TFRecord, fixed-length binary, Parquet, Arrow IPC, Avro), streamed and interleaved. */
 import { Observable } from 'rxjs';
 import { RecordError, type OnError } from '../../src/errors.js';
 import { scoped } from '../../src/flow.js';
@@ -87,7 +87,8 @@ export type FromFilesOptions = LinesFormat | JsonLinesFormat | CsvFormat | TFRec
  * `patterns`: file paths, directories and glob patterns, listed in sorted order and sharded by
  * file. Formats: `'lines'` → string, `'jsonl'` → parsed JSON, `'csv'` → a row object (or
  * `{ xs, ys }` with `labels`), `'tfrecord'` → the record's bytes (or the parsed Example with
- * `example`), `'binary'` → each fixed-length record's bytes. Every file streams in 64 KiB reads,
+ * `example`), `'binary'` → each fixed-length record's bytes, `'parquet'` and `'arrow'` → row
+ * objects (or column batches with `output: 'columns'`), `'avro'` → decoded records. Every file streams in 64 KiB reads,
  * gzip by `.gz` (or `compression: 'gzip'`); its handle closes when it ends, fails, or when the
  * subscriber unsubscribes. Each subscription re-reads the files (epochs).
  *

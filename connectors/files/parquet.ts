@@ -14,6 +14,7 @@ import { compressors as pureCompressors } from 'hyparquet-compressors';
 import { RecordError, messageOf, type OnError } from '../../src/errors.js';
 import type { StageStats } from '../../src/stats.js';
 import {
+  ROWS_PER_BATCH,
   groupMayMatch,
   int64ToNumber,
   matchingRows,
@@ -51,9 +52,6 @@ export interface ParquetOptions {
   /** Largest row group (uncompressed bytes of the selected columns) read into memory. Default 1 GiB. */
   readonly maxRowGroupBytes?: number;
 }
-
-/** Row objects handed to the pipeline per hand-off (a row group is cut into slices of this many). */
-export const ROWS_PER_BATCH = 1024;
 
 /** Footer bytes fetched first (hyparquet reads the rest if the metadata is longer). */
 const FOOTER_FETCH = 16 * 1024;
