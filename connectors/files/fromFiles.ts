@@ -1,4 +1,4 @@
-/** `fromFiles`: records of many files (lines, CSV, JSON lines, TFRecord, fixed-length binary), streamed and interleaved. */
+/** `fromFiles`: records of many files (lines, CSV, JSON lines, TFRecord, fixed-length binary, Parquet, Arrow IPC, Avro), streamed and interleaved. */
 import { Observable } from 'rxjs';
 import { RecordError, type OnError } from '../../src/errors.js';
 import { scoped } from '../../src/flow.js';
@@ -12,6 +12,10 @@ import { MAX_LINE_BYTES, splitLines } from './lines.js';
 import { listFiles, type FileShard, type FollowSymlinks } from './listFiles.js';
 import { ioError, openBytes, pullBatches, type ByteSource, type Compression } from './source.js';
 import { FrameError, tfRecordFrames } from './tfrecord.js';
+import { parquetRecords, type ParquetOptions } from './parquet.js';
+import { arrowRecords, type ArrowOptions } from './arrow.js';
+import { avroRecords, type AvroOptions } from './avro.js';
+import type { ColumnBatch } from './columnar.js';
 
 /** Options every format takes. */
 export interface FileSourceOptions {
@@ -76,7 +80,19 @@ export interface TFRecordFormat extends FileSourceOptions {
 export interface BinaryFormat extends FileSourceOptions, FixedRecordOptions {
   readonly format: 'binary';
 }
-export type FromFilesOptions = LinesFormat | JsonLinesFormat | CsvFormat | TFRecordFormat | BinaryFormat;
+/** Parquet, a row group at a time (see `ParquetOptions`: `select`, `where`, `output`, `rowGroupShard`). */
+export interface ParquetFormat extends Omit<FileSourceOptions, 'compression'>, ParquetOptions {
+  readonly format: 'parquet';
+}
+/** Arrow IPC files (Feather v2) and streams, a record batch at a time. */
+export interface ArrowFormat extends Omit<FileSourceOptions, 'compression'>, ArrowOptions {
+  readonly format: 'arrow';
+}
+/** Avro object container files, a block at a time (`readerSchema` for schema evolution). */
+export interface AvroFormat extends FileSourceOptions, AvroOptions {
+  readonly format: 'avro';
+}
+export type FromFilesOptions = LinesFormat | JsonLinesFormat | CsvFormat | TFRecordFormat | BinaryFormat | ParquetFormat | ArrowFormat | AvroFormat;
 
 /**
  * Reads the records of many files as one cold Observable, pulling from disk only as the stages
@@ -90,7 +106,8 @@ export type FromFilesOptions = LinesFormat | JsonLinesFormat | CsvFormat | TFRec
  * `patterns`: file paths, directories and glob patterns, listed in sorted order and sharded by
  * file. Formats: `'lines'` → string, `'jsonl'` → parsed JSON, `'csv'` → a row object (or
  * `{ xs, ys }` with `labels`), `'tfrecord'` → the record's bytes (or the parsed Example with
- * `example`), `'binary'` → each fixed-length record's bytes. Every file streams in 64 KiB reads,
+ * `example`), `'binary'` → each fixed-length record's bytes, `'parquet'` and `'arrow'` → row
+ * objects (or column batches with `output: 'columns'`), `'avro'` → decoded records. Every file streams in 64 KiB reads,
  * gzip by `.gz` (or `compression: 'gzip'`); its handle closes when it ends, fails, or when the
  * subscriber unsubscribes. Each subscription re-reads the files (epochs).
  *
@@ -108,6 +125,8 @@ export function fromFiles(patterns: string | readonly string[], options: CsvForm
 export function fromFiles<const S extends FeatureSpec>(patterns: string | readonly string[], options: TFRecordFormat & { readonly example: S }): Observable<ParsedExample<S>>;
 export function fromFiles(patterns: string | readonly string[], options: TFRecordFormat): Observable<Uint8Array>;
 export function fromFiles(patterns: string | readonly string[], options: BinaryFormat): Observable<Uint8Array>;
+export function fromFiles(patterns: string | readonly string[], options: (ParquetFormat | ArrowFormat) & { readonly output: 'columns' }): Observable<ColumnBatch>;
+export function fromFiles<T = Record<string, unknown>>(patterns: string | readonly string[], options: ParquetFormat | ArrowFormat | AvroFormat): Observable<T>;
 export function fromFiles(patterns: string | readonly string[], options: FromFilesOptions): Observable<unknown> {
   const name = options.name ?? 'fromFiles';
   const reader = recordReader(options);
@@ -209,7 +228,7 @@ async function* decodeBatches<I, O>(batches: AsyncIterable<I[]>, decode: (item: 
 const tooLong = (path: string, line: number, max: number): RecordError => new RecordError(`line longer than maxLineBytes=${max}`, `${path}:${line}`);
 
 function recordReader(options: FromFilesOptions): Reader {
-  const compression = options.compression ?? 'auto';
+  const compression = ('compression' in options ? options.compression : undefined) ?? 'auto';
   const { maxLineBytes = MAX_LINE_BYTES } = options as TextFormatOptions;
   if (!(maxLineBytes > 0)) throw new RangeError(`fromFiles: maxLineBytes must be > 0, got ${maxLineBytes}`);
   switch (options.format) {
@@ -270,6 +289,17 @@ function recordReader(options: FromFilesOptions): Reader {
       return (path, stage, onError) =>
         decodeBatches(fixedRecords(chunksOf(openBytes(path, compression), stage), path, { recordBytes, headerBytes, footerBytes }), (r) => r.data, stage, onError);
     }
+    case 'parquet': {
+      const { rowGroupShard: s } = options;
+      if (s && !(Number.isInteger(s.count) && s.count >= 1 && Number.isInteger(s.index) && s.index >= 0 && s.index < s.count)) {
+        throw new RangeError(`fromFiles: rowGroupShard needs integers 0 <= index < count, got ${JSON.stringify(s)}`);
+      }
+      return (path, stage, onError) => parquetRecords(path, stage, onError, options);
+    }
+    case 'arrow':
+      return (path, stage) => arrowRecords(path, stage, options);
+    case 'avro':
+      return (path, stage, onError) => avroRecords(chunksOf(openBytes(path, compression), stage), path, stage, onError, options);
     default:
       throw new TypeError(`fromFiles: unknown format '${(options as { format: string }).format}'`);
   }

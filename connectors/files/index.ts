@@ -1,5 +1,10 @@
 // File sources and writers: fromFiles, fromImageFolder, TFRecord / tf.train.Example, writers.
-export { fromFiles, type FromFilesOptions, type FileSourceOptions, type TextFormatOptions, type LinesFormat, type JsonLinesFormat, type CsvFormat, type TFRecordFormat, type BinaryFormat } from './fromFiles.js';
+export { fromFiles, type FromFilesOptions, type FileSourceOptions, type TextFormatOptions, type LinesFormat, type JsonLinesFormat, type CsvFormat, type TFRecordFormat, type BinaryFormat, type ParquetFormat, type ArrowFormat, type AvroFormat } from './fromFiles.js';
+export type { ParquetOptions } from './parquet.js';
+export type { ArrowOptions } from './arrow.js';
+export type { AvroOptions, AvroSchema, AvroCodec } from './avro.js';
+export type { ColumnBatch, ColumnCondition, ColumnStats, Comparable, RowGroupStats, WhereConditions } from './columnar.js';
+export { writeParquet, type WriteParquetOptions, type ParquetColumnType } from './writeParquet.js';
 export { listFiles, type FileShard, type ListFilesOptions, type FollowSymlinks } from './listFiles.js';
 export type { CsvOptions, CsvColumn, CsvColumnType, CsvRow, LabelledRow } from './csv.js';
 export type { Compression } from './source.js';

@@ -39,8 +39,12 @@ export interface RecordMeta {
   readonly key: Buffer | null;
 }
 
-/** How message values become `T`. A null value (tombstone) is a bad record for every decoder. */
-export type KafkaDecode<T> = 'utf8' | 'json' | 'buffer' | ((value: Buffer, meta: RecordMeta) => T);
+/**
+ * How message values become `T`. A null value (tombstone) is a bad record for every decoder. A
+ * function may return a Promise (e.g. `schemaRegistry` fetching a schema it has not seen); the
+ * consumer waits for it, and a rejection is a bad record like a throw.
+ */
+export type KafkaDecode<T> = 'utf8' | 'json' | 'buffer' | ((value: Buffer, meta: RecordMeta) => T | PromiseLike<T>);
 
 /**
  * When offsets are committed:
@@ -123,6 +127,10 @@ export function ackRecords(records: KafkaRecord<unknown> | readonly KafkaRecord<
   return touched;
 }
 
+function isThenable<T>(x: T | PromiseLike<T>): x is PromiseLike<T> {
+  return typeof (x as { then?: unknown } | null)?.then === 'function';
+}
+
 /** Runs a client call that may throw while the consumer restarts; the next join redoes it. */
 function safely(fn: () => void): void {
   try {
@@ -132,7 +140,7 @@ function safely(fn: () => void): void {
   }
 }
 
-function decoderFor<T>(decode: KafkaDecode<T>): (value: Buffer, meta: RecordMeta) => T {
+function decoderFor<T>(decode: KafkaDecode<T>): (value: Buffer, meta: RecordMeta) => T | PromiseLike<T> {
   switch (decode) {
     case 'utf8':
       return (v) => v.toString('utf8') as T;
@@ -167,7 +175,7 @@ function decoderFor<T>(decode: KafkaDecode<T>): (value: Buffer, meta: RecordMeta
  */
 export function fromKafka<T extends string = string>(options: FromKafkaOptions<T> & { decode: 'utf8' }): KafkaSource<T>;
 export function fromKafka<T = unknown>(options: FromKafkaOptions<T> & { decode: 'json' }): KafkaSource<T>;
-export function fromKafka<T>(options: FromKafkaOptions<T> & { decode: (value: Buffer, meta: RecordMeta) => T }): KafkaSource<T>;
+export function fromKafka<T>(options: FromKafkaOptions<T> & { decode: (value: Buffer, meta: RecordMeta) => T | PromiseLike<T> }): KafkaSource<T>;
 export function fromKafka(options: FromKafkaOptions<Buffer> & { decode?: 'buffer' }): KafkaSource<Buffer>;
 export function fromKafka<T>(options: FromKafkaOptions<T>): KafkaSource<T> {
   const topicList = Array.isArray(options.topics) ? [...(options.topics as readonly (string | RegExp)[])] : [options.topics as string | RegExp];
@@ -318,7 +326,9 @@ export function fromKafka<T>(options: FromKafkaOptions<T>): KafkaSource<T> {
         let value: T;
         try {
           if (message.value === null) throw new Error('null value (tombstone)');
-          value = decode(message.value, { topic: batch.topic, partition: batch.partition, offset: message.offset, key: message.key });
+          const decoded = decode(message.value, { topic: batch.topic, partition: batch.partition, offset: message.offset, key: message.key });
+          // Only an asynchronous decoder (a schema fetch) costs an await.
+          value = isThenable(decoded) ? await decoded : decoded;
         } catch (cause) {
           const origin = `topic ${batch.topic} partition ${batch.partition} offset ${message.offset}`;
           const error = new RecordError(`fromKafka: cannot decode message: ${messageOf(cause)}`, origin, { cause });
@@ -338,6 +348,8 @@ export function fromKafka<T>(options: FromKafkaOptions<T>): KafkaSource<T> {
           markPosition(key, offset + 1n);
           continue;
         }
+        // An asynchronous decode may have outlived the subscription or the partition's assignment.
+        if (stopped || !batch.isActive()) return;
         const record: KafkaRecord<T> = {
           topic: batch.topic,
           partition: batch.partition,

@@ -12,8 +12,8 @@ export interface KafkaOutMessage {
 
 export interface ToKafkaOptions<V> extends KafkaConnection {
   topic: string;
-  /** Turns an element into a message; default: elements already are {@link KafkaOutMessage}s. */
-  encode?: (value: V) => KafkaOutMessage;
+  /** Turns an element into a message (or a Promise of one, e.g. `schemaRegistry`); default: elements already are {@link KafkaOutMessage}s. */
+  encode?: (value: V) => KafkaOutMessage | PromiseLike<KafkaOutMessage>;
   /** Messages per `send`. Default 500. */
   batchSize?: number;
   /** Longest a message waits for its batch to fill. Default 20 ms. */
@@ -65,7 +65,8 @@ export function toKafka<V = KafkaOutMessage>(options: ToKafkaOptions<V>): Operat
           connecting = producer.connect();
         }
         await connecting;
-        const messages: ProducerMessage[] = values.map(encode);
+        const encoded = values.map(encode);
+        const messages: ProducerMessage[] = encoded.some((m) => typeof (m as { then?: unknown }).then === 'function') ? await Promise.all(encoded) : (encoded as KafkaOutMessage[]);
         const partitions = await producer.send(topic, messages);
         return { topic, count: messages.length, partitions };
       };
