@@ -9,7 +9,7 @@ export * from './stats.js';
 export { Demand, Valve, Outbox, currentScope, runInScope, subscribeBehind, subscribeTied, scoped, trampoline, type Gate, type FlowScope } from './flow.js';
 export { fromIterable, type IterableInput, type FromIterableOptions } from './fromIterable.js';
 export { pushSource, type PushSink, type PushSourceOptions, type OverflowPolicy } from './pushSource.js';
-export { stack, padStack, unstack, batchSize, type PaddedShapes } from './stack.js';
+export { stack, padStack, raggedStack, unstack, batchSize, type PaddedShapes, type PadValues, type PadOptions, type StackOptions } from './stack.js';
 export { mulberry32, mixSeed } from './random.js';
 
 export { prefetch } from '../operators/prefetch.js';
@@ -19,6 +19,10 @@ export { shuffle, type ShuffleOptions } from '../operators/shuffle.js';
 export { batch, type BatchOptions } from '../operators/batch.js';
 export { paddedBatch, type PaddedBatchOptions } from '../operators/paddedBatch.js';
 export { unbatch } from '../operators/unbatch.js';
+export { window, type WindowOptions } from '../operators/window.js';
+export { raggedBatch, type RaggedBatchOptions } from '../operators/raggedBatch.js';
+export { bucketBySequenceLength, type BucketOptions } from '../operators/bucketBySequenceLength.js';
+export { groupByWindow, type GroupByWindowOptions, type GroupKey } from '../operators/groupByWindow.js';
 export { cache, estimateBytes, type CacheOptions, type CacheOperator } from '../operators/cache.js';
 export { shard } from '../operators/shard.js';
 
@@ -26,3 +30,4 @@ export * from './training.js';
 export * from '../connectors/files/index.js';
 export { slidingWindow, type SlidingWindowOptions, type Sequence } from '../operators/slidingWindow.js';
 export { workerPool, workerMap, ownedBuffers, type WorkerPool, type WorkerPoolOptions, type WorkerMapOptions, type RunTaskOptions, type Transferable } from './workerPool.js';
+export type { NumbersAs } from '../operators/batch.js';

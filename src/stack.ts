@@ -660,7 +660,7 @@ export function raggedStack(elements: readonly unknown[], options: StackOptions 
 
 function raggedAt(walk: Walk, elements: readonly unknown[], path: string, dtype: DTypeSpec | undefined): unknown {
   const first = elements[0];
-  if (typeof first === 'number' || typeof first === 'boolean') return stackAt(walk, elements, path, dtype);
+  if (typeof first === 'number' || typeof first === 'boolean' || (isNDArray(first) && first.shape.length === 0)) return stackAt(walk, elements, path, dtype);
   const recurse: Recurse = (column, _k, p, d) => raggedAt(walk, column, p, d);
   if (isTypedArray(first) || isNDArray(first)) return raggedTensors(walk, elements, path, dtype);
   if (Array.isArray(first)) {
@@ -674,7 +674,6 @@ function raggedAt(walk: Walk, elements: readonly unknown[], path: string, dtype:
 function raggedTensors(walk: Walk, elements: readonly unknown[], path: string, dtype: DTypeSpec | undefined): RaggedArray {
   const arrays = elements.map((e, i) => asNDArray(walk, e, path, i, dtype));
   const first = arrays[0];
-  if (first.shape.length === 0) return { values: stackNDArrays(walk, arrays, first, path), rowSplits: Int32Array.from(arrays.keys(), (i) => i + 1) };
   const inner = first.shape.slice(1);
   const Ctor = baseCtor(first.data);
   const rowSplits = new Int32Array(arrays.length + 1);

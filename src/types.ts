@@ -131,6 +131,27 @@ export type Batched<T, N extends TypedArray = Float32Array> = T extends number
                   ? { -readonly [K in keyof T]: Batched<T[K], N> }
                   : T[];
 
+/** What `raggedBatch` makes of an element type: as {@link Batched}, with every tensor of rank ≥ 1 a {@link RaggedArray}. */
+export type RaggedBatched<T, N extends TypedArray = Float32Array> = T extends number
+  ? NDArray<N>
+  : T extends boolean
+    ? NDArray<Uint8Array>
+    : T extends TypedArray
+      ? RaggedArray<T>
+      : T extends NDArray<infer D>
+        ? NDArray<D> | RaggedArray<D>
+        : T extends Tuple<infer U>
+          ? { -readonly [K in keyof U]: RaggedBatched<U[K], N> }
+          : T extends readonly NestedNumbers[]
+            ? RaggedArray<N>
+            : T extends readonly NestedBooleans[]
+              ? RaggedArray<Uint8Array>
+              : T extends readonly unknown[]
+                ? { -readonly [K in keyof T]: RaggedBatched<T[K], N> }
+                : T extends Record<string, unknown>
+                  ? { -readonly [K in keyof T]: RaggedBatched<T[K], N> }
+                  : T[];
+
 /**
  * What `unbatch` gives back for one element of a batch: a row of an NDArray is a number (float32
  * data), a rank-0 NDArray (other dtypes, so re-batching keeps the dtype), a typed array (rank 1)
