@@ -1,7 +1,7 @@
 /** batch / paddedBatch / unbatch over every element structure tf.data batches (issue 15). */
 import test from 'ava';
 import { lastValueFrom, toArray, zip, type Observable } from 'rxjs';
-import { batch, fromIterable, paddedBatch, tuple, unbatch, type NDArray } from '../src/index.js';
+import { batch, fromIterable, paddedBatch, parseExample, serializeExample, tuple, unbatch, type NDArray } from '../src/index.js';
 
 const all = <T>(o: Observable<T>): Promise<T[]> => lastValueFrom(o.pipe(toArray()));
 
@@ -129,4 +129,13 @@ test('objects: fields in another order or beyond the reader pool batch the same;
 
 test('ragged nested arrays are refused by batch with a pointer to paddedBatch/raggedBatch', async (t) => {
   await t.throwsAsync(all(fromIterable([[[1, 2], [3]]]).pipe(batch(1))), { message: /ragged nested array.*paddedBatch or raggedBatch/ });
+});
+
+test('int64 scalars from parseExample batch into an Int32Array', async (t) => {
+  const parse = parseExample({ label: { type: 'int64', shape: [] }, x: { type: 'float', shape: [] } });
+  const records = [0, 1, 2 ** 31 - 1].map((v) => serializeExample({ label: { int64: [v] }, x: v / 2 }));
+  const [b] = await all(fromIterable(records.map((r) => parse(r))).pipe(batch(3)));
+  t.deepEqual(b.label, { data: Int32Array.from([0, 1, 2 ** 31 - 1]), shape: [3] });
+  t.true(b.x.data instanceof Float32Array);
+  t.throws(() => parse(serializeExample({ label: { int64: [2n ** 40n] }, x: 0 }), 'f.tfrecord record 3'), { message: /int64 value 1099511627776 does not fit an int32.*f\.tfrecord record 3/ });
 });
