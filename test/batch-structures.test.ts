@@ -131,11 +131,14 @@ test('ragged nested arrays are refused by batch with a pointer to paddedBatch/ra
   await t.throwsAsync(all(fromIterable([[[1, 2], [3]]]).pipe(batch(1))), { message: /ragged nested array.*paddedBatch or raggedBatch/ });
 });
 
-test('int64 scalars from parseExample batch into an Int32Array', async (t) => {
+test('int64 scalars from parseExample: numbers that batch as float32 exactly, or int32 on request; never rounded', async (t) => {
   const parse = parseExample({ label: { type: 'int64', shape: [] }, x: { type: 'float', shape: [] } });
-  const records = [0, 1, 2 ** 31 - 1].map((v) => serializeExample({ label: { int64: [v] }, x: v / 2 }));
-  const [b] = await all(fromIterable(records.map((r) => parse(r))).pipe(batch(3)));
-  t.deepEqual(b.label, { data: Int32Array.from([0, 1, 2 ** 31 - 1]), shape: [3] });
-  t.true(b.x.data instanceof Float32Array);
+  const rows = (values: number[]) => fromIterable(values.map((v) => parse(serializeExample({ label: { int64: [v] }, x: v / 2 }))));
+  const [f] = await all(rows([0, 1, 2 ** 24]).pipe(batch(3)));
+  t.deepEqual(f.label, { data: Float32Array.from([0, 1, 2 ** 24]), shape: [3] }, 'float32, as tfjs losses want labels');
+  await t.throwsAsync(all(rows([1, 2 ** 31 - 1]).pipe(batch(2))), { message: /element #1 at 'label' is the integer 2147483647, which float32 cannot hold exactly/ });
+  const [i] = await all(rows([1, 2 ** 31 - 1]).pipe(batch(2, { dtype: { label: 'int32' } })));
+  t.deepEqual(i.label, { data: Int32Array.from([1, 2 ** 31 - 1]), shape: [2] });
+  t.true(i.x.data instanceof Float32Array);
   t.throws(() => parse(serializeExample({ label: { int64: [2n ** 40n] }, x: 0 }), 'f.tfrecord record 3'), { message: /int64 value 1099511627776 does not fit an int32.*f\.tfrecord record 3/ });
 });

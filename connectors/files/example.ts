@@ -48,15 +48,10 @@ export interface FeatureDef {
 
 export type FeatureSpec = { readonly [name: string]: FeatureDef };
 
-/**
- * What one feature decodes to: scalars for shape `[]` (a float a number, an int64 a rank-0
- * `NDArray<Int32Array>` so that `batch` keeps it int32), NDArrays for rank ≥ 2, typed arrays otherwise.
- */
+/** What one feature decodes to: scalars for shape `[]`, NDArrays for rank ≥ 2, typed arrays otherwise. */
 export type ParsedFeature<F extends FeatureDef> = F['type'] extends 'float' | 'int64'
   ? F extends { readonly shape: readonly [] }
-    ? F['type'] extends 'float'
-      ? number
-      : NDArray<Int32Array>
+    ? number
     : F extends { readonly shape: readonly [number, number, ...number[]] }
       ? NDArray<F['type'] extends 'float' ? Float32Array : Int32Array>
       : F['type'] extends 'float'
@@ -138,8 +133,7 @@ function shapeFeature(name: string, def: FeatureDef, values: ReturnType<typeof v
       for (const v of ints) if (!(v >= -2147483648 && v <= 2147483647)) fail(name, `int64 value ${v} does not fit an int32`, origin);
       data = Int32Array.from(ints);
     }
-    // An int64 scalar stays int32 through `batch` only as a typed array: a rank-0 NDArray.
-    if (shape && shape.length === 0) return def.type === 'float' ? data[0] : ({ data, shape: [] } satisfies NDArray);
+    if (shape && shape.length === 0) return data[0];
     if (shape && shape.length >= 2) return { data, shape: [...shape] } satisfies NDArray;
     return data;
   }
@@ -156,10 +150,8 @@ function shapeFeature(name: string, def: FeatureDef, values: ReturnType<typeof v
  *              ──spec────────────▶ { x: 3.5, y: 7.1 }      (spec: { x: { type: 'float', shape: [] }, … })
  * ```
  *
- * `float` → Float32Array, `int64` → Int32Array (tfjs has no int64; a value outside the int32
- * range is a RecordError, never rounded), `bytes` → Uint8Array[], `string` → string[] (UTF-8);
- * `shape: []` gives a scalar (a number for `float`, a rank-0 `NDArray<Int32Array>` for `int64`,
- * so a batch of them is Int32Array), a rank ≥ 2 shape an NDArray. A missing
+ * `float` → Float32Array, `int64` → Int32Array (tfjs has no int64), `bytes` → Uint8Array[],
+ * `string` → string[] (UTF-8); `shape: []` gives a scalar, a rank ≥ 2 shape an NDArray. A missing
  * feature takes `default` or is a {@link RecordError} naming the feature, as is a wrong kind or count.
  * Features the spec does not name are ignored.
  *
