@@ -170,6 +170,9 @@ export function stack(elements: readonly unknown[], options: StackOptions = {}):
 function stackAt(walk: Walk, elements: readonly unknown[], path: string, dtype: DTypeSpec | undefined): unknown {
   const first = elements[0];
   if (typeof first === 'number') return stackNumbers(walk, elements, path, leafDType(walk, dtype, path));
+  if (typeof first === 'bigint' || first instanceof BigInt64Array || first instanceof BigUint64Array) {
+    throw new TypeError(`${walk.op}: element #0${at(path)} is a 64-bit integer (${describe(first)}), which tfjs cannot hold; convert it to a number, an Int32Array or a Float64Array`);
+  }
   if (typeof first === 'boolean') return stackBooleans(walk, elements, path);
   if (isTypedArray(first)) return stackTyped(walk, elements, first, path);
   if (Array.isArray(first)) {

@@ -1,7 +1,8 @@
 /** batch / paddedBatch / unbatch over every element structure tf.data batches (issue 15). */
 import test from 'ava';
 import { lastValueFrom, toArray, zip, type Observable } from 'rxjs';
-import { batch, fromIterable, paddedBatch, parseExample, serializeExample, tuple, unbatch, type NDArray } from '../src/index.js';
+import { selectBackend } from '../src/backend.js';
+import { batch, fromIterable, paddedBatch, parseExample, serializeExample, toTensor, tuple, unbatch, type NDArray } from '../src/index.js';
 
 const all = <T>(o: Observable<T>): Promise<T[]> => lastValueFrom(o.pipe(toArray()));
 
@@ -141,4 +142,14 @@ test('int64 scalars from parseExample: numbers that batch as float32 exactly, or
   t.deepEqual(i.label, { data: Int32Array.from([1, 2 ** 31 - 1]), shape: [2] });
   t.true(i.x.data instanceof Float32Array);
   t.throws(() => parse(serializeExample({ label: { int64: [2n ** 40n] }, x: 0 }), 'f.tfrecord record 3'), { message: /int64 value 1099511627776 does not fit an int32.*f\.tfrecord record 3/ });
+});
+
+test('64-bit integers are refused with a clear error; toTensor refuses integers float32 cannot hold', async (t) => {
+  await t.throwsAsync(all(fromIterable([{ id: 1n }]).pipe(batch(1))), { message: /element #0 at 'id' is a 64-bit integer.*convert it/ });
+  await t.throwsAsync(all(fromIterable([{ id: BigInt64Array.of(1n) }]).pipe(batch(1))), { message: /element #0 at 'id' is a 64-bit integer \(a BigInt64Array\)/ });
+  t.throws(() => toTensor({ data: Float64Array.of(2 ** 24 + 1), shape: [1] }), { message: /Float64Array holds the integer 16777217, which float32.*cannot hold exactly/ });
+  await selectBackend('cpu', { log: false });
+  const ok = toTensor({ data: Float64Array.of(0.1, 2 ** 30), shape: [2] });
+  t.is(ok.dtype, 'float32');
+  ok.dispose();
 });
