@@ -64,6 +64,8 @@ export function window<T>(size: number, options: WindowOptions = {}): OperatorFu
           ring[j % span] = value;
           if (j !== start + span - 1) return;
           const out = windowAt(start, j + 1);
+          // Let go of the elements no later window needs, so they are not held past their time.
+          for (let d = start; d < Math.min(start + shift, j + 1); d++) ring[d % span] = undefined as T;
           start += shift;
           subscriber.next(out);
         },

@@ -74,3 +74,27 @@ test('rejects bad sizes; errors and unsubscribe pass through', async (t) => {
   t.deepEqual(await lastValueFrom(endless.pipe(window(2), take(2), toArray())), [[0, 1], [2, 3]]);
   t.true(released);
 });
+
+test('holds only what an open window needs: skipped and emitted elements are released', async (t) => {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) return t.pass('needs --expose-gc (set in ava nodeArguments)');
+  let push: (x: object) => void = () => undefined;
+  const source = new Observable<object>((s) => {
+    push = (x) => s.next(x);
+  });
+  const refs: WeakRef<object>[] = [];
+  const sub = source.pipe(window(2, { shift: 10 })).subscribe();
+  const feed = (n: number) => {
+    for (let i = 0; i < n; i++) {
+      const x = { i, payload: new Float64Array(16) };
+      refs.push(new WeakRef(x));
+      push(x);
+    }
+  };
+  feed(11); // window [0, 1] emitted and dropped; 2..9 between windows; 10 opens the next window
+  await new Promise((r) => setTimeout(r, 0)); // WeakRefs hold their targets until the job ends
+  gc();
+  const alive = refs.map((r, i) => (r.deref() ? i : -1)).filter((i) => i >= 0);
+  t.deepEqual(alive, [10]);
+  sub.unsubscribe();
+});
