@@ -9,7 +9,8 @@ export * from './stats.js';
 export { Demand, Valve, Outbox, currentScope, runInScope, subscribeBehind, subscribeTied, scoped, trampoline, type Gate, type FlowScope } from './flow.js';
 export { fromIterable, type IterableInput, type FromIterableOptions } from './fromIterable.js';
 export { pushSource, type PushSink, type PushSourceOptions, type OverflowPolicy } from './pushSource.js';
-export { stack, padStack, raggedStack, unstack, batchSize, type PaddedShapes, type PadValues, type PadOptions, type StackOptions } from './stack.js';
+export { stack, padStack, unstack, batchSize, type PaddedShapes } from './stack.js';
+export { raggedStack, type PadValues, type PadOptions, type StackOptions } from './stack.js';
 export { mulberry32, mixSeed } from './random.js';
 
 export { prefetch } from '../operators/prefetch.js';
