@@ -2,12 +2,22 @@ import { Observable, type OperatorFunction } from 'rxjs';
 import { subscribeTied } from '../src/flow.js';
 import { derivesCardinality } from '../src/cardinality.js';
 import { stack } from '../src/stack.js';
-import type { Batched } from '../src/types.js';
+import type { Batched, DType, DTypeArrays, DTypeSpec, TypedArray } from '../src/types.js';
 
-export interface BatchOptions {
+export interface BatchOptions<D extends DTypeSpec = DTypeSpec> {
   /** Drop a last batch smaller than `size` (static shapes for every step). Default false. */
   dropRemainder?: boolean;
+  /**
+   * The dtype plain JS numbers are stored as: one for all (`'int32'`), or per component with the
+   * element's structure (`{ ids: 'int32', label: 'int32' }`). Default `'float32'`, as `tf.tensor`
+   * does. Typed arrays and NDArrays keep their own dtype. A value the dtype cannot hold exactly
+   * (an integer above 2^24 in float32, a fraction in int32) is an error, never rounded silently.
+   */
+  dtype?: D;
 }
+
+/** The typed array a `dtype` option gives plain numbers (a per-component spec: any of them). */
+export type NumbersAs<D> = D extends DType ? DTypeArrays[D] : TypedArray;
 
 /**
  * Groups `size` elements into one batch and stacks their numeric features into typed arrays
@@ -18,31 +28,46 @@ export interface BatchOptions {
  * batch(2):  ---[ab]-[cd]-[e]|      ({ xs: NDArray [2, …], ys: NDArray [2] } …)
  * ```
  *
- * Elements may be numbers, typed arrays, NDArrays, nested number arrays, or objects and tuples
- * of those (`{ xs, ys }`); each field is stacked (numbers and number arrays as float32, typed
- * arrays keep their type). Shapes must agree within a batch: use {@link paddedBatch} for
- * sequences of different lengths. Non-numeric fields (strings) are collected into arrays.
- * Works like `bufferCount(size)` then a stack of each buffer, in one hop per element.
+ * Elements may be numbers, booleans, typed arrays, NDArrays, nested number arrays, strings, or
+ * objects and tuples of those, nested (`{ xs, ys }`, `[index, vector]`, `[1, 'foo']`); each
+ * component is stacked on its own. The rule (docs/batching.md): a typed array or NDArray is a
+ * tensor of its own dtype; a JS array of numbers (or of equally-shaped number arrays) is a tensor
+ * whose numbers are float32 unless `dtype` says otherwise; any other array is a tuple (force one
+ * with `tuple(a, b)`); a plain object is a struct; other values (strings) are collected into
+ * arrays. Shapes must agree within a batch: use {@link paddedBatch} or `raggedBatch` for
+ * sequences of different lengths. Works like `bufferCount(size)` then a stack of each buffer, in
+ * one hop per element; holds at most `size` elements.
  *
  * @example
  * ```ts
  * rows$.pipe(map((r) => ({ xs: r.pixels, ys: r.label })), batch(32)); // { xs: [32, 64], ys: [32] }
+ * ids$.pipe(batch(32, { dtype: 'int32' }));                              // Int32Array [32]
  * ```
  */
-export function batch<T>(size: number, options: BatchOptions = {}): OperatorFunction<T, Batched<T>> {
+export function batch<T, const D extends DTypeSpec = 'float32'>(size: number, options: BatchOptions<D> = {}): OperatorFunction<T, Batched<T, NumbersAs<D>>> {
   if (!(Number.isInteger(size) && size >= 1)) throw new RangeError(`batch: size must be an integer >= 1, got ${size}`);
-  const { dropRemainder = false } = options;
+  const { dropRemainder = false, dtype } = options;
+  return batchesOf<T, Batched<T, NumbersAs<D>>>(size, dropRemainder, (elements) => stack(elements, { dtype }) as Batched<T, NumbersAs<D>>);
+}
+
+/**
+ * The body of `batch`, `paddedBatch` and `raggedBatch`: groups of `size` elements (the last one
+ * shorter unless `dropRemainder`), each turned into one value by `make`; an error `make` throws
+ * goes downstream. Holds at most `size` elements.
+ */
+export function batchesOf<T, R>(size: number, dropRemainder: boolean, make: (elements: T[]) => R): OperatorFunction<T, R> {
   // What bufferCount → filter → map did, in one hop per element: rxjs's bufferCount walks its
   // list of buffers with an iterator per element, a third of the cost of a cheap pipeline.
   // Subscribed in the caller's scope like any plain operator, so demand passes straight through.
-  // The count of batches follows the count of elements (see src/cardinality.ts).
+  // The count of groups follows the count of elements (see src/cardinality.ts).
   return derivesCardinality((n) => (dropRemainder ? Math.floor(n / size) : Math.ceil(n / size)), (source) =>
-    new Observable<Batched<T>>((subscriber) => {
+    new Observable<R>((subscriber) => {
+      /** The group being filled (at most `size` elements). */
       let buffer: T[] = [];
       const emit = (elements: T[]): void => {
-        let out: Batched<T>;
+        let out: R;
         try {
-          out = stack(elements) as Batched<T>;
+          out = make(elements);
         } catch (error) {
           subscriber.error(error);
           return;

@@ -1,17 +1,25 @@
-import { bufferCount, filter, map, pipe, type OperatorFunction } from 'rxjs';
-import { padStack, type PaddedShapes } from '../src/stack.js';
-import type { Batched } from '../src/types.js';
+import type { OperatorFunction } from 'rxjs';
+import { padStack, type PaddedShapes, type PadValues } from '../src/stack.js';
+import type { Batched, DTypeSpec } from '../src/types.js';
+import { batchesOf, type NumbersAs } from './batch.js';
 
-export interface PaddedBatchOptions {
-  /** The value that fills padding. Default 0. */
-  padValue?: number;
+export interface PaddedBatchOptions<D extends DTypeSpec = DTypeSpec> {
   /**
-   * Fixed padded shapes per feature (without the batch dimension); `null` or -1 in a dimension
-   * pads to the longest in the batch. For objects, an object of shapes. Default: all longest.
+   * The value padding is filled with: one number for every component, or one per component with
+   * the element's structure (tf.data's `padding_values`): `{ tokens: 0, mask: -1 }`, `[0, -1]`.
+   * Components not named pad with 0. Default 0. Must fit the component's dtype.
+   */
+  padValue?: PadValues;
+  /**
+   * Fixed padded shapes per component (without the batch dimension; tf.data's `padded_shapes`):
+   * a shape for a tensor (`[null, 5]`: `null` or -1 pads that dimension to the longest in the
+   * batch), an array of shapes for a tuple, an object of shapes for an object. Default: longest.
    */
   shapes?: PaddedShapes;
   /** Drop a last batch smaller than `size`. Default false. */
   dropRemainder?: boolean;
+  /** The dtype for plain JS numbers, as for `batch`. Default `'float32'`. */
+  dtype?: D;
 }
 
 /**
@@ -23,20 +31,19 @@ export interface PaddedBatchOptions {
  * paddedBatch(3):  -------------[[1 2 0] [3 0 0] [4 5 6]]|
  * ```
  *
- * Numeric features (typed arrays, NDArrays, nested number arrays) are padded in every dimension;
- * numbers are stacked as by `batch`.
+ * Reads elements by the same rule as `batch` (docs/batching.md): every tensor component (typed
+ * arrays, NDArrays, nested number arrays) is padded in every dimension, with that component's
+ * pad value; scalars and strings are stacked as by `batch`; tuples (`zip(a$, b$)`) and objects
+ * component by component. Holds at most `size` elements.
  *
  * @example
  * ```ts
- * sentences$.pipe(map((s) => ({ tokens: encode(s), label: s.label })), paddedBatch(16));
+ * sentences$.pipe(map((s) => ({ tokens: encode(s), label: s.label })), paddedBatch(16, { padValue: { tokens: PAD } }));
+ * zip(tokens$, tags$).pipe(paddedBatch(16, { padValue: [0, -1] }));
  * ```
  */
-export function paddedBatch<T>(size: number, options: PaddedBatchOptions = {}): OperatorFunction<T, Batched<T>> {
+export function paddedBatch<T, const D extends DTypeSpec = 'float32'>(size: number, options: PaddedBatchOptions<D> = {}): OperatorFunction<T, Batched<T, NumbersAs<D>>> {
   if (!(Number.isInteger(size) && size >= 1)) throw new RangeError(`paddedBatch: size must be an integer >= 1, got ${size}`);
-  const { padValue = 0, shapes, dropRemainder = false } = options;
-  return pipe(
-    bufferCount<T>(size),
-    filter((elements) => !dropRemainder || elements.length === size),
-    map((elements) => padStack(elements, padValue, shapes) as Batched<T>),
-  );
+  const { padValue = 0, shapes, dropRemainder = false, dtype } = options;
+  return batchesOf<T, Batched<T, NumbersAs<D>>>(size, dropRemainder, (elements) => padStack(elements, { padValue, shapes, dtype }) as Batched<T, NumbersAs<D>>);
 }

@@ -12,7 +12,12 @@ import type { Unbatched } from '../src/types.js';
  * unbatch(): ---a---b-----c---d|     (only as fast as the stages below take them)
  * ```
  *
- * Elements are views into the batch's typed arrays (no copies); a rank-1 feature gives numbers.
+ * Reads batches by the rule `batch` writes them (docs/batching.md): an NDArray, typed array or
+ * nested number array gives its rows along the first dimension, a `raggedBatch` array its rows,
+ * a tuple or object of those its components row by row (all must agree on the row count), and
+ * an array of other values (strings) its values. Rows are views into the batch's typed arrays
+ * (no copies): float32 scalars come back as numbers, other scalars as rank-0 NDArrays (so a
+ * second `batch` keeps their dtype), rank-1 rows as typed arrays, higher ranks as NDArrays.
  * One batch is held at a time, so unbatching a large batch never floods the stages below.
  *
  * @example
@@ -31,7 +36,13 @@ export function unbatch<B>(options: { name?: string } = {}): OperatorFunction<B,
       const upstream = subscribeBehind(scope, gate, source, {
         next(value) {
           stage.in++;
-          const n = batchSize(value);
+          let n: number | undefined;
+          try {
+            n = batchSize(value);
+          } catch (error) {
+            subscriber.error(error);
+            return;
+          }
           if (n === undefined) {
             subscriber.error(new TypeError('unbatch: element is not a batch (no array with a batch dimension)'));
             return;

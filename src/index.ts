@@ -12,6 +12,7 @@ export { SLICE_MS } from './turn.js';
 export { fromIterable, type IterableInput, type FromIterableOptions } from './fromIterable.js';
 export { pushSource, type PushSink, type PushSourceOptions, type OverflowPolicy } from './pushSource.js';
 export { stack, padStack, unstack, batchSize, type PaddedShapes } from './stack.js';
+export { raggedStack, type PadValues, type PadOptions, type StackOptions } from './stack.js';
 export { mulberry32, mixSeed } from './random.js';
 
 export { prefetch } from '../operators/prefetch.js';
@@ -21,6 +22,10 @@ export { shuffle, type ShuffleOptions } from '../operators/shuffle.js';
 export { batch, type BatchOptions } from '../operators/batch.js';
 export { paddedBatch, type PaddedBatchOptions } from '../operators/paddedBatch.js';
 export { unbatch } from '../operators/unbatch.js';
+export { window, type WindowOptions } from '../operators/window.js';
+export { raggedBatch, type RaggedBatchOptions } from '../operators/raggedBatch.js';
+export { bucketBySequenceLength, type BucketOptions } from '../operators/bucketBySequenceLength.js';
+export { groupByWindow, type GroupByWindowOptions, type GroupKey } from '../operators/groupByWindow.js';
 export { cache, estimateBytes, type CacheOptions, type CacheOperator } from '../operators/cache.js';
 export { shard } from '../operators/shard.js';
 export { lossy } from '../operators/lossy.js';
@@ -43,3 +48,4 @@ export { fromWorkers, autoWorkers, type FromWorkersOptions } from './workers/fro
 export { definePipelineHead, type PipelineHead, type WorkerShard } from './workers/head.js';
 export { workerIndexOf } from './workers/protocol.js';
 export { prepareTransfer, type Prepared as PreparedTransfer } from './workers/transfer.js';
+export type { NumbersAs } from '../operators/batch.js';

@@ -25,8 +25,19 @@ export type BatchSelector<B> = FieldSelection | ((batch: B) => { xs: NDInput; ys
 /** One tensor from one NDArray: float32 unless the data is int32 (labels for embeddings, indices). */
 export function toTensor(nd: NDArray): tf.Tensor {
   if (nd.data instanceof Int32Array) return tf.tensor(nd.data, [...nd.shape], 'int32');
-  const data = nd.data instanceof Float32Array ? nd.data : Float32Array.from(nd.data);
+  const data = nd.data instanceof Float32Array ? nd.data : exactFloat32(nd.data);
   return tf.tensor(data, [...nd.shape], 'float32');
+}
+
+/** `data` as float32 (tfjs's only float); an integer that float32 cannot hold (a Float64Array's, a Uint32Array's) is an error, not rounded. */
+function exactFloat32(data: NDArray['data']): Float32Array {
+  const out = Float32Array.from(data);
+  for (let i = 0; i < out.length; i++) {
+    if (out[i] !== data[i] && Number.isInteger(data[i])) {
+      throw new RangeError(`a ${data.constructor.name} holds the integer ${data[i]}, which float32 (the only float dtype of tfjs) cannot hold exactly; scale it, or batch it as int32`);
+    }
+  }
+  return out;
 }
 
 function field(batch: unknown, name: string): NDArray {
