@@ -1,5 +1,5 @@
 import type { Observable, Subscription } from 'rxjs';
-import { Outbox, Valve, scoped, subscribeBehind, type FlowScope } from '../src/flow.js';
+import { Outbox, Valve, scoped, subscribeBehind, type FlowScope, pumpLoop } from '../src/flow.js';
 import { stageFor } from '../src/stats.js';
 import { LimitError } from '../src/errors.js';
 
@@ -75,8 +75,6 @@ export function mix<T>(sources: readonly Observable<T>[], makeChooser: () => Cho
     choiceGate.set(false);
     let choicesDone = false;
     let choiceSubscription: Subscription | undefined;
-    let pumping = false;
-    let again = false;
     const outbox = new Outbox<T>(subscriber, scope, () => pump(), stage);
 
     const nextChoice = (): number | undefined => {
@@ -139,21 +137,9 @@ export function mix<T>(sources: readonly Observable<T>[], makeChooser: () => Cho
     };
     /** Every source is subscribed: before that, a foreign source pushing inside subscribe must not start choosing. */
     let started = false;
+    const loop = pumpLoop(() => step(), () => subscriber.closed);
     const pump = (): void => {
-      if (!started) return;
-      if (pumping) {
-        again = true;
-        return;
-      }
-      pumping = true;
-      try {
-        do {
-          again = false;
-          step();
-        } while (again && !subscriber.closed);
-      } finally {
-        pumping = false;
-      }
+      if (started) loop();
     };
 
     for (const source of sources) {

@@ -1,5 +1,5 @@
 import { isObservable, type Observable, type OperatorFunction } from 'rxjs';
-import { Outbox, Valve, scoped, subscribeBehind } from '../src/flow.js';
+import { Outbox, Valve, scoped, subscribeBehind, pumpLoop } from '../src/flow.js';
 import { fromIterable, type IterableInput } from '../src/fromIterable.js';
 import { stageFor } from '../src/stats.js';
 import { LimitError } from '../src/errors.js';
@@ -59,8 +59,6 @@ export function flatMap<T, R>(fn: (value: T, index: number) => FlatMapInner<R>, 
       const inputs: T[] = [];
       let index = 0;
       let outerDone = false;
-      let pumping = false;
-      let again = false;
       const outbox = new Outbox<R>(subscriber, scope, () => pump(), stage);
 
       const open = (value: T): void => {
@@ -116,21 +114,7 @@ export function flatMap<T, R>(fn: (value: T, index: number) => FlatMapInner<R>, 
           return;
         }
       };
-      const pump = (): void => {
-        if (pumping) {
-          again = true;
-          return;
-        }
-        pumping = true;
-        try {
-          do {
-            again = false;
-            step();
-          } while (again && !subscriber.closed);
-        } finally {
-          pumping = false;
-        }
-      };
+      const pump = pumpLoop(() => step(), () => subscriber.closed);
       const outer = subscribeBehind(scope, outerGate, source, {
         next(value) {
           if (inputs.length >= maxBuffered) return outbox.error(new LimitError(`${name}: the outer source pushed more than ${maxBuffered} elements ahead of demand (it ignores demand: put a bounded stage such as prefetch, or pushSource with an overflow policy, in front)`));

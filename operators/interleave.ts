@@ -1,5 +1,5 @@
 import type { Observable, OperatorFunction, Subscription } from 'rxjs';
-import { Outbox, Valve, scoped, subscribeBehind } from '../src/flow.js';
+import { Outbox, Valve, scoped, subscribeBehind, pumpLoop } from '../src/flow.js';
 import { stageFor } from '../src/stats.js';
 
 export interface InterleaveOptions {
@@ -71,9 +71,6 @@ export function interleave<T, R>(fn: (input: T, index: number) => Observable<R>,
       const outerGate = new Valve(stage.name);
       outerGate.set(false);
       let open = 0;
-      /** Re-entrancy guard: the pump runs as one loop, callbacks only ask it to run again. */
-      let pumping = false;
-      let again = false;
       const outbox = new Outbox<R>(subscriber, scope, () => pump(), stage);
 
       const advance = (): void => {
@@ -124,21 +121,7 @@ export function interleave<T, R>(fn: (input: T, index: number) => Observable<R>,
         }
         return 'waiting';
       };
-      const pump = (): void => {
-        if (pumping) {
-          again = true;
-          return;
-        }
-        pumping = true;
-        try {
-          do {
-            again = false;
-            step();
-          } while (again && !subscriber.closed);
-        } finally {
-          pumping = false;
-        }
-      };
+      const pump = pumpLoop(() => step(), () => subscriber.closed);
       /** Runs tf.data's interleave loop until it must wait (for demand, an input or an inner value). */
       const step = (): void => {
         while (!subscriber.closed && outbox.size === 0) {

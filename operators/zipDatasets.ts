@@ -1,5 +1,5 @@
 import type { Observable, ObservedValueOf, Subscription } from 'rxjs';
-import { Outbox, Valve, scoped, subscribeBehind } from '../src/flow.js';
+import { Outbox, Valve, scoped, subscribeBehind, pumpLoop } from '../src/flow.js';
 import { stageFor } from '../src/stats.js';
 import { LimitError } from '../src/errors.js';
 import { declareCardinality, cardinality, type Cardinality } from '../src/cardinality.js';
@@ -59,8 +59,6 @@ export function zipDatasets<const S extends ZipInput>(sources: S, options: ZipDa
     const held: unknown[][] = list.map(() => []);
     const done = list.map(() => false);
     const subscriptions: Subscription[] = [];
-    let pumping = false;
-    let again = false;
     const outbox = new Outbox<Zipped<S>>(subscriber, scope, () => pump(), stage);
 
     const step = (): void => {
@@ -86,21 +84,7 @@ export function zipDatasets<const S extends ZipInput>(sources: S, options: ZipDa
         } else outbox.push(values as Zipped<S>);
       }
     };
-    const pump = (): void => {
-      if (pumping) {
-        again = true;
-        return;
-      }
-      pumping = true;
-      try {
-        do {
-          again = false;
-          step();
-        } while (again && !subscriber.closed);
-      } finally {
-        pumping = false;
-      }
-    };
+    const pump = pumpLoop(() => step(), () => subscriber.closed);
     for (const [i, source] of list.entries()) {
       subscriptions.push(
         subscribeBehind(scope, gates[i], source, {

@@ -355,6 +355,33 @@ export class Outbox<T> {
   }
 }
 
+/**
+ * A loop that runs `step` until it must wait, re-entrancy-proof: a callback that asks for another
+ * run while the loop is running (an inner value arriving synchronously) only makes it go round
+ * again, instead of nesting. Stops once `closed()` says so. Returns the function that asks.
+ */
+export function pumpLoop(step: () => void, closed: () => boolean): () => void {
+  /** The loop is running. */
+  let pumping = false;
+  /** Someone asked while it ran: go round once more. */
+  let again = false;
+  return () => {
+    if (pumping) {
+      again = true;
+      return;
+    }
+    pumping = true;
+    try {
+      do {
+        again = false;
+        step();
+      } while (again && !closed());
+    } finally {
+      pumping = false;
+    }
+  };
+}
+
 /** A cold Observable whose subscribe function sees the scope it was subscribed in. */
 export function scoped<T>(subscribe: (subscriber: Subscriber<T>, scope: FlowScope) => TeardownLogic): Observable<T> {
   return new Observable<T>((subscriber) => subscribe(subscriber, currentScope()));
