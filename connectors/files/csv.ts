@@ -43,7 +43,8 @@ const FLOAT: CsvColumn = { type: 'float' };
 const TRUE = new Set(['true', '1', 'yes', 't', 'y']);
 const FALSE = new Set(['false', '0', 'no', 'f', 'n']);
 
-function convert(cell: string, name: string, column: CsvColumn | undefined, at: string): string | number | boolean {
+/** One cell to its column's type; exported for the numeric fast path (csvFast.ts), whose slow cells go through it. */
+export function convert(cell: string, name: string, column: CsvColumn | undefined, at: string): string | number | boolean {
   if (!column || column.type === 'string') return cell === '' && column?.default !== undefined ? column.default : cell;
   const text = cell.trim();
   if (text === '') {
@@ -107,12 +108,13 @@ async function* readBatches<T>(stream: Readable): AsyncGenerator<T[]> {
  * a paused pipeline pauses the parser and the file read). Errors name `path:line`; with
  * `onError: 'skip'` a bad row is skipped and counted (after a quoting error csv-parse resumes at
  * the next record it can find, and every piece it drops is counted). Yields rows in batches.
+ * `firstLine`: the file's line the stream starts on (when the fast path hands a file over).
  */
-export async function* csvRows(stream: Readable, path: string, options: CsvOptions, onError: OnError, stage: StageStats): AsyncGenerator<(CsvRow | LabelledRow)[]> {
+export async function* csvRows(stream: Readable, path: string, options: CsvOptions, onError: OnError, stage: StageStats, firstLine = 1): AsyncGenerator<(CsvRow | LabelledRow)[]> {
   const { delimiter = ',', quote = '"', columns = {}, labels, select } = options;
   const header = options.header ?? options.columnNames === undefined;
   /** The line the next record starts on. Counted here: csv-parse's per-record `info` costs 4x its parsing. */
-  let line = 1;
+  let line = firstLine;
   const parser = parse({
     delimiter,
     quote: quote === false ? null : quote,
@@ -124,9 +126,9 @@ export async function* csvRows(stream: Readable, path: string, options: CsvOptio
     skip_empty_lines: false,
     skip_records_with_error: onError === 'skip',
     on_skip: (error: CsvError | undefined) => {
-      stage.skip(new RecordError(`malformed CSV: ${error ? messageOf(error) : 'unknown error'}`, `${path}:${error?.lines ?? '?'}`, { cause: error }));
+      stage.skip(new RecordError(`malformed CSV: ${error ? messageOf(error) : 'unknown error'}`, `${path}:${typeof error?.lines === 'number' ? error.lines + firstLine - 1 : '?'}`, { cause: error }));
       // Resynchronise the count where csv-parse found the error.
-      if (typeof error?.lines === 'number') line = error.lines + 1;
+      if (typeof error?.lines === 'number') line = error.lines + firstLine;
       return undefined;
     },
   });
@@ -198,7 +200,7 @@ export async function* csvRows(stream: Readable, path: string, options: CsvOptio
   } catch (error) {
     if (error instanceof RecordError) throw error;
     const lines = (error as { lines?: number }).lines;
-    throw new RecordError(`malformed CSV: ${messageOf(error)}`, lines !== undefined ? `${path}:${lines}` : path, { cause: error });
+    throw new RecordError(`malformed CSV: ${messageOf(error)}`, lines !== undefined ? `${path}:${lines + firstLine - 1}` : path, { cause: error });
   } finally {
     stream.unpipe(parser);
     parser.destroy();

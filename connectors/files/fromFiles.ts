@@ -6,7 +6,9 @@ import type { StageStats } from '../../src/stats.js';
 import { interleave } from '../../operators/interleave.js';
 import { fixedRecords, type FixedRecordOptions } from './binary.js';
 import { csvRows, type CsvOptions, type CsvRow, type LabelledRow } from './csv.js';
-import { parseExample, type FeatureSpec, type ParsedExample } from './example.js';
+import { numericCsv, numericCsvRows } from './csvFast.js';
+import type { FeatureSpec, ParsedExample } from './example.js';
+import { exampleParser } from './exampleBatch.js';
 import { splitLines } from './lines.js';
 import { listFiles, type FileShard } from './listFiles.js';
 import { ioError, openBytes, pullBatches, type ByteSource, type Compression } from './source.js';
@@ -208,11 +210,13 @@ function recordReader(options: FromFilesOptions): Reader {
         );
     case 'csv': {
       const csv = options;
+      // Labelled numeric rows: parsed on bytes (csvFast.ts), same rows and errors.
+      if (numericCsv(csv)) return (path, stage, onError) => numericCsvRows(chunksOf(openBytes(path, compression), stage), path, csv, onError, stage);
       return (path, stage, onError) => csvRows(chunkCounter(openBytes(path, compression), stage), path, csv, onError, stage);
     }
     case 'tfrecord': {
       const { verifyCrc = true, example } = options;
-      const parse = example ? parseExample(example) : undefined;
+      const parse = example ? exampleParser(example) : undefined;
       return (path, stage, onError) =>
         decodeBatches(
           tfRecordFrames(chunksOf(openBytes(path, compression), stage), path, verifyCrc),
