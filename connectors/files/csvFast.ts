@@ -34,12 +34,16 @@ const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k);
 
 /** Where a number cell's parse ended (`cellEnd`), shared by `number` and its callers (the parse is synchronous). */
 let cellEnd = 0;
+/** The last `number` had 16 to 19 significant digits: its value may be a few ulps off `Number(text)`. */
+let approximate = false;
 
 /**
  * Parses the cell starting at `b[s]` (up to the delimiter `d`, a line break or `end`) as
  * `Number(text.trim())` would, and sets `cellEnd` to the byte that ended it. NaN means "not a
  * plain decimal": the caller then converts the cell's text the general way (hex, Infinity,
- * more than 15 digits, non-ASCII, an error).
+ * more than 19 digits, non-ASCII, an error). Up to 15 significant digits and a power of ten up
+ * to 22 the result is exact (one rounding, as `Number`); 16 to 19 digits (a float32 printed as a
+ * double: 17) set `approximate`.
  */
 function number(b: Uint8Array, s: number, end: number, d: number): number {
   let i = s;
@@ -69,7 +73,8 @@ function number(b: Uint8Array, s: number, end: number, d: number): number {
     }
   }
   let exponent = 0;
-  let bad = digits === 0 || significant > 15;
+  let bad = digits === 0 || significant > 19;
+  approximate = significant > 15;
   if (i < end && (b[i] === 0x65 || b[i] === 0x45)) {
     i++;
     let negExp = false;
@@ -98,6 +103,16 @@ function number(b: Uint8Array, s: number, end: number, d: number): number {
   else if (k < 0 && k >= -22) value = mantissa / POW10[-k];
   else return NaN;
   return negative ? -value : value;
+}
+
+/**
+ * Whether a value a few ulps off the exact decimal still gives the float32 `Number(text)` gives:
+ * true when everything within 2^-45 of it (hundreds of ulps) rounds to the same float32
+ * (rounding is monotonic), false near a float32 rounding boundary, rare.
+ */
+function sureFloat32(value: number): boolean {
+  const f = Math.fround(value);
+  return Math.fround(value * (1 + 2 ** -45)) === f && Math.fround(value * (1 - 2 ** -45)) === f;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: false });
@@ -212,8 +227,9 @@ export async function* numericCsvRows(chunks: AsyncIterable<Buffer>, path: strin
         while (p < e && b[p] !== d) p++;
       } else {
         const value = number(b, p, e, d);
-        // Not a plain decimal, or an int column's fraction: the line goes the general way.
-        if (Number.isNaN(value) || (ints[column] === 1 && !Number.isInteger(value))) return generalRow(cellsOf(b, s, e), at);
+        // Not a plain decimal, an int column's fraction, or a long decimal whose float32 is not
+        // certain: the line goes the general way.
+        if (Number.isNaN(value) || (ints[column] === 1 && !Number.isInteger(value)) || (approximate && !(where >= 0 && sureFloat32(value)))) return generalRow(cellsOf(b, s, e), at);
         if (where >= 0) xs[where] = value;
         else ys[-where - 1] = value;
         p = cellEnd;
