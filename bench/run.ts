@@ -16,8 +16,9 @@ import { cpuMap } from './scenarios/cpuMap.js';
 import { training } from './scenarios/training.js';
 import { shuffleCache } from './scenarios/shuffleCache.js';
 import { kafka } from './scenarios/kafka.js';
+import { tfdata } from './scenarios/tfdata.js';
 
-const all: readonly ScenarioDef[] = [overhead, guide, cpuMap, training, shuffleCache, kafka];
+const all: readonly ScenarioDef[] = [overhead, guide, cpuMap, training, shuffleCache, kafka, tfdata];
 
 function parseArgs(argv: readonly string[]): { quick: boolean; scenarios: number[]; runs: number } {
   let quick = false;

@@ -25,17 +25,18 @@ const TABLES: readonly Int32Array[] = (() => {
 const [T0, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14, T15] = TABLES;
 
 /**
- * The CRC-32C of `bytes` (optionally continuing from a previous `crc`).
+ * The CRC-32C of `bytes` (optionally continuing from a previous `crc`), or of `bytes[start, end)`
+ * (no subarray to make on the hot path).
  *
  * @example
  * ```ts
  * crc32c(new TextEncoder().encode('123456789')); // 0xe3069283
  * ```
  */
-export function crc32c(b: Uint8Array, crc = 0): number {
+export function crc32c(b: Uint8Array, crc = 0, start = 0, end = b.length): number {
   let c = ~crc;
-  let i = 0;
-  const n = b.length;
+  let i = start;
+  const n = end;
   // Sixteen bytes per step: on 300-byte records about 2.5x the former slicing-by-4, and on par
   // with SheetJS crc-32's crc32c (the same layout; ours saves a UMD module in an ESM package).
   for (const end = n - 16; i <= end; i += 16) {
@@ -61,8 +62,8 @@ export function crc32c(b: Uint8Array, crc = 0): number {
   return ~c >>> 0;
 }
 
-/** TFRecord's masked CRC: `((crc >>> 15) | (crc << 17)) + 0xa282ead8`, as an unsigned 32-bit number. */
-export function maskedCrc32c(bytes: Uint8Array): number {
-  const crc = crc32c(bytes);
+/** TFRecord's masked CRC of `bytes` (or of `bytes[start, end)`): `((crc >>> 15) | (crc << 17)) + 0xa282ead8`, unsigned. */
+export function maskedCrc32c(bytes: Uint8Array, start = 0, end = bytes.length): number {
+  const crc = crc32c(bytes, 0, start, end);
   return ((((crc >>> 15) | (crc << 17)) >>> 0) + 0xa282ead8) >>> 0;
 }

@@ -7,6 +7,7 @@
  */
 import { RecordError } from '../../src/errors.js';
 import { maskedCrc32c } from './crc32c.js';
+import { Slab } from './slab.js';
 
 /** A record's payload and the byte offset (in the uncompressed stream) of its frame. */
 export interface FramedRecord {
@@ -27,14 +28,16 @@ export async function* tfRecordFrames(chunks: AsyncIterable<Buffer>, path: strin
   let pending: Buffer = Buffer.alloc(0);
   /** Stream offset of `pending[0]`. */
   let offset = 0;
+  const slab = new Slab();
   for await (const chunk of chunks) {
     pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
     const out: (FramedRecord | FrameError)[] = [];
     let at = 0;
     while (pending.length - at >= 12) {
-      const length = Number(pending.readBigUInt64LE(at));
+      // Two halves rather than readBigUInt64LE: no BigInt per record.
+      const length = pending.readUInt32LE(at) + pending.readUInt32LE(at + 4) * 2 ** 32;
       let fatal: RecordError | undefined;
-      if (verify && maskedCrc32c(pending.subarray(at, at + 8)) !== pending.readUInt32LE(at + 8)) {
+      if (verify && maskedCrc32c(pending, at, at + 8) !== pending.readUInt32LE(at + 8)) {
         fatal = new RecordError('corrupt TFRecord: length CRC mismatch', `${path} byte ${offset + at}`);
       } else if (length > MAX_RECORD_BYTES) {
         fatal = new RecordError(`corrupt TFRecord: record length ${length}`, `${path} byte ${offset + at}`);
@@ -44,9 +47,8 @@ export async function* tfRecordFrames(chunks: AsyncIterable<Buffer>, path: strin
         throw fatal;
       }
       if (pending.length - at < 16 + length) break;
-      // A copy in a plain Uint8Array: holding a record must not pin the read chunk.
-      const data = new Uint8Array(length);
-      data.set(pending.subarray(at + 12, at + 12 + length));
+      // A copy in a plain Uint8Array: holding a record must not pin the read chunk (a slab of 4 KiB at most).
+      const data = slab.copy(pending, at + 12, length);
       if (verify && maskedCrc32c(data) !== pending.readUInt32LE(at + 12 + length)) {
         out.push(new FrameError('corrupt TFRecord: data CRC mismatch', `${path} byte ${offset + at}`));
       } else {
