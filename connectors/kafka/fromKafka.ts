@@ -130,6 +130,9 @@ function safely(fn: () => void): void {
   }
 }
 
+/** What the built-in decoders get for meta (they ignore it). */
+const NO_META: RecordMeta = Object.freeze({ topic: '', partition: -1, offset: '-1', key: null });
+
 function decoderFor<T>(decode: KafkaDecode<T>): (value: Buffer, meta: RecordMeta) => T {
   switch (decode) {
     case 'utf8':
@@ -174,6 +177,7 @@ export function fromKafka<T>(options: FromKafkaOptions<T>): KafkaSource<T> {
   const commitMode: CommitMode = options.commit ?? (options.groupId ? 'after-ack' : 'none');
   const start: KafkaStart = options.start ?? (options.groupId ? 'committed' : 'earliest');
   const decode = decoderFor<T>(options.decode ?? ('buffer' as KafkaDecode<T>));
+  const userDecode = typeof options.decode === 'function';
   const clients = options.clients ?? kafkajsClients;
   const onError = options.onError ?? 'fail';
   const commitIntervalMs = options.commitIntervalMs ?? 1000;
@@ -297,61 +301,78 @@ export function fromKafka<T>(options: FromKafkaOptions<T>): KafkaSource<T> {
       const end = ends.get(key);
       const hw = BigInt(batch.highWatermark);
       const lagKey = `lag:${key}`;
-      for (const message of batch.messages) {
-        if (stopped || !batch.isActive()) return;
-        const offset = BigInt(message.offset);
-        if (mode === 'bounded' && end !== undefined && offset >= end) {
-          // Past the snapshot (a gap from compaction or control records can skip `end - 1`).
-          markPosition(key, end);
-          break;
-        }
-        if (!sink.wantsMore) {
-          await waitForDemand(batch);
+      /** The offset of the last record handed on and not yet in `position` (settled once per batch, not per record: no BigInt per record). */
+      let last: string | undefined;
+      const settle = (): void => {
+        if (last === undefined) return;
+        const next = BigInt(last) + 1n;
+        last = undefined;
+        markPosition(key, next);
+        extra[lagKey] = Number(hw - next);
+      };
+      try {
+        for (const message of batch.messages) {
           if (stopped || !batch.isActive()) return;
-        }
-        let value: T;
-        try {
-          if (message.value === null) throw new Error('null value (tombstone)');
-          value = decode(message.value, { topic: batch.topic, partition: batch.partition, offset: message.offset, key: message.key });
-        } catch (cause) {
-          const origin = `topic ${batch.topic} partition ${batch.partition} offset ${message.offset}`;
-          const error = new RecordError(`fromKafka: cannot decode message: ${messageOf(cause)}`, origin, { cause });
-          if (onError === 'fail') {
-            stopped = true;
-            sink.error(error);
-            return;
+          if (mode === 'bounded' && end !== undefined && BigInt(message.offset) >= end) {
+            // Past the snapshot (a gap from compaction or control records can skip `end - 1`).
+            settle();
+            markPosition(key, end);
+            break;
           }
-          sink.stats.skip(error);
-          await deadLetter(message, error);
+          if (!sink.wantsMore) {
+            // A rebalance while we wait reads the position: it must be current.
+            settle();
+            await waitForDemand(batch);
+            if (stopped || !batch.isActive()) return;
+          }
+          let value: T;
+          try {
+            if (message.value === null) throw new Error('null value (tombstone)');
+            // The built-in decoders take no meta: no object per record for them.
+            value = decode(message.value, userDecode ? { topic: batch.topic, partition: batch.partition, offset: message.offset, key: message.key } : NO_META);
+          } catch (cause) {
+            settle();
+            const offset = BigInt(message.offset);
+            const origin = `topic ${batch.topic} partition ${batch.partition} offset ${message.offset}`;
+            const error = new RecordError(`fromKafka: cannot decode message: ${messageOf(cause)}`, origin, { cause });
+            if (onError === 'fail') {
+              stopped = true;
+              sink.error(error);
+              return;
+            }
+            sink.stats.skip(error);
+            await deadLetter(message, error);
+            if (commitMode !== 'none') {
+              // A skipped record is done: the watermark must pass it.
+              tracker.emitted(batch.topic, batch.partition, offset);
+              tracker.ack(batch.topic, batch.partition, offset);
+            }
+            batch.resolveOffset(message.offset);
+            markPosition(key, offset + 1n);
+            continue;
+          }
+          const record: KafkaRecord<T> = {
+            topic: batch.topic,
+            partition: batch.partition,
+            offset: message.offset,
+            key: message.key,
+            value,
+            headers: message.headers ?? {},
+            timestamp: message.timestamp,
+          };
           if (commitMode !== 'none') {
-            // A skipped record is done: the watermark must pass it.
-            tracker.emitted(batch.topic, batch.partition, offset);
-            tracker.ack(batch.topic, batch.partition, offset);
+            tracker.emitted(batch.topic, batch.partition, BigInt(message.offset));
+            if (commitMode === 'on-read') tracker.ack(batch.topic, batch.partition, BigInt(message.offset));
+            else owners.set(record, session);
           }
           batch.resolveOffset(message.offset);
-          markPosition(key, offset + 1n);
-          continue;
+          // Rates refresh every 64 records too: a large batch can take long to drain.
+          if ((++received & 63) === 0) extra.recordsPerSec = received / Math.max(1e-3, (performance.now() - startedAt) / 1000);
+          last = message.offset;
+          sink.next(record);
         }
-        const record: KafkaRecord<T> = {
-          topic: batch.topic,
-          partition: batch.partition,
-          offset: message.offset,
-          key: message.key,
-          value,
-          headers: message.headers ?? {},
-          timestamp: message.timestamp,
-        };
-        if (commitMode !== 'none') {
-          tracker.emitted(batch.topic, batch.partition, offset);
-          if (commitMode === 'on-read') tracker.ack(batch.topic, batch.partition, offset);
-          else owners.set(record, session);
-        }
-        batch.resolveOffset(message.offset);
-        // Rates refresh every 64 records too: a large batch can take long to drain.
-        if ((++received & 63) === 0) extra.recordsPerSec = received / Math.max(1e-3, (performance.now() - startedAt) / 1000);
-        markPosition(key, offset + 1n);
-        extra[lagKey] = Number(hw - offset - 1n);
-        sink.next(record);
+      } finally {
+        settle();
       }
       extra.recordsPerSec = received / Math.max(1e-3, (performance.now() - startedAt) / 1000);
       armIdle();
