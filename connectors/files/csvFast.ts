@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import { RecordError, type OnError } from '../../src/errors.js';
 import type { StageStats } from '../../src/stats.js';
 import { convert, csvRows, type CsvColumn, type CsvOptions, type LabelledRow } from './csv.js';
+import { FloatSlab } from './slab.js';
 
 const FLOAT: CsvColumn = { type: 'float' };
 const LF = 10;
@@ -140,6 +141,8 @@ export async function* numericCsvRows(chunks: AsyncIterable<Buffer>, path: strin
   let ints = new Uint8Array(0);
   /** The current row's labels. */
   let ys = new Float64Array(0);
+  /** Rows' feature arrays come out of 4 KiB slabs (one allocation per slab, not per row). */
+  const slab = new FloatSlab();
 
   const resolve = (all: string[]): void => {
     const index = (name: string): number => {
@@ -218,7 +221,7 @@ export async function* numericCsvRows(chunks: AsyncIterable<Buffer>, path: strin
   /** One line's cells into a row, or the RecordError that names it. */
   const parseRow = (b: Uint8Array, s: number, e: number, at: string): LabelledRow | RecordError => {
     const width = names!.length;
-    const xs = new Float32Array(picks!.length);
+    const xs = slab.take(picks!.length);
     let column = 0;
     let p = s;
     for (;;) {

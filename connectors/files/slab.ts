@@ -27,3 +27,21 @@ export class Slab {
     return this.slab.subarray(at, at + length);
   }
 }
+
+/** Fresh zeroed Float32Arrays carved out of shared slabs (rows of a numeric CSV), on the same terms as {@link Slab}. */
+export class FloatSlab {
+  private slab = new Float32Array(0);
+  private used = 0;
+
+  /** A zeroed Float32Array of `length` elements. */
+  take(length: number): Float32Array {
+    if (length * 4 > SLAB_BYTES / 4) return new Float32Array(length);
+    if (this.used + length > this.slab.length) {
+      this.slab = new Float32Array(SLAB_BYTES / 4);
+      this.used = 0;
+    }
+    const at = this.used;
+    this.used += length;
+    return this.slab.subarray(at, at + length);
+  }
+}
