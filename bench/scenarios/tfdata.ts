@@ -204,7 +204,7 @@ export const runner: ScenarioRunner = {
       return { ms: r.ms, items: r.items, metrics: { perS: r.perS, ...(r.stall !== undefined ? { ceilingMs: r.ceilingMs, stallPct: 100 * r.stall } : {}) } };
     }
     // The warm-up pass is long enough for the JIT to reach its optimised code (a quarter epoch, at least 40,000 rows).
-    const limit = options.warmup ? Math.max(40_000, rows(options.quick) / 4) : Infinity;
+    const limit = options.warmup ? (caseName === 'rxdata-image' ? 2 * IMAGE_BATCH : Math.max(40_000, rows(options.quick) / 4)) : Infinity;
     if (caseName === 'rxdata-fit') return feed(dir, flight, limit);
     const t0 = performance.now();
     const items = await drain(pipeline(caseName, dir, flight, limit), (b) => b.n, flight);
