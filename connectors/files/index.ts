@@ -5,6 +5,7 @@ export type { CsvOptions, CsvColumn, CsvColumnType, CsvRow, LabelledRow } from '
 export type { Compression } from './source.js';
 export type { FixedRecordOptions } from './binary.js';
 export { parseExample, serializeExample, decodeExample, type FeatureSpec, type FeatureDef, type FeatureType, type ParsedExample, type ParsedFeature, type ExampleFeatures, type ExampleValue, type Int64Values } from './example.js';
+export { exampleParser, parseExampleBatch, type ParsedExampleBatch, type FixedNumericSpec, type FixedNumericFeature } from './exampleBatch.js';
 export { crc32c, maskedCrc32c } from './crc32c.js';
 export { frameRecord } from './tfrecord.js';
 export { interleave, type InterleaveOptions } from '../../operators/interleave.js';
