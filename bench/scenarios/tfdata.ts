@@ -202,17 +202,23 @@ export const runner: ScenarioRunner = {
       // tf.data warms up inside its own process (tracing, page cache) before its timed epoch.
       if (options.warmup) return { ms: 0, items: 0 };
       const r = (await runPython(['run', dir, caseName.slice(7)]))!;
-      return { ms: r.ms, items: r.items, metrics: { perS: r.perS, ...(r.stall !== undefined ? { ceilingMs: r.ceilingMs, stallPct: 100 * r.stall } : {}) } };
+      return { ms: r.ms, items: r.items, metrics: { perS: r.perS, ...(r.cpuMs !== undefined ? { cores: r.cpuMs / r.ms } : {}), ...(r.stall !== undefined ? { ceilingMs: r.ceilingMs, stallPct: 100 * r.stall } : {}) } };
     }
     // The warm-up pass is long enough for the JIT to reach its optimised code (a quarter epoch, at least 40,000 rows).
     const limit = options.warmup ? (caseName === 'rxdata-image' ? 2 * IMAGE_BATCH : Math.max(40_000, rows(options.quick) / 4)) : Infinity;
     if (caseName === 'rxdata-fit') return feed(dir, flight, limit);
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     const items = await drain(pipeline(caseName, dir, flight, limit), (b) => b.n, flight);
     const ms = performance.now() - t0;
-    return { ms, items, maxInFlight: flight.max, metrics: { perS: (items / ms) * 1000 } };
+    const cpu = process.cpuUsage(c0);
+    // Cores busy on average (the JS thread plus libuv's file reads): near 1 means one thread bound by its own work.
+    return { ms, items, maxInFlight: flight.max, metrics: { perS: (items / ms) * 1000, cores: (cpu.user + cpu.system) / 1000 / ms } };
   },
 };
+
+/** Cores kept busy on average (process CPU time ÷ wall time), when measured. */
+const cores = (s: Summary): string => (s.metrics.cores === undefined ? '–' : s.metrics.cores.toFixed(2));
 
 const PAIRS = [
   { work: 'TFRecord → Example → batch', tf: 'tfdata-tfrecord', rx: 'rxdata-tfrecord' },
@@ -251,19 +257,22 @@ export const tfdata: ScenarioDef = {
     const rowsOf = PAIRS.map((p) => {
       const t = get(p.tf);
       const r = get(p.rx);
-      return [p.work, fmt(t.metrics.perS), fmt(r.metrics.perS), ratio(r.metrics.perS, t.metrics.perS), fmt(t.peakRssMiB), ...memoryCells(r)];
+      return [p.work, fmt(t.metrics.perS), fmt(r.metrics.perS), ratio(r.metrics.perS, t.metrics.perS), cores(t), cores(r), fmt(t.peakRssMiB), ...memoryCells(r)];
     });
     const elementwise = get('rxdata-tfrecord-elementwise');
     const tfFit = get('tfdata-fit');
     const rxFit = get('rxdata-fit');
     const verdict = (target: string, rx: string, tf: string) => {
       const x = get(rx).metrics.perS / get(tf).metrics.perS;
-      return { target, measured: `${x.toFixed(2)}× (${fmt(get(rx).metrics.perS)} vs ${fmt(get(tf).metrics.perS)} elements/s)`, holds: x >= 1 };
+      // What bounds it, measured: CPU per element on each side and the cores each kept busy.
+      const perElement = (s: Summary): string => `${fmt((1e6 * (s.metrics.cores ?? NaN)) / s.metrics.perS)} µs CPU/element on ${cores(s)} cores`;
+      const note = x >= 1 ? undefined : `bounded by CPU: rxdata ${perElement(get(rx))} (one JS thread), tf.data ${perElement(get(tf))}`;
+      return { target, measured: `${x.toFixed(2)}× (${fmt(get(rx).metrics.perS)} vs ${fmt(get(tf).metrics.perS)} elements/s)`, holds: x >= 1, note };
     };
     return {
       title: `${tfdata.title}: ${fmt(rows(quick))} Examples of ${FEATURES} floats + label in 4 shards, ${images(quick)} JPEGs`,
       table: [
-        table(['work', 'tf.data elements/s', 'rxdata elements/s', 'rxdata ÷ tf.data', 'tf.data peak RSS MiB', 'rxdata peak RSS MiB', 'max in flight'], rowsOf),
+        table(['work', 'tf.data elements/s', 'rxdata elements/s', 'rxdata ÷ tf.data', 'tf.data cores busy', 'rxdata cores busy', 'tf.data peak RSS MiB', 'rxdata peak RSS MiB', 'max in flight'], rowsOf),
         '',
         table(
           ['case', 'pipeline', 'median ms', 'elements/s', ...memoryHeader],
