@@ -47,7 +47,7 @@ function runChild(scenario: number, spec: CaseSpec, quick: boolean): Promise<Sam
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), (quick ? 120 : 600) * 1000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), (quick ? 300 : 600) * 1000);
     child.on('close', (code) => {
       clearTimeout(timer);
       const line = out.split('\n').find((l) => l.startsWith('@@result '));
