@@ -19,6 +19,7 @@ const modules: Record<number, () => Promise<ScenarioRunner>> = {
   4: async () => (await import('./scenarios/training.js')).runner,
   5: async () => (await import('./scenarios/shuffleCache.js')).runner,
   6: async () => (await import('./scenarios/kafka.js')).runner,
+  7: async () => (await import('./scenarios/tfdata.js')).runner,
   18: async () => (await import('./scenarios/formats.js')).runner,
 };
 const load = modules[args.scenario];

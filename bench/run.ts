@@ -16,9 +16,10 @@ import { cpuMap } from './scenarios/cpuMap.js';
 import { training } from './scenarios/training.js';
 import { shuffleCache } from './scenarios/shuffleCache.js';
 import { kafka } from './scenarios/kafka.js';
+import { tfdata } from './scenarios/tfdata.js';
 import { formats } from './scenarios/formats.js';
 
-const all: readonly ScenarioDef[] = [overhead, guide, cpuMap, training, shuffleCache, kafka, formats];
+const all: readonly ScenarioDef[] = [overhead, guide, cpuMap, training, shuffleCache, kafka, tfdata, formats];
 
 function parseArgs(argv: readonly string[]): { quick: boolean; scenarios: number[]; runs: number } {
   let quick = false;
@@ -47,7 +48,7 @@ function runChild(scenario: number, spec: CaseSpec, quick: boolean): Promise<Sam
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), (quick ? 120 : 600) * 1000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), (quick ? 300 : 600) * 1000);
     child.on('close', (code) => {
       clearTimeout(timer);
       const line = out.split('\n').find((l) => l.startsWith('@@result '));

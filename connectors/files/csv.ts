@@ -45,7 +45,8 @@ const FLOAT: CsvColumn = { type: 'float' };
 const TRUE = new Set(['true', '1', 'yes', 't', 'y']);
 const FALSE = new Set(['false', '0', 'no', 'f', 'n']);
 
-function convert(cell: string, name: string, column: CsvColumn | undefined, at: string): string | number | boolean {
+/** One cell to its column's type; exported for the numeric fast path (csvFast.ts), whose slow cells go through it. */
+export function convert(cell: string, name: string, column: CsvColumn | undefined, at: string): string | number | boolean {
   if (!column || column.type === 'string') return cell === '' && column?.default !== undefined ? column.default : cell;
   const text = cell.trim();
   if (text === '') {
@@ -120,6 +121,7 @@ export async function* csvRows(
   onError: OnError,
   stage: StageStats,
   failure: (error: unknown) => RecordError = (error) => new RecordError(`cannot read file: ${messageOf(error)}`, path, { cause: error }),
+  firstLine = 1,
 ): AsyncGenerator<(CsvRow | LabelledRow)[]> {
   const { delimiter = ',', quote = '"', labels, select, maxLineBytes = MAX_LINE_BYTES } = options;
   const given = options.columns ?? {};
@@ -127,7 +129,7 @@ export async function* csvRows(
   const columnOf = (name: string): CsvColumn | undefined => (Object.hasOwn(given, name) ? given[name] : undefined);
   const header = options.header ?? options.columnNames === undefined;
   /** The line the next record starts on. Counted here: csv-parse's per-record `info` costs 4x its parsing. */
-  let line = 1;
+  let line = firstLine;
   const parser = parse({
     delimiter,
     quote: quote === false ? null : quote,
@@ -144,15 +146,15 @@ export async function* csvRows(
     on_skip: (error: CsvError | undefined) => {
       if (error?.code === 'CSV_MAX_RECORD_SIZE' && !fatal) {
         // Stop feeding the parser: the rows it has parsed still go out, then this error ends the file.
-        fatal = new RecordError(`CSV record longer than maxLineBytes=${maxLineBytes}`, `${path}:${error.lines}`, { cause: error });
+        fatal = new RecordError(`CSV record longer than maxLineBytes=${maxLineBytes}`, `${path}:${typeof error.lines === 'number' ? error.lines + firstLine - 1 : '?'}`, { cause: error });
         guard.unpipe(parser);
         parser.end();
       }
       // After the fatal error, what the parser says about the cut-off input is a consequence, not a record.
       if (fatal) return undefined;
-      stage.skip(new RecordError(`malformed CSV: ${error ? brief(messageOf(error)) : 'unknown error'}`, `${path}:${error?.lines ?? '?'}`, { cause: error }));
+      stage.skip(new RecordError(`malformed CSV: ${error ? brief(messageOf(error)) : 'unknown error'}`, `${path}:${typeof error?.lines === 'number' ? error.lines + firstLine - 1 : '?'}`, { cause: error }));
       // Resynchronise the count where csv-parse found the error.
-      if (typeof error?.lines === 'number') line = error.lines + 1;
+      if (typeof error?.lines === 'number') line = error.lines + firstLine;
       return undefined;
     },
   });
@@ -160,7 +162,7 @@ export async function* csvRows(
   let fatal: RecordError | undefined;
   // Over-long lines never reach the parser: an error at their line, or dropped and counted.
   const guard = lineGuard(maxLineBytes, (line) => {
-    const error = new RecordError(`line longer than maxLineBytes=${maxLineBytes}`, `${path}:${line}`);
+    const error = new RecordError(`line longer than maxLineBytes=${maxLineBytes}`, `${path}:${line + firstLine - 1}`);
     if (onError === 'fail') return error;
     stage.skip(error);
     return undefined;
@@ -244,9 +246,9 @@ export async function* csvRows(
     if (error instanceof RecordError) throw error;
     const lines = (error as { lines?: number }).lines;
     if ((error as { code?: string }).code === 'CSV_MAX_RECORD_SIZE') {
-      throw new RecordError(`CSV record longer than maxLineBytes=${maxLineBytes}`, `${path}:${lines ?? '?'}`, { cause: error });
+      throw new RecordError(`CSV record longer than maxLineBytes=${maxLineBytes}`, `${path}:${lines === undefined ? '?' : lines + firstLine - 1}`, { cause: error });
     }
-    throw new RecordError(`malformed CSV: ${brief(messageOf(error))}`, lines !== undefined ? `${path}:${lines}` : path, { cause: error });
+    throw new RecordError(`malformed CSV: ${brief(messageOf(error))}`, lines !== undefined ? `${path}:${lines + firstLine - 1}` : path, { cause: error });
   } finally {
     stream.unpipe(guard);
     guard.unpipe(parser);

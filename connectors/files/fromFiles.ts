@@ -7,7 +7,9 @@ import { interleave } from '../../operators/interleave.js';
 import { fixedRecords, type FixedRecordOptions } from './binary.js';
 import { withFileCardinality } from './cardinality.js';
 import { csvRows, type CsvOptions, type CsvRow, type LabelledRow } from './csv.js';
-import { parseExample, type FeatureSpec, type ParsedExample } from './example.js';
+import { numericCsv, numericCsvRows } from './csvFast.js';
+import type { FeatureSpec, ParsedExample } from './example.js';
+import { exampleParser } from './exampleBatch.js';
 import { MAX_LINE_BYTES, splitLines } from './lines.js';
 import { listFiles, type FileShard, type FollowSymlinks } from './listFiles.js';
 import { ioError, openBytes, pullBatches, type ByteSource, type Compression } from './source.js';
@@ -225,6 +227,8 @@ async function* decodeBatches<I, O>(batches: AsyncIterable<I[]>, decode: (item: 
 }
 
 /** A line over the limit, as a bad record at its line. */
+/** The CSV fast path reads whole 64 KiB chunks of lines: it needs a line limit above that. */
+const FAST_CSV_MIN_LINE_BYTES = 1 << 20;
 const tooLong = (path: string, line: number, max: number): RecordError => new RecordError(`line longer than maxLineBytes=${max}`, `${path}:${line}`);
 
 function recordReader(options: FromFilesOptions): Reader {
@@ -263,6 +267,11 @@ function recordReader(options: FromFilesOptions): Reader {
         );
     case 'csv': {
       const csv = options;
+      // Labelled numeric rows: parsed on bytes (csvFast.ts), same rows and errors; a line that
+      // grows past maxLineBytes is handed to the general parser, which refuses or skips it.
+      if (numericCsv(csv) && maxLineBytes >= FAST_CSV_MIN_LINE_BYTES) {
+        return (path, stage, onError) => numericCsvRows(chunksOf(openBytes(path, compression), stage), path, { ...csv, maxLineBytes }, onError, stage);
+      }
       return (path, stage, onError) => {
         const source = openBytes(path, compression);
         return csvRows(chunkCounter(source, stage), path, { ...csv, maxLineBytes }, onError, stage, source.failure);
@@ -271,7 +280,7 @@ function recordReader(options: FromFilesOptions): Reader {
     case 'tfrecord': {
       const { verifyCrc = true, example, maxRecordBytes } = options;
       if (maxRecordBytes !== undefined && !(Number.isInteger(maxRecordBytes) && maxRecordBytes >= 0)) throw new RangeError(`fromFiles: maxRecordBytes must be an integer >= 0, got ${maxRecordBytes}`);
-      const parse = example ? parseExample(example) : undefined;
+      const parse = example ? exampleParser(example) : undefined;
       return (path, stage, onError) =>
         decodeBatches(
           tfRecordFrames(chunksOf(openBytes(path, compression), stage), path, { verify: verifyCrc, maxRecordBytes }),

@@ -10,6 +10,7 @@ export type { CsvOptions, CsvColumn, CsvColumnType, CsvRow, LabelledRow } from '
 export type { Compression } from './source.js';
 export type { FixedRecordOptions } from './binary.js';
 export { parseExample, serializeExample, decodeExample, type FeatureSpec, type FeatureDef, type FeatureType, type ParsedExample, type ParsedFeature, type ExampleFeatures, type ExampleValue, type Int64Values } from './example.js';
+export { exampleParser, parseExampleBatch, type ParsedExampleBatch, type FixedNumericSpec, type FixedNumericFeature } from './exampleBatch.js';
 export { crc32c, maskedCrc32c } from './crc32c.js';
 export { frameRecord, MAX_RECORD_BYTES } from './tfrecord.js';
 export { MAX_LINE_BYTES } from './lines.js';

@@ -7,6 +7,10 @@
  */
 import { RecordError } from '../../src/errors.js';
 import { maskedCrc32c } from './crc32c.js';
+import { Slab } from './slab.js';
+
+/** A frame's length field, little-endian u64, read as two halves: no BigInt per record. */
+const lengthAt = (bytes: Buffer, at: number): number => bytes.readUInt32LE(at) + bytes.readUInt32LE(at + 4) * 2 ** 32;
 
 /** A record's payload and the byte offset (in the uncompressed stream) of its frame. */
 export interface FramedRecord {
@@ -57,10 +61,12 @@ export async function* tfRecordFrames(chunks: AsyncIterable<Buffer>, path: strin
   let base = 0;
   /** The frame being gathered across chunks, if any. */
   let partial: Partial | undefined;
+  /** Where small records are copied to (one allocation per 4 KiB, see slab.ts). */
+  const slab = new Slab();
   /** Checks a complete header; returns the record length, an error to emit (oversized), or throws when fatal. */
   const checkHeader = (header: Buffer, at: number, offset: number): number | FrameError => {
-    const length = Number(header.readBigUInt64LE(at));
-    if (verify && maskedCrc32c(header.subarray(at, at + 8)) !== header.readUInt32LE(at + 8)) {
+    const length = lengthAt(header, at);
+    if (verify && maskedCrc32c(header, at, at + 8) !== header.readUInt32LE(at + 8)) {
       throw new RecordError('corrupt TFRecord: length CRC mismatch', `${path} byte ${offset}`);
     }
     if (length > maxRecordBytes) return new FrameError(`TFRecord record of ${length} bytes exceeds maxRecordBytes=${maxRecordBytes}`, `${path} byte ${offset}`);
@@ -76,7 +82,7 @@ export async function* tfRecordFrames(chunks: AsyncIterable<Buffer>, path: strin
         const length = checkHeader(chunk, at, base + at);
         if (typeof length !== 'number') {
           out.push(length);
-          partial = { offset: base + at, header: Buffer.alloc(0), headerFilled: 12, length: Number(chunk.readBigUInt64LE(at)), data: undefined, dataFilled: 0, crc: Buffer.alloc(4), crcFilled: 0 };
+          partial = { offset: base + at, header: Buffer.alloc(0), headerFilled: 12, length: lengthAt(chunk, at), data: undefined, dataFilled: 0, crc: Buffer.alloc(4), crcFilled: 0 };
           at = feed(partial, chunk, at + 12, out, checkHeader);
           continue;
         }
@@ -85,9 +91,8 @@ export async function* tfRecordFrames(chunks: AsyncIterable<Buffer>, path: strin
           at = feed(partial, chunk, at + 12, out, checkHeader);
           continue;
         }
-        // A copy in a plain Uint8Array: holding a record must not pin the read chunk.
-        const data = new Uint8Array(length);
-        data.set(chunk.subarray(at + 12, at + 12 + length));
+        // A copy (in a 4 KiB slab, or of its own when large): holding a record must not pin the read chunk.
+        const data = slab.copy(chunk, at + 12, length);
         if (verify && maskedCrc32c(data) !== chunk.readUInt32LE(at + 12 + length)) {
           out.push(new FrameError('corrupt TFRecord: data CRC mismatch', `${path} byte ${base + at}`));
         } else {
@@ -126,7 +131,7 @@ export async function* tfRecordFrames(chunks: AsyncIterable<Buffer>, path: strin
         p.data = new Uint8Array(length);
       } else {
         out.push(length);
-        p.length = Number(p.header.readBigUInt64LE(0));
+        p.length = lengthAt(p.header, 0);
       }
     }
     if (p.dataFilled < p.length) {

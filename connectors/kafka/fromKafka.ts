@@ -140,6 +140,9 @@ function safely(fn: () => void): void {
   }
 }
 
+/** What the built-in decoders get for meta (they ignore it): no object per record for them. */
+const NO_META: RecordMeta = Object.freeze({ topic: '', partition: -1, offset: '-1', key: null });
+
 function decoderFor<T>(decode: KafkaDecode<T>): (value: Buffer, meta: RecordMeta) => T | PromiseLike<T> {
   switch (decode) {
     case 'utf8':
@@ -184,6 +187,7 @@ export function fromKafka<T>(options: FromKafkaOptions<T>): KafkaSource<T> {
   const commitMode: CommitMode = options.commit ?? (options.groupId ? 'after-ack' : 'none');
   const start: KafkaStart = options.start ?? (options.groupId ? 'committed' : 'earliest');
   const decode = decoderFor<T>(options.decode ?? ('buffer' as KafkaDecode<T>));
+  const userDecode = typeof options.decode === 'function';
   const clients = options.clients ?? kafkajsClients;
   const onError = options.onError ?? 'fail';
   const commitIntervalMs = options.commitIntervalMs ?? 1000;
@@ -326,7 +330,7 @@ export function fromKafka<T>(options: FromKafkaOptions<T>): KafkaSource<T> {
         let value: T;
         try {
           if (message.value === null) throw new Error('null value (tombstone)');
-          const decoded = decode(message.value, { topic: batch.topic, partition: batch.partition, offset: message.offset, key: message.key });
+          const decoded = decode(message.value, userDecode ? { topic: batch.topic, partition: batch.partition, offset: message.offset, key: message.key } : NO_META);
           // Only an asynchronous decoder (a schema fetch) costs an await.
           value = isThenable(decoded) ? await decoded : decoded;
         } catch (cause) {

@@ -1,0 +1,301 @@
+/**
+ * Scenario 7, against tf.data itself: the same files, written by TensorFlow (bench/tfdata/tfdata.py
+ * write), read by each side's best pipeline, alternating case by case.
+ *
+ * - TFRecord: 4 shards of tf.train.Examples (64 floats `x`, int64 `label`) → interleave 4 →
+ *   shuffle(10,000) → batch(256) → parse the batch → prefetch. tf.data: AUTOTUNE everywhere,
+ *   `parse_example` on the batch. rxdata: raw records shuffled, `parseExampleBatch` on the batch
+ *   (and, beside it, the Example decoded in the source, record by record).
+ * - CSV: the same rows as 4 CSV shards; tf.data `decode_csv` on the batch; rxdata's numeric CSV
+ *   fast path (`format: 'csv', labels`) → shuffle → batch.
+ * - Image: JPEG (320×240) decode + resize to 224×224, batch 32: tf.data `decode_jpeg` +
+ *   `resize` (AUTOTUNE parallel map) vs `fromImageFolder({ size })`.
+ * - Training feed: a 64-128-10 MLP (batch 256) fed by the TFRecord pipeline vs trained on the same
+ *   batches held in memory, one epoch each, in the same process: stall = 1 − ceiling ÷ fed.
+ *   Keras `fit` on CPU TensorFlow vs `trainOn` on tfjs wasm: the backends differ, so only the
+ *   stall compares.
+ *
+ * Python: `RXDATA_PYTHON`, else `.venv/bin/python` in the repository, else `python3`, whichever
+ * imports tensorflow. Without one the scenario says so in one line and the rest of the bench runs.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { bufferCount, lastValueFrom, map, take, toArray, type Observable } from 'rxjs';
+import { batch } from '../../operators/batch.js';
+import { consume } from '../../operators/consume.js';
+import { prefetch } from '../../operators/prefetch.js';
+import { shuffle } from '../../operators/shuffle.js';
+import { fromFiles, fromImageFolder } from '../../connectors/files/index.js';
+import { parseExampleBatch } from '../../connectors/files/exampleBatch.js';
+import { trainOn } from '../../src/trainOn.js';
+import type { NDArray } from '../../src/types.js';
+import { InFlight, fmt, memoryCells, memoryHeader, ratio, table, useBackend, type CaseResult, type CaseSpec, type RunOptions, type ScenarioDef, type ScenarioRunner, type Summary } from '../lib.js';
+
+const FEATURES = 64;
+const CLASSES = 10;
+const BATCH = 256;
+const WINDOW = 10_000;
+const IMAGE_BATCH = 32;
+const rows = (quick: boolean): number => (quick ? 40_000 : 200_000);
+const images = (quick: boolean): number => (quick ? 120 : 480);
+const spec = { x: { type: 'float', shape: [FEATURES] }, label: { type: 'int64', shape: [] } } as const;
+
+const repo = fileURLToPath(new URL('../../', import.meta.url));
+const script = fileURLToPath(new URL('../tfdata/tfdata.py', import.meta.url));
+const dataDir = (quick: boolean): string => join(tmpdir(), `rxdata-bench-tfdata-${rows(quick)}-${images(quick)}`);
+
+/** The Python that imports tensorflow, or undefined. */
+function findPython(): string | undefined {
+  const candidates = [process.env.RXDATA_PYTHON, join(repo, '.venv/bin/python'), 'python3'].filter((c): c is string => !!c);
+  for (const python of candidates) {
+    if (python.includes('/') && !existsSync(python)) continue;
+    // Finds the package without importing it (an import takes seconds, minutes on a loaded machine).
+    const probe = spawnSync(python, ['-c', 'import importlib.util, sys; sys.exit(importlib.util.find_spec("tensorflow") is None)'], { stdio: 'ignore', timeout: 60_000 });
+    if (probe.status === 0) return python;
+  }
+  return undefined;
+}
+
+function python(): string {
+  const found = process.env.RXDATA_PYTHON ?? findPython();
+  if (!found) throw new Error('no Python with tensorflow');
+  return found;
+}
+
+/** Runs tfdata.py with `args`; resolves its `@@tfdata` JSON line (or undefined for `write`). */
+function runPython(args: string[]): Promise<Record<string, number> | undefined> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(python(), [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' } });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('close', (code) => {
+      const line = out.split('\n').find((l) => l.startsWith('@@tfdata '));
+      if (code !== 0) reject(new Error(`tfdata.py ${args.join(' ')} exited ${code}: ${err.slice(-1500)}`));
+      else resolve(line ? (JSON.parse(line.slice(9)) as Record<string, number>) : undefined);
+    });
+  });
+}
+
+/** Writes the data set with TensorFlow, once per size (kept in the temp directory across runs). */
+async function ensureData(quick: boolean): Promise<string> {
+  const dir = dataDir(quick);
+  if (!existsSync(join(dir, 'done'))) await runPython(['write', dir, String(rows(quick)), String(images(quick))]);
+  return dir;
+}
+
+/** Counts elements at the sink; `n` per batch. */
+async function drain<B>(batches$: Observable<B>, size: (b: B) => number, flight: InFlight): Promise<number> {
+  let n = 0;
+  await lastValueFrom(
+    batches$.pipe(
+      consume((b: B) => {
+        const k = size(b);
+        n += k;
+        flight.consume(k);
+      }),
+      toArray(),
+    ),
+  );
+  return n;
+}
+
+type XY = { x: NDArray; label: NDArray };
+
+/** rxdata's pipelines, by case. `limit` cuts the warm-up short. */
+function pipeline(caseName: string, dir: string, flight: InFlight, limit: number): Observable<{ n: number; batch: unknown }> {
+  const counted = <T>(source: Observable<T>): Observable<T> =>
+    source.pipe(
+      take(limit),
+      map((r) => {
+        flight.pull();
+        return r;
+      }),
+    );
+  switch (caseName) {
+    case 'rxdata-tfrecord': {
+      const parse = parseExampleBatch(spec);
+      return counted(fromFiles(join(dir, '*.tfrecord'), { format: 'tfrecord', cycleLength: 4 })).pipe(
+        shuffle(WINDOW),
+        bufferCount(BATCH),
+        map((records) => parse(records)),
+        prefetch(2),
+        map((b) => ({ n: b.label.shape[0], batch: b })),
+      );
+    }
+    case 'rxdata-tfrecord-elementwise':
+      return counted(fromFiles(join(dir, '*.tfrecord'), { format: 'tfrecord', cycleLength: 4, example: spec })).pipe(
+        shuffle(WINDOW),
+        batch(BATCH),
+        prefetch(2),
+        map((b) => ({ n: b.label.shape[0], batch: b })),
+      );
+    case 'rxdata-csv':
+      return counted(fromFiles(join(dir, '*.csv'), { format: 'csv', labels: ['label'], columns: { label: { type: 'int' } }, cycleLength: 4 })).pipe(
+        shuffle(WINDOW),
+        batch(BATCH),
+        prefetch(2),
+        map((b) => ({ n: b.ys.shape[0], batch: b })),
+      );
+    case 'rxdata-image':
+      return counted(fromImageFolder(join(dir, 'images'), { size: [224, 224], channels: 3 })).pipe(
+        map(({ image, label }) => ({ image, label })),
+        batch(IMAGE_BATCH),
+        prefetch(2),
+        map((b) => ({ n: b.label.shape[0], batch: b })),
+      );
+    default:
+      throw new Error(`no case ${caseName}`);
+  }
+}
+
+/** The training feed: one epoch fed by the TFRecord pipeline, one on the same batches in memory (the ceiling), each on its own model. */
+async function feed(dir: string, flight: InFlight, limit: number): Promise<CaseResult> {
+  const tf = await useBackend('wasm');
+  const model = (): ReturnType<typeof tf.sequential> => {
+    const m = tf.sequential({ layers: [tf.layers.dense({ inputShape: [FEATURES], units: 128, activation: 'relu' }), tf.layers.dense({ units: CLASSES, activation: 'softmax' })] });
+    m.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy' });
+    return m;
+  };
+  const parse = parseExampleBatch(spec);
+  const toXY = (b: XY): { xs: NDArray; ys: NDArray } => {
+    const n = b.label.shape[0];
+    const ys = new Float32Array(n * CLASSES);
+    for (let i = 0; i < n; i++) ys[i * CLASSES + b.label.data[i]] = 1;
+    return { xs: b.x, ys: { data: ys, shape: [n, CLASSES] } };
+  };
+  const epoch$ = fromFiles(join(dir, '*.tfrecord'), { format: 'tfrecord', cycleLength: 4 }).pipe(
+    take(limit),
+    map((r) => (flight.pull(), r)),
+    shuffle(WINDOW),
+    bufferCount(BATCH),
+    map((records) => toXY(parse(records))),
+    prefetch(2),
+  );
+  // The ceiling's batches: the same pipeline collected before the clock starts, as tensors.
+  const held = (await lastValueFrom(epoch$.pipe(toArray()))).map((b) => ({ xs: tf.tensor2d(b.xs.data as Float32Array, [b.xs.shape[0], FEATURES]), ys: tf.tensor2d(b.ys.data as Float32Array, [b.ys.shape[0], CLASSES]) }));
+  const ceilingModel = model();
+  const fedModel = model();
+  let t0 = performance.now();
+  for (const b of held) await ceilingModel.trainOnBatch(b.xs, b.ys);
+  const ceilingMs = performance.now() - t0;
+  flight.pulled = flight.consumed = flight.max = 0;
+  t0 = performance.now();
+  const steps = await lastValueFrom(epoch$.pipe(trainOn(fedModel, { afterStep: (r) => flight.consume(r.size) }), toArray()));
+  const ms = performance.now() - t0;
+  tf.dispose(held.flatMap((b) => [b.xs, b.ys]));
+  ceilingModel.dispose();
+  fedModel.dispose();
+  const items = steps.reduce((a, s) => a + s.size, 0);
+  return { ms, items, maxInFlight: flight.max, metrics: { perS: (items / ms) * 1000, ceilingMs, stallPct: 100 * Math.max(0, 1 - ceilingMs / ms) } };
+}
+
+export const runner: ScenarioRunner = {
+  async run(caseName, options: RunOptions) {
+    const dir = await ensureData(options.quick);
+    const flight = new InFlight();
+    if (caseName.startsWith('tfdata-')) {
+      // tf.data warms up inside its own process (tracing, page cache) before its timed epoch.
+      if (options.warmup) return { ms: 0, items: 0 };
+      const r = (await runPython(['run', dir, caseName.slice(7)]))!;
+      return { ms: r.ms, items: r.items, metrics: { perS: r.perS, ...(r.cpuMs !== undefined ? { cores: r.cpuMs / r.ms } : {}), ...(r.stall !== undefined ? { ceilingMs: r.ceilingMs, stallPct: 100 * r.stall } : {}) } };
+    }
+    // The warm-up pass is long enough for the JIT to reach its optimised code (a quarter epoch, at least 40,000 rows).
+    const limit = options.warmup ? (caseName === 'rxdata-image' ? 2 * IMAGE_BATCH : Math.max(40_000, rows(options.quick) / 4)) : Infinity;
+    if (caseName === 'rxdata-fit') return feed(dir, flight, limit);
+    const t0 = performance.now();
+    const c0 = process.cpuUsage();
+    const items = await drain(pipeline(caseName, dir, flight, limit), (b) => b.n, flight);
+    const ms = performance.now() - t0;
+    const cpu = process.cpuUsage(c0);
+    // Cores busy on average (the JS thread plus libuv's file reads): near 1 means one thread bound by its own work.
+    return { ms, items, maxInFlight: flight.max, metrics: { perS: (items / ms) * 1000, cores: (cpu.user + cpu.system) / 1000 / ms } };
+  },
+};
+
+/** Cores kept busy on average (process CPU time ÷ wall time), when measured. */
+const cores = (s: Summary): string => (s.metrics.cores === undefined ? '–' : s.metrics.cores.toFixed(2));
+
+const PAIRS = [
+  { work: 'TFRecord → Example → batch', tf: 'tfdata-tfrecord', rx: 'rxdata-tfrecord' },
+  { work: 'CSV → floats → batch', tf: 'tfdata-csv', rx: 'rxdata-csv' },
+  { work: `JPEG 320×240 → decode + resize 224 → batch ${IMAGE_BATCH}`, tf: 'tfdata-image', rx: 'rxdata-image' },
+] as const;
+
+const CASES: readonly CaseSpec[] = [
+  { name: 'tfdata-tfrecord', impl: 'loop', label: `tf.data: interleave(4, AUTOTUNE) → shuffle(${WINDOW}) → batch(${BATCH}) → map(parse_example) → prefetch(AUTOTUNE)` },
+  { name: 'rxdata-tfrecord', impl: 'rxdata', label: `fromFiles(cycleLength 4) → shuffle(${WINDOW}) → bufferCount(${BATCH}) → map(parseExampleBatch) → prefetch(2)` },
+  { name: 'rxdata-tfrecord-elementwise', impl: 'rxdata', label: `fromFiles(cycleLength 4, example) → shuffle(${WINDOW}) → batch(${BATCH}) → prefetch(2)` },
+  { name: 'tfdata-csv', impl: 'loop', label: `tf.data: interleave(TextLineDataset, 4, AUTOTUNE) → shuffle(${WINDOW}) → batch(${BATCH}) → map(decode_csv) → prefetch(AUTOTUNE)` },
+  { name: 'rxdata-csv', impl: 'rxdata', label: `fromFiles(csv, labels, cycleLength 4) → shuffle(${WINDOW}) → batch(${BATCH}) → prefetch(2)` },
+  { name: 'tfdata-image', impl: 'loop', label: `tf.data: map(read_file → decode_jpeg → resize, AUTOTUNE) → batch(${IMAGE_BATCH}) → prefetch(AUTOTUNE)` },
+  { name: 'rxdata-image', impl: 'rxdata', label: `fromImageFolder(size 224×224) → batch(${IMAGE_BATCH}) → prefetch(2)` },
+  { name: 'tfdata-fit', impl: 'loop', label: 'Keras fit (CPU TensorFlow) on the TFRecord pipeline vs on the same batches cached in memory' },
+  { name: 'rxdata-fit', impl: 'rxdata', label: 'trainOn (tfjs wasm) on the TFRecord pipeline vs trainOnBatch on the same batches as tensors' },
+];
+
+let pythonProbe: Promise<string | undefined> | undefined;
+
+export const tfdata: ScenarioDef = {
+  id: 7,
+  title: 'tf.data itself: the same files written by TensorFlow, each side’s best pipeline',
+  async pending() {
+    pythonProbe ??= Promise.resolve(findPython());
+    const found = await pythonProbe;
+    if (!found) return 'Python TensorFlow not found (set RXDATA_PYTHON, or make .venv with tensorflow-cpu): tf.data comparison skipped';
+    // The cases' processes inherit it.
+    process.env.RXDATA_PYTHON = found;
+    return undefined;
+  },
+  cases: () => CASES,
+  report(by, quick) {
+    const get = (name: string): Summary => by.get(name)!;
+    const rowsOf = PAIRS.map((p) => {
+      const t = get(p.tf);
+      const r = get(p.rx);
+      return [p.work, fmt(t.metrics.perS), fmt(r.metrics.perS), ratio(r.metrics.perS, t.metrics.perS), cores(t), cores(r), fmt(t.peakRssMiB), ...memoryCells(r)];
+    });
+    const elementwise = get('rxdata-tfrecord-elementwise');
+    const tfFit = get('tfdata-fit');
+    const rxFit = get('rxdata-fit');
+    const verdict = (target: string, rx: string, tf: string) => {
+      const x = get(rx).metrics.perS / get(tf).metrics.perS;
+      // What bounds it, measured: CPU per element on each side and the cores each kept busy.
+      const perElement = (s: Summary): string => `${fmt((1e6 * (s.metrics.cores ?? NaN)) / s.metrics.perS)} µs CPU/element on ${cores(s)} cores`;
+      const note = x >= 1 ? undefined : `bounded by CPU: rxdata ${perElement(get(rx))} (one JS thread), tf.data ${perElement(get(tf))}`;
+      return { target, measured: `${x.toFixed(2)}× (${fmt(get(rx).metrics.perS)} vs ${fmt(get(tf).metrics.perS)} elements/s)`, holds: x >= 1, note };
+    };
+    return {
+      title: `${tfdata.title}: ${fmt(rows(quick))} Examples of ${FEATURES} floats + label in 4 shards, ${images(quick)} JPEGs`,
+      table: [
+        table(['work', 'tf.data elements/s', 'rxdata elements/s', 'rxdata ÷ tf.data', 'tf.data cores busy', 'rxdata cores busy', 'tf.data peak RSS MiB', 'rxdata peak RSS MiB', 'max in flight'], rowsOf),
+        '',
+        table(
+          ['case', 'pipeline', 'median ms', 'elements/s', ...memoryHeader],
+          [...CASES.filter((c) => !c.name.endsWith('-fit')).map((c) => get(c.name)), elementwise]
+            .filter((s, i, all) => all.indexOf(s) === i)
+            .map((s) => [s.spec.name, s.spec.label, fmt(s.ms), fmt(s.metrics.perS), ...memoryCells(s)]),
+        ),
+        '',
+        table(
+          ['training feed', 'pipeline', 'fed epoch ms', 'in-memory epoch ms', 'input stall'],
+          [tfFit, rxFit].map((s) => [s.spec.name, s.spec.label, fmt(s.ms), fmt(s.metrics.ceilingMs), `${s.metrics.stallPct.toFixed(1)} %`]),
+        ),
+      ].join('\n'),
+      verdicts: [
+        verdict('TFRecord ≥ 1.0× tf.data elements/s', 'rxdata-tfrecord', 'tfdata-tfrecord'),
+        verdict('CSV ≥ 1.0× tf.data elements/s', 'rxdata-csv', 'tfdata-csv'),
+      ],
+      notes: [
+        'Both sides read the same files, written by TensorFlow (`bench/tfdata/tfdata.py write`), cached in the temp directory; each timed run is one full epoch after a warm-up pass in the same process.',
+        'tf.data runs its pipeline on its own thread pool (all cores); rxdata on the one JavaScript thread. Elements/s count rows (images) out of the last stage.',
+        'Medians over runs; tf.data figures come from a fresh Python process per run (TensorFlow start-up not timed).',
+        `Training feed: input stall = 1 − in-memory epoch ÷ fed epoch, each side on its own backend: rxdata ${rxFit.metrics.stallPct.toFixed(1)} %, Keras on tf.data ${tfFit.metrics.stallPct.toFixed(1)} %.`,
+      ],
+    };
+  },
+};

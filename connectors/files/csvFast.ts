@@ -1,0 +1,339 @@
+/**
+ * Numeric CSV on bytes: rows of number cells parsed straight from the read chunks into
+ * `Float32Array`s, without a string per line or per cell. The fast path of `fromFiles(…,
+ * { format: 'csv', labels })`; its rows, line numbers and errors are the general parser's
+ * (`csv.ts`, csv-parse), and a file whose bytes hold a quote character goes on through the
+ * general parser from that point (quoted fields are its job).
+ */
+import { MAX_LINE_BYTES } from './lines.js';
+import { Readable } from 'node:stream';
+import { RecordError, type OnError } from '../../src/errors.js';
+import type { StageStats } from '../../src/stats.js';
+import { convert, csvRows, type CsvColumn, type CsvOptions, type LabelledRow } from './csv.js';
+import { FloatSlab } from './slab.js';
+
+const FLOAT: CsvColumn = { type: 'float' };
+const LF = 10;
+const CR = 13;
+const SPACE = 32;
+const TAB = 9;
+
+/**
+ * Whether `numericCsvRows` can read files with these options: labelled rows (every kept column a
+ * number), typed columns only `float`/`int`, a one-byte delimiter and quote.
+ */
+export function numericCsv(options: CsvOptions): boolean {
+  const { delimiter = ',', quote = '"', columns = {}, labels } = options;
+  if (!labels) return false;
+  if (!oneByte(delimiter) || delimiter === '\n' || delimiter === '\r' || (quote !== false && !oneByte(quote))) return false;
+  return Object.values(columns).every((c) => c.type === 'float' || c.type === 'int');
+}
+
+const oneByte = (s: string): boolean => s.length === 1 && s.charCodeAt(0) < 0x80;
+
+/** Powers of ten a double holds exactly: a decimal of up to 15 digits scaled by one of them rounds once, as `Number()` does. */
+const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k);
+
+/** Where a number cell's parse ended (`cellEnd`), shared by `number` and its callers (the parse is synchronous). */
+let cellEnd = 0;
+/** The last `number` had 16 to 19 significant digits: its value may be a few ulps off `Number(text)`. */
+let approximate = false;
+
+/**
+ * Parses the cell starting at `b[s]` (up to the delimiter `d`, a line break or `end`) as
+ * `Number(text.trim())` would, and sets `cellEnd` to the byte that ended it. NaN means "not a
+ * plain decimal": the caller then converts the cell's text the general way (hex, Infinity,
+ * more than 19 digits, non-ASCII, an error). Up to 15 significant digits and a power of ten up
+ * to 22 the result is exact (one rounding, as `Number`); 16 to 19 digits (a float32 printed as a
+ * double: 17) set `approximate`.
+ */
+function number(b: Uint8Array, s: number, end: number, d: number): number {
+  let i = s;
+  while (i < end && (b[i] === SPACE || b[i] === TAB)) i++;
+  let negative = false;
+  if (i < end && (b[i] === 0x2d || b[i] === 0x2b)) negative = b[i++] === 0x2d;
+  let mantissa = 0;
+  let digits = 0;
+  let significant = 0;
+  let scale = 0;
+  let c = 0;
+  for (; i < end; i++) {
+    c = b[i] - 0x30;
+    if (c < 0 || c > 9) break;
+    mantissa = mantissa * 10 + c;
+    digits++;
+    if (mantissa !== 0) significant++;
+  }
+  if (i < end && b[i] === 0x2e) {
+    for (i++; i < end; i++) {
+      c = b[i] - 0x30;
+      if (c < 0 || c > 9) break;
+      mantissa = mantissa * 10 + c;
+      digits++;
+      scale++;
+      if (mantissa !== 0) significant++;
+    }
+  }
+  let exponent = 0;
+  let bad = digits === 0 || significant > 19;
+  approximate = significant > 15;
+  if (i < end && (b[i] === 0x65 || b[i] === 0x45)) {
+    i++;
+    let negExp = false;
+    if (i < end && (b[i] === 0x2d || b[i] === 0x2b)) negExp = b[i++] === 0x2d;
+    const from = i;
+    for (; i < end; i++) {
+      c = b[i] - 0x30;
+      if (c < 0 || c > 9) break;
+      if (exponent < 1000) exponent = exponent * 10 + c;
+    }
+    if (i === from) bad = true;
+    if (negExp) exponent = -exponent;
+  }
+  while (i < end && (b[i] === SPACE || b[i] === TAB)) i++;
+  if (i < end && b[i] !== d && b[i] !== LF && b[i] !== CR) {
+    // Something else in the cell: find its end, the general conversion will judge it.
+    while (i < end && b[i] !== d && b[i] !== LF && b[i] !== CR) i++;
+    bad = true;
+  }
+  cellEnd = i;
+  if (bad) return NaN;
+  const k = exponent - scale;
+  let value: number;
+  if (k === 0) value = mantissa;
+  else if (k > 0 && k <= 22) value = mantissa * POW10[k];
+  else if (k < 0 && k >= -22) value = mantissa / POW10[-k];
+  else return NaN;
+  return negative ? -value : value;
+}
+
+/**
+ * Whether a value a few ulps off the exact decimal still gives the float32 `Number(text)` gives:
+ * true when everything within 2^-45 of it (hundreds of ulps) rounds to the same float32
+ * (rounding is monotonic), false near a float32 rounding boundary, rare.
+ */
+function sureFloat32(value: number): boolean {
+  const f = Math.fround(value);
+  return Math.fround(value * (1 + 2 ** -45)) === f && Math.fround(value * (1 - 2 ** -45)) === f;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: false });
+
+/**
+ * Reads labelled rows (`{ xs: Float32Array, ys }`, as `csvRows` with `labels`) from a file's
+ * chunks, one batch per chunk. See the module comment; `numericCsv(options)` must hold.
+ */
+export async function* numericCsvRows(
+  chunks: AsyncIterable<Buffer>,
+  path: string,
+  options: CsvOptions & { readonly maxLineBytes?: number },
+  onError: OnError,
+  stage: StageStats,
+): AsyncGenerator<LabelledRow[]> {
+  const maxLineBytes = options.maxLineBytes ?? MAX_LINE_BYTES;
+  const { delimiter = ',', quote = '"', columns = {}, labels = [], select } = options;
+  const header = options.header ?? options.columnNames === undefined;
+  const d = delimiter.charCodeAt(0);
+  const q = quote === false ? -1 : quote.charCodeAt(0);
+  /** The 1-based line the next line break ends. */
+  let line = 1;
+  let names: string[] | undefined = options.columnNames ? [...options.columnNames] : undefined;
+  let headerSeen = !header;
+  /** The feature columns and the label columns (source indices), once the names are known. */
+  let picks: number[] | undefined;
+  let labelPicks: number[] = [];
+  /** Per source column: its feature index k, or label k as -(k + 1), or UNUSED. */
+  let slot = new Int32Array(0);
+  const UNUSED = 0x7fffffff;
+  /** Per source column: an `int` column (its values must be integers). */
+  let ints = new Uint8Array(0);
+  /** The current row's labels. */
+  let ys = new Float64Array(0);
+  /** Rows' feature arrays come out of 4 KiB slabs (one allocation per slab, not per row). */
+  const slab = new FloatSlab();
+
+  const resolve = (all: string[]): void => {
+    const index = (name: string): number => {
+      const i = all.indexOf(name);
+      if (i < 0) throw new RecordError(`no column named '${name}' (columns: ${all.join(', ')})`, `${path}:1`);
+      return i;
+    };
+    for (const name of Object.keys(columns)) index(name);
+    labelPicks = labels.map(index);
+    const kept = select ? select.map(index) : all.map((_, i) => i);
+    picks = kept.filter((i) => !labelPicks.includes(i));
+    slot = new Int32Array(all.length).fill(UNUSED);
+    picks.forEach((c, k) => (slot[c] = k));
+    labelPicks.forEach((c, k) => (slot[c] = -(k + 1)));
+    ints = Uint8Array.from(all, (n) => (columns[n]?.type === 'int' ? 1 : 0));
+    ys = new Float64Array(labelPicks.length);
+  };
+
+  /** A row the general way (csv.ts's conversion, in its order), for a line the fast parse could not take whole: same values, same error. */
+  const generalRow = (record: string[], at: string): LabelledRow | RecordError => {
+    const all = names!;
+    if (record.length !== all.length) return new RecordError(`expected ${all.length} columns, got ${record.length}`, at);
+    try {
+      const xs = new Float32Array(picks!.length);
+      for (let k = 0; k < picks!.length; k++) xs[k] = Number(convert(record[picks![k]], all[picks![k]], columns[all[picks![k]]] ?? FLOAT, at));
+      const values = labelPicks.map((c) => Number(convert(record[c], all[c], columns[all[c]] ?? FLOAT, at)));
+      return { xs, ys: values.length === 1 ? values[0] : Float32Array.from(values) };
+    } catch (error) {
+      return error as RecordError;
+    }
+  };
+
+  /** Cells of one line, as text: the header, and cells the fast number parse left to `convert`. */
+  const cellsOf = (b: Uint8Array, s: number, e: number): string[] => utf8.decode(b.subarray(s, e)).split(delimiter);
+
+  /**
+   * Parses the complete lines in `b[s, e)` (e just past a line break, or the file's end) into
+   * `out`. Returns the bad row's error when it must stop (onError 'fail'), else undefined.
+   */
+  const parseLines = (b: Uint8Array, s: number, e: number, out: LabelledRow[]): RecordError | undefined => {
+    let p = s;
+    while (p < e) {
+      const at = line;
+      // The line's end (its break) and the start of the next.
+      let stop = p;
+      while (stop < e && b[stop] !== LF && b[stop] !== CR) stop++;
+      let next = stop;
+      if (next < e) next += b[next] === CR && next + 1 < e && b[next + 1] === LF ? 2 : 1;
+      line++;
+      if (stop === p) {
+        p = next;
+        continue;
+      }
+      if (!headerSeen) {
+        headerSeen = true;
+        if (names === undefined) names = cellsOf(b, p, stop).map((n) => n.trim());
+        p = next;
+        continue;
+      }
+      if (names === undefined) names = cellsOf(b, p, stop).map((_, i) => String(i));
+      if (picks === undefined) resolve(names);
+      const row = parseRow(b, p, stop, `${path}:${at}`);
+      p = next;
+      if (row instanceof RecordError) {
+        if (onError === 'skip') {
+          stage.skip(row);
+          continue;
+        }
+        return row;
+      }
+      out.push(row);
+    }
+    return undefined;
+  };
+
+  /** One line's cells into a row, or the RecordError that names it. */
+  const parseRow = (b: Uint8Array, s: number, e: number, at: string): LabelledRow | RecordError => {
+    const width = names!.length;
+    const xs = slab.take(picks!.length);
+    let column = 0;
+    let p = s;
+    for (;;) {
+      const where = column < width ? slot[column] : UNUSED;
+      if (where === UNUSED) {
+        while (p < e && b[p] !== d) p++;
+      } else {
+        const value = number(b, p, e, d);
+        // Not a plain decimal, an int column's fraction, or a long decimal whose float32 is not
+        // certain: the line goes the general way.
+        if (Number.isNaN(value) || (ints[column] === 1 && !Number.isInteger(value)) || (approximate && !(where >= 0 && sureFloat32(value)))) return generalRow(cellsOf(b, s, e), at);
+        if (where >= 0) xs[where] = value;
+        else ys[-where - 1] = value;
+        p = cellEnd;
+      }
+      column++;
+      if (p >= e) break;
+      p++; // the delimiter
+    }
+    if (column !== width) return new RecordError(`expected ${width} columns, got ${column}`, at);
+    return { xs, ys: ys.length === 1 ? ys[0] : Float32Array.from(ys) };
+  };
+
+  const it = chunks[Symbol.asyncIterator]();
+  /** The bytes of a line begun in an earlier chunk (at most one line). */
+  let rest: Uint8Array = new Uint8Array(0);
+  /** The last chunk ended in CR: a LF starting the next one belongs to that break. */
+  let pendingCR = false;
+  let first = true;
+  let handedOver = false;
+  try {
+    for (;;) {
+      const result = await it.next();
+      if (result.done) break;
+      let chunk: Uint8Array = result.value;
+      if (first) {
+        first = false;
+        // A UTF-8 byte order mark, as csv-parse's `bom` option drops it.
+        if (chunk.length >= 3 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) chunk = chunk.subarray(3);
+      }
+      if (pendingCR && chunk.length > 0 && chunk[0] === LF) chunk = chunk.subarray(1);
+      pendingCR = false;
+      if ((q >= 0 && chunk.indexOf(q) >= 0) || rest.length + chunk.length > maxLineBytes) {
+        // Quoted fields, or a line that may grow past maxLineBytes: the general parser takes the
+        // file over from the start of this line (it refuses or skips over-long lines).
+        handedOver = true;
+        yield* handOver(concat(rest, chunk), it);
+        return;
+      }
+      const out: LabelledRow[] = [];
+      // The last line break of the chunk: the lines before it are complete.
+      let last = chunk.length - 1;
+      while (last >= 0 && chunk[last] !== LF && chunk[last] !== CR) last--;
+      let error: RecordError | undefined;
+      if (last < 0) {
+        rest = concat(rest, chunk);
+      } else {
+        let from = 0;
+        if (rest.length > 0) {
+          // The line begun earlier ends at this chunk's first break.
+          let firstBreak = 0;
+          while (chunk[firstBreak] !== LF && chunk[firstBreak] !== CR) firstBreak++;
+          const joined = concat(rest, chunk.subarray(0, firstBreak + 1));
+          from = firstBreak + 1;
+          if (chunk[firstBreak] === CR && from < chunk.length && chunk[from] === LF) from++;
+          error = parseLines(joined, 0, joined.length, out);
+        }
+        if (!error) error = parseLines(chunk, from, last + 1, out);
+        pendingCR = chunk[last] === CR;
+        rest = last + 1 < chunk.length ? chunk.slice(last + 1) : new Uint8Array(0);
+      }
+      if (out.length > 0) yield out;
+      if (error) throw error;
+    }
+    if (rest.length > 0) {
+      const out: LabelledRow[] = [];
+      const error = parseLines(rest, 0, rest.length, out);
+      if (out.length > 0) yield out;
+      if (error) throw error;
+    }
+  } finally {
+    // After a hand-over the general parser's stream owns the iterator (and closes it).
+    if (!handedOver) await it.return?.();
+  }
+
+  /** Continues the file through `csvRows` from `head` (the current line on) and the chunks after it. */
+  async function* handOver(head: Uint8Array, tail: AsyncIterator<Buffer>): AsyncGenerator<LabelledRow[]> {
+    async function* bytes(): AsyncGenerator<Uint8Array> {
+      try {
+        yield head;
+        for (let r = await tail.next(); !r.done; r = await tail.next()) yield r.value;
+      } finally {
+        await tail.return?.();
+      }
+    }
+    const rest = { ...options, header: !headerSeen, columnNames: names };
+    yield* csvRows(Readable.from(bytes(), { objectMode: false }), path, rest, onError, stage, undefined, line) as AsyncGenerator<LabelledRow[]>;
+  }
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  if (a.length === 0) return b;
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
