@@ -13,7 +13,7 @@ const F = 'test/fixtures/formats';
 const dir = mkdtempSync(join(tmpdir(), 'rxdata-arrow-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
-for (const file of ['rows.feather', 'rows-zstd.feather', 'rows.arrows']) {
+for (const file of ['rows.feather', 'rows-zstd.feather', 'rows-lz4.feather', 'rows.arrows']) {
   test(`reads pyarrow's ${file} record batch by record batch: structs, lists, nulls, int64 as numbers`, async (t) => {
     const stats = new PipelineStats();
     const rows = await lastValueFrom(fromFiles(`${F}/${file}`, { format: 'arrow' }).pipe(consume(async (r) => r, { stats }), toArray()));

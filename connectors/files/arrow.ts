@@ -4,6 +4,7 @@
  *
  * In flight per open file: one record batch and up to {@link ROWS_PER_BATCH} row objects made from it.
  */
+import { createRequire } from 'node:module';
 import { open, type FileHandle } from 'node:fs/promises';
 import * as arrow from 'apache-arrow';
 import { decompressZstd } from 'hyparquet-compressors';
@@ -23,8 +24,20 @@ export interface ArrowOptions {
   readonly int64?: 'number' | 'bigint';
 }
 
-// Feather v2 and IPC files written with compression='zstd' (pyarrow) need a codec apache-arrow
-// does not ship; a codec the user registered first is kept. LZ4 frames: register your own.
+/** lz4js (pure JS, no types shipped): LZ4 frame decompression. */
+const lz4 = createRequire(import.meta.url)('lz4js') as { decompress(src: Uint8Array, maxSize?: number): Uint8Array };
+
+// Feather v2 and IPC files written compressed (pyarrow's Feather default is LZ4 frames; zstd on
+// request) need codecs apache-arrow does not ship; a codec the user registered first is kept.
+if (!arrow.compressionRegistry.get(arrow.CompressionType.LZ4_FRAME)) {
+  arrow.compressionRegistry.set(arrow.CompressionType.LZ4_FRAME, {
+    decode: (data) => {
+      const out = lz4.decompress(data);
+      // Arrow views buffers as typed arrays: they must start 8-byte aligned.
+      return out.byteOffset % 8 === 0 ? out : out.slice();
+    },
+  });
+}
 if (!arrow.compressionRegistry.get(arrow.CompressionType.ZSTD)) {
   arrow.compressionRegistry.set(arrow.CompressionType.ZSTD, {
     decode: (data) => {
