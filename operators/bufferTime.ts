@@ -1,7 +1,7 @@
 import { Subscription, type OperatorFunction, type SchedulerLike } from 'rxjs';
 import { Outbox, Valve, scoped, subscribeBehind } from '../src/flow.js';
 import { stageFor } from '../src/stats.js';
-import { every, timeSlotArgs } from '../src/timeSlots.js';
+import { closeSlot, every, openSlot, timeSlotArgs } from '../src/timeSlots.js';
 
 /** Elements one buffer holds before the source waits for the buffer's time to end, when no maximum is given. */
 export const BUFFER_TIME_HOLD = 4096;
@@ -49,21 +49,17 @@ export function bufferTime<T>(span: number, ...rest: unknown[]): OperatorFunctio
       };
       const outbox = new Outbox<T[]>(subscriber, scope, update, stage);
       const emit = (record: { buffer: T[]; timer: Subscription }): void => {
-        const at = open.indexOf(record);
-        if (at < 0) return;
-        open.splice(at, 1);
-        record.timer.unsubscribe();
+        if (!closeSlot(open, record)) return;
+        // The next buffer opens first: handing this one on can reopen the gate, and what the
+        // source then emits at once must land in a buffer.
+        if (interval === null) start();
         if (record.buffer.length === 0 && outbox.size > 0) stage.dropped++;
         else outbox.push(record.buffer);
-        if (interval === null) start();
         update();
       };
       const start = (): void => {
         if (subscriber.closed) return;
-        const record = { buffer: [] as T[], timer: new Subscription() };
-        open.push(record);
-        record.timer.add(scheduler.schedule(() => emit(record), span));
-        timers.add(record.timer);
+        openSlot(scheduler, span, timers, open, { buffer: [] as T[], timer: new Subscription() }, emit);
       };
       if (interval !== null) timers.add(every(scheduler, interval, start));
       start();

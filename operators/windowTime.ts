@@ -2,7 +2,7 @@ import { Subscription, type Observable, type OperatorFunction, type SchedulerLik
 import { Channel } from '../src/channel.js';
 import { Outbox, Valve, scoped, subscribeBehind } from '../src/flow.js';
 import { stageFor } from '../src/stats.js';
-import { every, timeSlotArgs } from '../src/timeSlots.js';
+import { closeSlot, every, openSlot, timeSlotArgs } from '../src/timeSlots.js';
 
 /**
  * RxJS's `windowTime`, obeying demand: splits the source into inner Observables ("windows") of
@@ -61,14 +61,13 @@ export function windowTime<T>(span: number, ...rest: unknown[]): OperatorFunctio
         update();
       }, stage);
       const close = (slot: Slot): void => {
-        const at = open.indexOf(slot);
-        if (at < 0) return;
-        open.splice(at, 1);
-        slot.timer.unsubscribe();
-        slot.window.complete();
+        if (!closeSlot(open, slot)) return;
         if (slot.window.held > 0) closing.add(slot.window);
-        stage.dropped += slot.window.dropped;
+        // The next window opens first: completing this one can reopen the gate, and what the
+        // source then emits at once must land in a window.
         if (interval === null) start();
+        slot.window.complete();
+        stage.dropped += slot.window.dropped;
         update();
       };
       const start = (): void => {
@@ -78,10 +77,8 @@ export function windowTime<T>(span: number, ...rest: unknown[]): OperatorFunctio
           return;
         }
         const slot: Slot = { window: new Channel<T>(update), seen: 0, timer: new Subscription() };
-        open.push(slot);
+        openSlot(scheduler, span, timers, open, slot, close);
         handing.push(slot.window);
-        slot.timer.add(scheduler.schedule(() => close(slot), span));
-        timers.add(slot.timer);
         outbox.push(slot.window);
       };
       if (interval !== null) timers.add(every(scheduler, interval, start));

@@ -19,3 +19,24 @@ export function every(scheduler: SchedulerLike, interval: number, task: () => vo
     this.schedule(undefined, interval);
   }, interval);
 }
+
+/** A time slot (a buffer, a window) and the timer that closes it. */
+export interface TimedSlot {
+  readonly timer: Subscription;
+}
+
+/** Opens `slot`: adds it to `open` (oldest first) and has `close(slot)` run `span` ms later. */
+export function openSlot<S extends TimedSlot>(scheduler: SchedulerLike, span: number, timers: Subscription, open: S[], slot: S, close: (slot: S) => void): void {
+  open.push(slot);
+  slot.timer.add(scheduler.schedule(() => close(slot), span));
+  timers.add(slot.timer);
+}
+
+/** Takes `slot` out of `open` and cancels its timer; false if it was closed already. */
+export function closeSlot<S extends TimedSlot>(open: S[], slot: S): boolean {
+  const at = open.indexOf(slot);
+  if (at < 0) return false;
+  open.splice(at, 1);
+  slot.timer.unsubscribe();
+  return true;
+}
