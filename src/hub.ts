@@ -1,4 +1,4 @@
-import { type Observable, type SchedulerLike, type Subscriber, type Subscription, asyncScheduler } from 'rxjs';
+import type { Observable, SchedulerLike, Subscriber, Subscription } from 'rxjs';
 import type { Demand } from './flow.js';
 import { produce, subscribeBehind, type FlowScope, type Gate } from './flow.js';
 
@@ -136,4 +136,3 @@ export function hub<T>(name: string, source: Observable<T>, options: HubOptions)
   };
 }
 
-export const defaultReplayScheduler = asyncScheduler;
