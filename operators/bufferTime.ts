@@ -1,5 +1,5 @@
 import { Subscription, type OperatorFunction, type SchedulerLike } from 'rxjs';
-import { Outbox, Valve, scoped, subscribeBehind } from '../src/flow.js';
+import { MAX_OVERSHOOT, Outbox, Valve, overshootError, scoped, subscribeBehind } from '../src/flow.js';
 import { stageFor } from '../src/stats.js';
 import { closeSlot, every, openSlot, timeSlotArgs } from '../src/timeSlots.js';
 
@@ -67,6 +67,7 @@ export function bufferTime<T>(span: number, ...rest: unknown[]): OperatorFunctio
         next(value) {
           stage.in++;
           for (const record of [...open]) {
+            if (record.buffer.length >= hold + MAX_OVERSHOOT) return outbox.error(overshootError(stage.name));
             record.buffer.push(value);
             if (record.buffer.length >= max) emit(record);
           }

@@ -1,6 +1,7 @@
 import type { GroupedObservable, ObservableInput, OperatorFunction, Subscription } from 'rxjs';
 import { Channel } from '../src/channel.js';
-import { Outbox, Valve, scoped, subscribeBehind } from '../src/flow.js';
+import { MAX_OVERSHOOT, Outbox, Valve, overshootError, scoped, subscribeBehind } from '../src/flow.js';
+import { LimitError } from '../src/errors.js';
 import { innerFrom } from '../src/innerFrom.js';
 import { stageFor } from '../src/stats.js';
 
@@ -9,6 +10,8 @@ export interface GroupByOptions<T, K, E> {
   element?: (value: T) => E;
   /** Ends a group when the returned source emits or completes (a new group starts for its next value). */
   duration?: (group: GroupedObservable<K, E>) => ObservableInput<unknown>;
+  /** Groups open at once (keys come from data): past it the stream fails with a `LimitError`. Default 10,000. */
+  maxGroups?: number;
 }
 
 /** A group: a {@link Channel} with its key. */
@@ -37,7 +40,8 @@ class Group<K, E> extends Channel<E> implements GroupedObservable<K, E> {
  * subscribe to as many groups as there are keys: with the flow-aware `mergeMap`, pass
  * `Infinity` as its concurrency (or at least the number of keys), or the source waits forever.
  * A group handed out and not subscribed drops its values and counts them, as RxJS does.
- * Bound: one value in all (plus what a producer that cannot wait pushes at once).
+ * Bound: one value in all (plus what a producer that cannot wait pushes at once, failing past
+ * `MAX_OVERSHOOT`); at most `maxGroups` groups open (default 10,000).
  *
  * @example
  * ```ts
@@ -48,6 +52,8 @@ class Group<K, E> extends Channel<E> implements GroupedObservable<K, E> {
 export function groupBy<T, K, E = T>(keySelector: (value: T) => K, options: GroupByOptions<T, K, E> = {}): OperatorFunction<T, GroupedObservable<K, E>> {
   const key = {};
   const element = options.element ?? ((value: T) => value as unknown as E);
+  const maxGroups = options.maxGroups ?? 10_000;
+  if (!(maxGroups >= 1)) throw new RangeError(`groupBy: maxGroups must be >= 1, got ${maxGroups}`);
   return (source) =>
     scoped<GroupedObservable<K, E>>((subscriber, scope) => {
       const stage = stageFor(scope.stats, key, 'groupBy', 'operator');
@@ -104,7 +110,12 @@ export function groupBy<T, K, E = T>(keySelector: (value: T) => K, options: Grou
             outbox.error(error);
             return;
           }
-          const group = groups.get(k) ?? open(k);
+          let group = groups.get(k);
+          if (!group) {
+            if (groups.size >= maxGroups) return outbox.error(new LimitError(`groupBy: more than maxGroups=${maxGroups} groups open at once`));
+            group = open(k);
+          }
+          if (group.held >= MAX_OVERSHOOT) return outbox.error(overshootError(stage.name));
           group.push(e);
           if (group.held > 0) holding.add(group);
           update();

@@ -1,6 +1,6 @@
 import { Subscription, type Observable, type OperatorFunction, type SchedulerLike } from 'rxjs';
 import { Channel } from '../src/channel.js';
-import { Outbox, Valve, scoped, subscribeBehind } from '../src/flow.js';
+import { MAX_OVERSHOOT, Outbox, Valve, overshootError, scoped, subscribeBehind } from '../src/flow.js';
 import { stageFor } from '../src/stats.js';
 import { closeSlot, every, openSlot, timeSlotArgs } from '../src/timeSlots.js';
 
@@ -87,6 +87,7 @@ export function windowTime<T>(span: number, ...rest: unknown[]): OperatorFunctio
         next(value) {
           stage.in++;
           for (const slot of [...open]) {
+            if (slot.window.held >= MAX_OVERSHOOT) return outbox.error(overshootError(stage.name));
             slot.window.push(value);
             if (++slot.seen >= max) close(slot);
           }

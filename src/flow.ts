@@ -20,6 +20,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Observable, Subscriber, type Observer, type Subscription, type TeardownLogic } from 'rxjs';
+import { LimitError } from './errors.js';
 import { Ledger } from './guard.js';
 import type { PipelineStats, StageStats } from './stats.js';
 import { sliceSpent, yieldTurn } from './turn.js';
@@ -380,6 +381,18 @@ export function pumpLoop(step: () => void, closed: () => boolean): () => void {
       pumping = false;
     }
   };
+}
+
+/**
+ * Elements a stage of ours keeps for a producer that ignores demand (a plain RxJS source, a hot
+ * Subject) beyond its own bound, before it fails with a `LimitError`: sources of ours never come
+ * near it; a foreign one that does would otherwise grow the buffer without end.
+ */
+export const MAX_OVERSHOOT = 10_000;
+
+/** The error a stage fails with when a producer that ignores demand overran it by {@link MAX_OVERSHOOT}. */
+export function overshootError(stage: string): LimitError {
+  return new LimitError(`${stage}: a producer that ignores demand pushed more than ${MAX_OVERSHOOT} elements past this stage's bound (put prefetch, lossy(n), or a pushSource with an overflow policy in front of it)`);
 }
 
 /** A cold Observable whose subscribe function sees the scope it was subscribed in. */

@@ -1,5 +1,5 @@
 import type { Observable, ObservableInput, ObservedValueOf, OperatorFunction } from 'rxjs';
-import { Outbox, Valve, scoped, subscribeBehind } from './flow.js';
+import { MAX_OVERSHOOT, Outbox, Valve, overshootError, scoped, subscribeBehind } from './flow.js';
 import { innerFrom } from './innerFrom.js';
 import { stageFor } from './stats.js';
 
@@ -77,6 +77,7 @@ export function flowMerge<T, O extends ObservableInput<unknown>>(
           stage.in++;
           if (active < concurrency) start(value);
           else if (busy === 'drop') stage.dropped++;
+          else if (queued.length >= MAX_OVERSHOOT) return outbox.error(overshootError(stage.name));
           else queued.push(value);
           update();
         },

@@ -6,7 +6,7 @@
 export * from './errors.js';
 export * from './types.js';
 export * from './stats.js';
-export { Demand, Valve, Outbox, currentScope, runInScope, subscribeBehind, subscribeTied, scoped, trampoline, type Gate, type FlowScope } from './flow.js';
+export { Demand, Valve, Outbox, currentScope, runInScope, subscribeBehind, subscribeTied, scoped, trampoline, MAX_OVERSHOOT, type Gate, type FlowScope } from './flow.js';
 export { configureFlowGuard, flowGuardMode, FlowError, GUARD_THRESHOLD, type GuardMode } from './guard.js';
 export { SLICE_MS } from './turn.js';
 export { fromIterable, type IterableInput, type FromIterableOptions } from './fromIterable.js';

@@ -1,5 +1,5 @@
 import type { MonoTypeOperatorFunction, SchedulerLike, Subscription } from 'rxjs';
-import { Outbox, Valve, scoped, subscribeBehind } from './flow.js';
+import { MAX_OVERSHOOT, Outbox, Valve, overshootError, scoped, subscribeBehind } from './flow.js';
 import { stageFor } from './stats.js';
 
 /** Elements `observeOn` and `delay` hold when no `bufferSize` is given. */
@@ -54,6 +54,7 @@ export function scheduledStage<T>(
       const upstream = subscribeBehind(scope, gate, source, {
         next(value) {
           stage.in++;
+          if (actions.size + outbox.size >= bufferSize + MAX_OVERSHOOT) return outbox.error(overshootError(stage.name));
           later(() => outbox.push(value));
         },
         error(error) {

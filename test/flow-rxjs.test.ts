@@ -423,3 +423,18 @@ test("the README's pipeline shape (filter and mergeMap from rxdata/rxjs between 
   t.true(peak <= bound, `peak ${peak} > ${bound}`);
   t.true(emitted <= 20 * 32 + bound, `emitted ${emitted}`);
 });
+
+test('limits: groupBy fails past maxGroups; concatMap fails when a producer that ignores demand overruns it', async (t) => {
+  const { LimitError, MAX_OVERSHOOT } = await import('../src/index.js');
+  const groups = await t.throwsAsync(lastValueFrom(fromIterable(Array.from({ length: 20 }, (_, i) => i)).pipe(groupBy((x: number) => x, { maxGroups: 5 }), mergeMap((g) => g, Infinity))));
+  t.true(groups instanceof LimitError);
+  t.regex(groups!.message, /maxGroups=5/);
+  // A hot Subject cannot wait: while concatMap's one inner runs, it queues what is pushed, up to the limit.
+  const { Subject } = await import('rxjs');
+  const hot = new Subject<number>();
+  const failed = lastValueFrom(hot.pipe(concatMap(() => timer(1000)), toArray()));
+  for (let i = 0; i <= MAX_OVERSHOOT + 1; i++) hot.next(i);
+  const error = await t.throwsAsync(failed);
+  t.true(error instanceof LimitError);
+  t.regex(error!.message, /concatMap: a producer that ignores demand/);
+});

@@ -9,6 +9,7 @@
  */
 import test from 'ava';
 import fc from 'fast-check';
+import { holds } from './helpers.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -122,13 +123,12 @@ const lineBytes = (records: unknown[]): void => {
 };
 
 test('fuzz: lines', async (t) => {
-  await fc.assert(
+  holds(t, await fc.check(
     fc.asyncProperty(hostile(LINES_GOOD), async ({ bytes, gz }) => {
       await readsOrNames(tempFile(gz ? 'f.txt.gz' : 'f.txt', bytes), { format: 'lines', maxLineBytes: MAX_LINE }, lineBytes);
     }),
     params(60),
-  );
-  t.pass();
+  ), runs(60));
 });
 
 test('fuzz: CSV (plain, typed, labelled)', async (t) => {
@@ -137,23 +137,21 @@ test('fuzz: CSV (plain, typed, labelled)', async (t) => {
     { format: 'csv', maxLineBytes: MAX_LINE, columns: { a: { type: 'int', default: 0 }, b: { type: 'float' }, d: { type: 'bool', default: false } } },
     { format: 'csv', maxLineBytes: MAX_LINE, header: false, columnNames: ['p', 'q', 'r', 's'], labels: ['p'] },
   ];
-  await fc.assert(
+  holds(t, await fc.check(
     fc.asyncProperty(hostile(CSV_GOOD), fc.constantFrom(0, 1, 2), async ({ bytes, gz }, v) => {
       await readsOrNames(tempFile(gz ? 'f.csv.gz' : 'f.csv', bytes), variants[v]);
     }),
     params(80),
-  );
-  t.pass();
+  ), runs(80));
 });
 
 test('fuzz: JSON lines', async (t) => {
-  await fc.assert(
+  holds(t, await fc.check(
     fc.asyncProperty(hostile(JSONL_GOOD), async ({ bytes, gz }) => {
       await readsOrNames(tempFile(gz ? 'f.jsonl.gz' : 'f.jsonl', bytes), { format: 'jsonl', maxLineBytes: MAX_LINE });
     }),
     params(60),
-  );
-  t.pass();
+  ), runs(60));
 });
 
 test('fuzz: TFRecord, raw and as tf.train.Example', async (t) => {
@@ -168,26 +166,24 @@ test('fuzz: TFRecord, raw and as tf.train.Example', async (t) => {
     header.writeUInt32LE(maskedCrc32c(header.subarray(0, 8)), 8);
     return { bytes: Buffer.concat([TFRECORD_GOOD.subarray(0, 40), header, tail]), gz: false };
   });
-  await fc.assert(
+  holds(t, await fc.check(
     fc.asyncProperty(fc.oneof(hostile(TFRECORD_GOOD), lyingHeader), fc.boolean(), fc.boolean(), async ({ bytes, gz }, verifyCrc, example) => {
       const path = tempFile(gz ? 'f.tfrecord.gz' : 'f.tfrecord', bytes);
       await readsOrNames(path, { format: 'tfrecord', verifyCrc, maxRecordBytes: MAX_RECORD, ...(example ? { example: spec } : {}) }, recordSizes);
     }),
     params(80),
-  );
-  t.pass();
+  ), runs(80));
 });
 
 test('fuzz: fixed-length binary records', async (t) => {
-  await fc.assert(
+  holds(t, await fc.check(
     fc.asyncProperty(hostile(BINARY_GOOD), fc.integer({ min: 1, max: 9 }), fc.nat({ max: 4 }), fc.nat({ max: 4 }), async ({ bytes, gz }, recordBytes, headerBytes, footerBytes) => {
       await readsOrNames(tempFile(gz ? 'f.bin.gz' : 'f.bin', bytes), { format: 'binary', recordBytes, headerBytes, footerBytes }, (records) => {
         for (const r of records) if (!(r instanceof Uint8Array && r.length === recordBytes)) throw new Error('a record of the wrong size');
       });
     }),
     params(60),
-  );
-  t.pass();
+  ), runs(60));
 });
 
 test('fuzz: parseExample on random and damaged records', async (t) => {
@@ -196,7 +192,7 @@ test('fuzz: parseExample on random and damaged records', async (t) => {
     fc.uint8Array({ maxLength: 200 }),
     fc.tuple(fc.constantFrom(...EXAMPLES), damage).map(([e, d]) => applyDamage(e, d)),
   );
-  fc.assert(
+  holds(t, fc.check(
     fc.property(records, (record) => {
       try {
         parse(record, 'record #7');
@@ -205,8 +201,7 @@ test('fuzz: parseExample on random and damaged records', async (t) => {
       }
     }),
     params(1500),
-  );
-  t.pass();
+  ), runs(1500));
 });
 
 function pngOf(width: number, height: number, options: { colorType?: 0 | 2 | 4 | 6; inputHasAlpha?: boolean; interlace?: boolean } = {}): Buffer {
@@ -270,7 +265,7 @@ test('fuzz: PNG and JPEG decoding (damaged files, forged headers, random pixel d
     forgedPng,
     forgedJpeg,
   );
-  fc.assert(
+  holds(t, fc.check(
     fc.property(inputs, fc.constantFrom(1, 3, 4), fc.boolean(), (bytes, channels, resize) => {
       try {
         const image = decodeImage(bytes, { origin: 'img.bin', channels: channels as 1 | 3 | 4, maxPixels: MAX_PIXELS, ...(resize ? { size: [4, 5] as const } : {}) });
@@ -282,8 +277,7 @@ test('fuzz: PNG and JPEG decoding (damaged files, forged headers, random pixel d
       }
     }),
     params(400),
-  );
-  t.pass();
+  ), runs(400));
 });
 
 test('round trip: TFRecord records of any sizes (across read chunks), plain and gzip', async (t) => {

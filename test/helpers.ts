@@ -1,4 +1,6 @@
 /** Shared test helpers: counting sources and small async utilities. */
+import type { ExecutionContext } from 'ava';
+import fc from 'fast-check';
 import { lastValueFrom, toArray, type Observable } from 'rxjs';
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -25,3 +27,12 @@ export function counter() {
 
 /** Values 0..n-1. */
 export const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+/**
+ * Asserts that a fast-check property held for every generated case (a failure names the
+ * counterexample and the seed to replay it) and that all the requested cases ran.
+ */
+export function holds<Ts>(t: ExecutionContext, details: fc.RunDetails<Ts>, numRuns: number): void {
+  t.false(details.failed, fc.defaultReportMessage(details) ?? 'the property failed');
+  t.is(details.numRuns, numRuns, 'every generated case ran');
+}

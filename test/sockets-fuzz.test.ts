@@ -7,6 +7,7 @@
  */
 import test from 'ava';
 import fc from 'fast-check';
+import { holds } from './helpers.js';
 import net from 'node:net';
 import { firstValueFrom, take, toArray } from 'rxjs';
 import { LimitError, RxDataError } from '../src/index.js';
@@ -92,7 +93,7 @@ const lengthStream = (max: number): fc.Arbitrary<Uint8Array> =>
 
 for (const framing of ['lines', 'length-prefixed'] as const) {
   test(`${framing}: random chunk boundaries give the same frames and errors as one piece`, (t) => {
-    fc.assert(
+    holds(t, fc.check(
       fc.property(
         fc.integer({ min: 1, max: 48 }).chain((max) =>
           fc.record({ max: fc.constant(max), bytes: framing === 'lines' ? lineStream(max) : lengthStream(max), sizes: fc.array(fc.integer({ min: 1, max: 64 }), { maxLength: 12 }) }),
@@ -106,8 +107,7 @@ for (const framing of ['lines', 'length-prefixed'] as const) {
         },
       ),
       { seed: SEED, numRuns: RUNS },
-    );
-    t.pass();
+    ), RUNS);
   });
 
   test(`${framing}: mutated valid streams (flipped, dropped, inserted bytes) never hang or over-allocate`, (t) => {
@@ -116,7 +116,7 @@ for (const framing of ['lines', 'length-prefixed'] as const) {
         .array(fc.uint8Array({ maxLength: max }).map((b) => (framing === 'lines' ? text(`${Buffer.from(b).toString('hex').slice(0, max)}\n`) : lengthPrefixed(b))), { minLength: 1, maxLength: 10 })
         .map(concat);
     const mutation = fc.record({ at: fc.nat(), kind: fc.constantFrom('flip', 'drop', 'insert'), byte: fc.integer({ min: 0, max: 255 }) });
-    fc.assert(
+    holds(t, fc.check(
       fc.property(fc.integer({ min: 1, max: 48 }), fc.integer({ min: 1, max: 48 }).chain(valid), fc.array(mutation, { maxLength: 6 }), fc.array(fc.integer({ min: 1, max: 32 }), { maxLength: 8 }), (max, original, mutations, sizes) => {
         let bytes = Buffer.from(original);
         for (const m of mutations) {
@@ -130,14 +130,13 @@ for (const framing of ['lines', 'length-prefixed'] as const) {
         if (JSON.stringify(split) !== JSON.stringify(whole)) throw new Error(`split ${JSON.stringify(split)} != whole ${JSON.stringify(whole)}`);
       }),
       { seed: SEED + 1, numRuns: RUNS },
-    );
-    t.pass();
+    ), RUNS);
   });
 }
 
 test('end to end: lines written to listenTcp in random pieces arrive whole and in order', async (t) => {
   const runs = Math.max(5, Math.round(RUNS / 150));
-  await fc.assert(
+  holds(t, await fc.check(
     fc.asyncProperty(fc.array(fc.jsonValue({ maxDepth: 2 }), { minLength: 1, maxLength: 25 }), fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 8 }), async (values, sizes) => {
       const bytes = text(values.map((v) => `${JSON.stringify(v)}\n`).join(''));
       let resolvePort!: (port: number) => void;
@@ -156,6 +155,5 @@ test('end to end: lines written to listenTcp in random pieces arrive whole and i
       if (JSON.stringify(got) !== JSON.stringify(values.map((v) => JSON.parse(JSON.stringify(v)) as unknown))) throw new Error(`got ${JSON.stringify(got)}`);
     }),
     { seed: SEED + 2, numRuns: runs },
-  );
-  t.pass();
+  ), runs);
 });
