@@ -146,7 +146,7 @@ async function main(): Promise<void> {
     '',
     ...reports.map(({ def, report, pending }) => (report ? renderScenario(def, report) : `## ${def.id}. ${def.title}\n\npending: ${pending}\n`)),
   ].join('\n');
-  const dir = fileURLToPath(new URL('./results/', import.meta.url));
+  const dir = fileURLToPath(new URL('./results', import.meta.url));
   mkdirSync(dir, { recursive: true });
   const partial = scenarios.length !== all.length;
   const base = quick ? 'quick' : partial ? `scenario-${scenarios.join('-')}` : 'latest';

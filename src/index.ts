@@ -30,7 +30,7 @@ export { cache, estimateBytes, type CacheOptions, type CacheOperator } from '../
 export { shard } from '../operators/shard.js';
 export { lossy } from '../operators/lossy.js';
 
-export * from './training.js';
+export * from './train/index.js';
 export * from '../connectors/files/index.js';
 export { slidingWindow, type SlidingWindowOptions, type Sequence } from '../operators/slidingWindow.js';
 export { workerPool, workerMap, ownedBuffers, type WorkerPool, type WorkerPoolOptions, type WorkerMapOptions, type RunTaskOptions, type Transferable } from './workerPool.js';

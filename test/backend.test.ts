@@ -1,6 +1,6 @@
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../src/backend.js';
+import { selectBackend } from '../src/train/backend.js';
 
 // One process per test file: these change the global tfjs backend, so they run in order.
 test.serial('wasm works offline from the package dist directory', async (t) => {

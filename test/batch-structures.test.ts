@@ -1,7 +1,7 @@
 /** batch / paddedBatch / unbatch over every element structure tf.data batches (issue 15). */
 import test from 'ava';
 import { lastValueFrom, toArray, zip, type Observable } from 'rxjs';
-import { selectBackend } from '../src/backend.js';
+import { selectBackend } from '../src/train/backend.js';
 import { batch, fromIterable, paddedBatch, parseExample, serializeExample, toTensor, tuple, unbatch, type NDArray } from '../src/index.js';
 
 const all = <T>(o: Observable<T>): Promise<T[]> => lastValueFrom(o.pipe(toArray()));

@@ -20,7 +20,7 @@ import {
   sampleFromDatasets,
   shard,
 } from '../src/index.js';
-import { selectBackend } from '../src/backend.js';
+import { selectBackend } from '../src/train/backend.js';
 import { collect } from './helpers.js';
 
 test('sources declare, our operators derive, others are unknown', (t) => {

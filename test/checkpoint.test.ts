@@ -6,12 +6,12 @@ import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fromIterable } from '../src/fromIterable.js';
-import { selectBackend } from '../src/backend.js';
-import { fileSystemHandler, loadModel, resolveCheckpoint, restoreCheckpoint, saveCheckpoint } from '../src/checkpoint.js';
+import { selectBackend } from '../src/train/backend.js';
+import { fileSystemHandler, loadModel, resolveCheckpoint, restoreCheckpoint, saveCheckpoint } from '../src/train/checkpoint.js';
 import { RxDataError } from '../src/errors.js';
-import { trainOn } from '../src/trainOn.js';
+import { trainOn } from '../src/train/trainOn.js';
 import { lastValueFrom, toArray } from 'rxjs';
-import { fit, type FitEvent } from '../src/fit.js';
+import { fit, type FitEvent } from '../src/train/fit.js';
 import type { NDArray } from '../src/types.js';
 
 let root: string;

@@ -3,9 +3,9 @@ import * as tf from '@tensorflow/tfjs';
 import { defer, toArray, lastValueFrom, type Observable } from 'rxjs';
 import { fromIterable } from '../src/fromIterable.js';
 import { prefetch } from '../operators/prefetch.js';
-import { selectBackend } from '../src/backend.js';
-import { fit, type FitCallback, type FitEvent } from '../src/fit.js';
-import { TrainStepError } from '../src/trainOn.js';
+import { selectBackend } from '../src/train/backend.js';
+import { fit, type FitCallback, type FitEvent } from '../src/train/fit.js';
+import { TrainStepError } from '../src/train/trainOn.js';
 import type { NDArray } from '../src/types.js';
 
 test.before(async () => {

@@ -4,7 +4,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Subject, from, map, take, throwError } from 'rxjs';
 import { LimitError, assertCardinality, cardinality, fromDataset, fromIterable, fromReadable, range, toAsyncIterable, toDataset, toReadable, consume } from '../src/index.js';
-import { selectBackend } from '../src/backend.js';
+import { selectBackend } from '../src/train/backend.js';
 import type { NDArray } from '../src/types.js';
 import { collect, counter, sleep } from './helpers.js';
 

@@ -2,10 +2,10 @@ import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
 import { Writable } from 'node:stream';
 import { fromIterable } from '../src/fromIterable.js';
-import { selectBackend } from '../src/backend.js';
-import { fit } from '../src/fit.js';
-import { Progress, formatEpochLine } from '../src/progress.js';
-import type { StepResult } from '../src/trainOn.js';
+import { selectBackend } from '../src/train/backend.js';
+import { fit } from '../src/train/fit.js';
+import { Progress, formatEpochLine } from '../src/train/progress.js';
+import type { StepResult } from '../src/train/trainOn.js';
 import type { NDArray } from '../src/types.js';
 
 /** A stream that keeps what is written; `isTTY` as asked, with the cursor calls a terminal has. */

@@ -4,9 +4,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fromIterable } from '../src/fromIterable.js';
-import { selectBackend } from '../src/backend.js';
-import { fit } from '../src/fit.js';
-import { renderReport } from '../src/report.js';
+import { selectBackend } from '../src/train/backend.js';
+import { fit } from '../src/train/fit.js';
+import { renderReport } from '../src/train/report.js';
 import type { NDArray } from '../src/types.js';
 
 let dir: string;

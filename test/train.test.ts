@@ -3,8 +3,8 @@ import * as tf from '@tensorflow/tfjs';
 import { lastValueFrom, toArray } from 'rxjs';
 import { fromIterable } from '../src/fromIterable.js';
 import { prefetch } from '../operators/prefetch.js';
-import { selectBackend } from '../src/backend.js';
-import { trainOn, TrainStepError, YIELD_SLICE_MS, type StepResult } from '../src/trainOn.js';
+import { selectBackend } from '../src/train/backend.js';
+import { trainOn, TrainStepError, YIELD_SLICE_MS, type StepResult } from '../src/train/trainOn.js';
 import { PipelineStats } from '../src/stats.js';
 import type { NDArray } from '../src/types.js';
 

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { from, lastValueFrom, map } from 'rxjs';
 import * as arrow from 'apache-arrow';
 import { consume } from '../../operators/consume.js';
-import { writeTFRecord } from '../../operators/writeTFRecord.js';
+import { writeTFRecord } from '../../connectors/files/writeTFRecord.js';
 import { fromFiles, serializeExample, writeParquet } from '../../connectors/files/index.js';
 import type { NDArray } from '../../src/types.js';
 import { InFlight, fmt, memoryCells, memoryHeader, ratio, table, type CaseResult, type CaseSpec, type RunOptions, type ScenarioDef, type ScenarioRunner } from '../lib.js';

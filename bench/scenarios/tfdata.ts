@@ -30,7 +30,7 @@ import { prefetch } from '../../operators/prefetch.js';
 import { shuffle } from '../../operators/shuffle.js';
 import { fromFiles, fromImageFolder } from '../../connectors/files/index.js';
 import { parseExampleBatch } from '../../connectors/files/exampleBatch.js';
-import { trainOn } from '../../src/trainOn.js';
+import { trainOn } from '../../src/train/trainOn.js';
 import type { NDArray } from '../../src/types.js';
 import { InFlight, fmt, memoryCells, memoryHeader, ratio, table, useBackend, type CaseResult, type CaseSpec, type RunOptions, type ScenarioDef, type ScenarioRunner, type Summary } from '../lib.js';
 
@@ -43,7 +43,7 @@ const rows = (quick: boolean): number => (quick ? 40_000 : 200_000);
 const images = (quick: boolean): number => (quick ? 120 : 480);
 const spec = { x: { type: 'float', shape: [FEATURES] }, label: { type: 'int64', shape: [] } } as const;
 
-const repo = fileURLToPath(new URL('../../', import.meta.url));
+const repo = fileURLToPath(new URL('../..', import.meta.url));
 const script = fileURLToPath(new URL('../tfdata/tfdata.py', import.meta.url));
 const dataDir = (quick: boolean): string => join(tmpdir(), `rxdata-bench-tfdata-${rows(quick)}-${images(quick)}`);
 

@@ -13,7 +13,7 @@ import { prefetch } from '../../operators/prefetch.js';
 import { shuffle } from '../../operators/shuffle.js';
 import { fromIterable } from '../../src/fromIterable.js';
 import { mulberry32 } from '../../src/random.js';
-import { trainOn } from '../../src/trainOn.js';
+import { trainOn } from '../../src/train/trainOn.js';
 import type { NDArray } from '../../src/types.js';
 import { workerPool, type WorkerPool } from '../../src/workerPool.js';
 import { parallelMap } from '../../operators/parallelMap.js';

@@ -18,6 +18,6 @@ export { interleave, type InterleaveOptions } from '../../operators/interleave.j
 export { fromImageFolder, imageFolderClasses, decodeImage, resizeBilinear, MAX_PIXELS, type Image, type Channels, type DecodeImageOptions, type ImageFolderOptions, type LabelledImage } from './images.js';
 export { decodeImageAsync, type ImageDecoder } from './images.js';
 export type { WriteProgress, WriterOptions } from './sink.js';
-export { writeTFRecord, shardPaths, type WriteTFRecordOptions } from '../../operators/writeTFRecord.js';
-export { writeJsonLines, type WriteJsonLinesOptions } from '../../operators/writeJsonLines.js';
+export { writeTFRecord, shardPaths, type WriteTFRecordOptions } from './writeTFRecord.js';
+export { writeJsonLines, type WriteJsonLinesOptions } from './writeJsonLines.js';
 export { snapshot, snapshotPath, type SnapshotOptions } from '../../operators/snapshot.js';

@@ -19,9 +19,9 @@ import { shuffle } from '../../operators/shuffle.js';
 import { mixSeed, mulberry32 } from '../../src/random.js';
 import { PipelineStats } from '../../src/stats.js';
 import type { Batched } from '../../src/types.js';
-import { selectBackend, type BackendInfo, type BackendName } from '../../src/backend.js';
-import { evaluateBatches, fit, type FitHistory } from '../../src/fit.js';
-import type { ProgressMode } from '../../src/progress.js';
+import { selectBackend, type BackendInfo, type BackendName } from '../../src/train/backend.js';
+import { evaluateBatches, fit, type FitHistory } from '../../src/train/fit.js';
+import type { ProgressMode } from '../../src/train/progress.js';
 import { readDigits, type DigitRow } from './readRows.js';
 
 export const DATA_DIR = join(fileURLToPath(new URL('.', import.meta.url)), '../data/optdigits');

@@ -5,7 +5,7 @@
  *   npm run demo -- --epochs 20 --batch-size 32 --backend wasm --report report.html --quiet
  */
 import { parseArgs } from 'node:util';
-import type { BackendName } from '../../src/backend.js';
+import type { BackendName } from '../../src/train/backend.js';
 import { trainOptdigits } from './pipeline.js';
 
 const { values } = parseArgs({

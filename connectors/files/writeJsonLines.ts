@@ -1,5 +1,5 @@
 import type { OperatorFunction } from 'rxjs';
-import { FileSink, writerOperator, type WriteProgress, type WriterOptions } from '../connectors/files/sink.js';
+import { FileSink, writerOperator, type WriteProgress, type WriterOptions } from './sink.js';
 
 export interface WriteJsonLinesOptions extends WriterOptions {
   /** `'auto'` (default): gzip when `path` ends in `.gz`. */

@@ -5,4 +5,4 @@ export { selectBackend, type BackendName, type BackendInfo, type SelectBackendOp
 export { fileSystemHandler, loadModel, saveCheckpoint, restoreCheckpoint, resolveCheckpoint, type CheckpointState } from './checkpoint.js';
 export { Progress, formatEpochLine, type ProgressMode, type ProgressOptions, type EpochSummary } from './progress.js';
 export { renderReport, writeReport, type ReportOptions } from './report.js';
-export { toTensor, type NDInput, type TensorInput, type FieldSelection, type BatchSelector } from './train/tensors.js';
+export { toTensor, type NDInput, type TensorInput, type FieldSelection, type BatchSelector } from './tensors.js';

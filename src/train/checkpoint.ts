@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import { RxDataError, messageOf } from './errors.js';
+import { RxDataError, messageOf } from '../errors.js';
 
 const MODEL_FILE = 'model.json';
 const WEIGHTS_FILE = 'weights.bin';

@@ -1,7 +1,7 @@
 import type { OperatorFunction } from 'rxjs';
-import { serializeExample, type ExampleFeatures } from '../connectors/files/example.js';
-import { FileSink, writerOperator, type WriteProgress, type WriterOptions } from '../connectors/files/sink.js';
-import { frameRecord } from '../connectors/files/tfrecord.js';
+import { serializeExample, type ExampleFeatures } from './example.js';
+import { FileSink, writerOperator, type WriteProgress, type WriterOptions } from './sink.js';
+import { frameRecord } from './tfrecord.js';
 
 export interface WriteTFRecordOptions extends WriterOptions {
   /** Split the records round robin over this many files, `path-00000-of-00004` … Default 1 (just `path`). */

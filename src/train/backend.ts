@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import { messageOf } from './errors.js';
+import { messageOf } from '../errors.js';
 
 /** What a user may ask for. `'tensorflow'` is libtensorflow through tfjs-node-gpu or tfjs-node. */
 export type BackendName = 'auto' | 'tensorflow' | 'tfjs-node-gpu' | 'tfjs-node' | 'wasm' | 'webgpu' | 'cpu';

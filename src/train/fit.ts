@@ -4,14 +4,14 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Subject, take, takeWhile, lastValueFrom, type Observable } from 'rxjs';
-import { consume } from '../operators/consume.js';
+import { consume } from '../../operators/consume.js';
 import { restoreCheckpoint, saveCheckpoint } from './checkpoint.js';
-import { PipelineStats } from './stats.js';
-import { cardinalityWithin } from './cardinality.js';
+import { PipelineStats } from '../stats.js';
+import { cardinalityWithin } from '../cardinality.js';
 import { Progress, type EpochSummary, type ProgressOptions, type ProgressMode } from './progress.js';
 import { writeReport } from './report.js';
 import { makeTrainer, type StepFn, type StepResult, type TrainContext } from './trainOn.js';
-import { leadingSize, selectArrays, toTensors, type BatchSelector, type FieldSelection, type NDInput, type TensorInput } from './train/tensors.js';
+import { leadingSize, selectArrays, toTensors, type BatchSelector, type FieldSelection, type NDInput, type TensorInput } from './tensors.js';
 
 /** A tfjs callback (`tf.callbacks.earlyStopping(…)`, a `tf.CustomCallback`) or a plain object of hooks. */
 export interface FitCallback {

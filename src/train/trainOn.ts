@@ -3,10 +3,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { defer, type Observable, type OperatorFunction } from 'rxjs';
-import { consume } from '../operators/consume.js';
-import { ElementError, messageOf } from './errors.js';
-import { stageFor, type PipelineStats, type StageStats } from './stats.js';
-import { leadingSize, selectArrays, toTensors, type BatchSelector, type FieldSelection, type NDInput, type TensorInput } from './train/tensors.js';
+import { consume } from '../../operators/consume.js';
+import { ElementError, messageOf } from '../errors.js';
+import { stageFor, type PipelineStats, type StageStats } from '../stats.js';
+import { leadingSize, selectArrays, toTensors, type BatchSelector, type FieldSelection, type NDInput, type TensorInput } from './tensors.js';
 
 /** A custom training step: returns the scalar loss to minimise; tensors made inside are freed by tfjs. */
 export type StepFn<B> = (tensors: { xs: TensorInput; ys: TensorInput; batch: B }, tfjs: typeof tf) => tf.Scalar;
