@@ -9,6 +9,7 @@ export * from './stats.js';
 export { Demand, Valve, Outbox, currentScope, runInScope, subscribeBehind, subscribeTied, scoped, trampoline, MAX_OVERSHOOT, type Gate, type FlowScope } from './flow.js';
 export { configureFlowGuard, flowGuardMode, FlowError, GUARD_THRESHOLD, type GuardMode } from './guard.js';
 export { SLICE_MS } from './turn.js';
+export { withSignal, abortError, AbortError } from './abort.js';
 export { fromIterable, type IterableInput, type FromIterableOptions } from './fromIterable.js';
 export { pushSource, type PushSink, type PushSourceOptions, type OverflowPolicy } from './pushSource.js';
 export { stack, padStack, unstack, batchSize, type PaddedShapes } from './stack.js';
