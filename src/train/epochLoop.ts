@@ -3,19 +3,30 @@
  * stop at a step boundary when asked.
  */
 import { takeWhile, type Observable } from 'rxjs';
+import { abortError } from '../abort.js';
 import type { EpochLog } from './fitTypes.js';
 import type { StepResult, TrainOperator } from './trainOn.js';
 
 /**
- * A stop request from outside the loop (`run.stop()`): flags it, and cuts the epoch running now
- * (unsubscribes its pipeline) so an endless or slow pipeline stops at once.
+ * A stop request from outside the loop (`run.stop()`, or the run's `AbortSignal`): flags it, and
+ * cuts the epoch running now (unsubscribes its pipeline) so an endless or slow pipeline stops at
+ * once. An abort is a stop that the run then reports as an `AbortError`.
  */
 export class StopControl {
   private stopRequested = false;
   private cut: (() => void) | undefined;
+  private readonly onAbort = (): void => this.request();
+
+  constructor(private readonly signal?: AbortSignal) {
+    signal?.addEventListener('abort', this.onAbort, { once: true });
+  }
 
   get requested(): boolean {
-    return this.stopRequested;
+    return this.stopRequested || this.aborted;
+  }
+
+  get aborted(): boolean {
+    return this.signal?.aborted ?? false;
   }
 
   request(): void {
@@ -26,6 +37,17 @@ export class StopControl {
   /** What a request does to the epoch running now. */
   onRequest(cut: () => void): void {
     this.cut = cut;
+  }
+
+  /** Throws the run's `AbortError` once the signal has aborted. */
+  throwIfAborted(): void {
+    if (this.signal?.aborted) throw abortError('fit', this.signal);
+  }
+
+  /** The run is over: stop listening to the signal (a long-lived signal must not keep the run). */
+  release(): void {
+    this.signal?.removeEventListener('abort', this.onAbort);
+    this.cut = undefined;
   }
 }
 

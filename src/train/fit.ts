@@ -14,12 +14,13 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { take, type Observable } from 'rxjs';
+import { withSignal } from '../abort.js';
 import { PipelineStats } from '../stats.js';
 import { cardinalityWithin } from '../cardinality.js';
 import { CallbackList } from './callbacks.js';
 import { CheckpointPolicy } from './checkpointPolicy.js';
 import { epochLog, runEpoch, StopControl } from './epochLoop.js';
-import { startRun } from './fitRun.js';
+import { lazyRun } from './fitRun.js';
 import type { FitEvent, FitHistory, FitOptions, FitRun } from './fitTypes.js';
 import { HistoryRecorder } from './historyRecorder.js';
 import { Progress, progressOptions } from './progress.js';
@@ -29,6 +30,7 @@ import type { BatchSelector } from './tensors.js';
 import { validate } from './validation.js';
 
 export type { CheckpointOptions, EpochLog, FitCallback, FitEvent, FitHistory, FitOptions, FitRun, StepLog } from './fitTypes.js';
+export type { ReplayOptions } from './eventReplay.js';
 export { evaluateBatches } from './validation.js';
 
 const isModel = (x: unknown): x is tf.LayersModel => x instanceof tf.LayersModel;
@@ -39,7 +41,8 @@ const isModel = (x: unknown): x is tf.LayersModel => x instanceof tf.LayersModel
  * ```
  * epoch e:  subscribe dataset$ ─▶ trainOn ─▶ step events ─▶ complete
  *           └▶ evaluate(validation$) ─▶ callbacks.onEpochEnd ─▶ checkpoint? ─▶ stop? ─▶ epoch e+1
- * returns:  { events$ (hot), history: Promise<FitHistory>, stats, stop() }
+ * returns:  FitRun { events$, history, stats, stop() }, lazy: trains once someone subscribes or awaits
+ * signal:   abort ─▶ stop at the next step boundary, free, unsubscribe ─▶ rejects with AbortError
  * ```
  *
  * Each epoch re-subscribes `dataset$` (so `cache`, `shuffle` and friends see a new epoch), runs
@@ -49,17 +52,25 @@ const isModel = (x: unknown): x is tf.LayersModel => x instanceof tf.LayersModel
  * after the current step. Checkpoints save every N epochs or steps; `resumeFrom` restores weights
  * and the epoch and step counters. The pipeline's statistics collect into `stats`.
  *
+ * The run is lazy, like a cold Observable: training starts on the first subscription to
+ * `events$`, the first read of `run.history`, or `await run`; and it runs once. `events$`
+ * replays to late subscribers every run-level event and the newest 100 step events (see
+ * `replay`). When `signal` aborts, training stops at the next step boundary, the pipeline is
+ * unsubscribed, every tensor is freed, and the run rejects with an `AbortError` (not a history
+ * marked aborted: a caller awaiting the run must not mistake an interrupted run for a finished
+ * one, as with sources given a signal). `stop()` instead ends the run with its history.
+ *
  * @example
  * ```ts
  * const run = fit(model, train$, { epochs: 10, validation: test$, callbacks: tf.callbacks.earlyStopping({ patience: 2 }) });
- * const history = await run.history;
+ * const history = await run; // or run.history
  * console.log(run.stats.format());
  * ```
  */
 export function fit<B>(model: tf.LayersModel | StepFn<B>, dataset$: Observable<B>, options: FitOptions<B> = {}): FitRun {
   const stats = options.stats ?? new PipelineStats();
-  const stop = new StopControl();
-  return startRun(stats, stop, (emit) => train(model, dataset$, options, stats, emit, stop));
+  const stop = new StopControl(options.signal);
+  return lazyRun(stats, stop, (emit) => train(model, dataset$, options, stats, emit, stop), options.replay);
 }
 
 /** The whole run, top to bottom: set up, epochs, wrap up. */
@@ -136,11 +147,12 @@ async function train<B>(
       progress.epochBegin(epoch, knownSteps);
       const totals = await runEpoch(trainer, batches$, () => !stopTraining(), stop);
       if (stop.requested) {
+        stop.throwIfAborted();
         stopped = 'stopped';
         if (totals.steps === 0) break;
       }
       knownSteps = options.batchesPerEpoch ?? totals.steps;
-      const validation = options.validation && layers && !stop.requested ? await validate(layers, options.validation, selector) : undefined;
+      const validation = options.validation && layers && !stop.requested ? await validate(layers, withSignal(options.validation, options.signal, 'fit'), selector) : undefined;
       const log = epochLog(epoch, totals, validation, trainer.steps);
       const logs = recorder.epoch(log);
       progress.epochEnd(log);
@@ -149,6 +161,7 @@ async function train<B>(
       await checkpoints.afterEpoch(epoch, trainer.steps);
       if (stop.requested) break;
     }
+    stop.throwIfAborted();
     if (stopped === 'completed' && layers?.stopTraining) {
       stopped = 'stopTraining';
       progress.note(`stopped early by model.stopTraining after epoch ${(recorder.epochs.at(-1)?.epoch ?? 0) + 1}`);

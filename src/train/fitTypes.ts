@@ -8,6 +8,7 @@ import type { PipelineStats } from '../stats.js';
 import type { EpochSummary, ProgressMode, ProgressOptions } from './progress.js';
 import type { StepResult } from './trainOn.js';
 import type { FieldSelection, NDInput } from './tensors.js';
+import type { ReplayOptions } from './eventReplay.js';
 
 /** A tfjs callback (`tf.callbacks.earlyStopping(…)`, a `tf.CustomCallback`) or a plain object of hooks. */
 export interface FitCallback {
@@ -61,6 +62,13 @@ export interface FitOptions<B> extends FieldSelection {
   reportTitle?: string;
   /** Step records kept in the history; past this, every other one is dropped (curves stay whole). Default 100 000. */
   maxStepLogs?: number;
+  /**
+   * Stops training at the next step boundary when it aborts: the pipeline is unsubscribed, the
+   * step's tensors freed, and the run rejects (and `events$` errors) with an `AbortError`.
+   */
+  signal?: AbortSignal;
+  /** What `events$` replays to a late subscriber. Default: the last 100 step events and the last 10 000 others. */
+  replay?: ReplayOptions;
 }
 
 /** One epoch's record. Metric keys as tfjs names them (`acc`, `val_loss`, `val_acc`). */
@@ -105,12 +113,24 @@ export type FitEvent =
   | { readonly type: 'checkpoint'; readonly path: string; readonly step: number; readonly epoch: number }
   | { readonly type: 'end'; readonly history: FitHistory };
 
-/** A running `fit`. */
-export interface FitRun {
-  /** Progress events. Hot: training starts on the next tick, so subscribe right away to see all. */
+/**
+ * A `fit` run. Lazy: nothing trains until you subscribe to `events$`, read `history`, or await
+ * the run itself (`await fit(…)` gives the history); it then runs once, however many listen.
+ */
+export interface FitRun extends PromiseLike<FitHistory> {
+  /**
+   * Progress events; subscribing starts training. A subscriber that comes late first gets a
+   * bounded replay (every run-level event and the newest step events, see `FitOptions.replay`),
+   * then the live ones. Unsubscribing only stops listening.
+   */
   readonly events$: Observable<FitEvent>;
-  /** The history once training ends; rejects with the step's error when a step fails. */
+  /**
+   * The history once training ends; reading it starts training. Rejects with the step's error
+   * when a step fails, and with an `AbortError` when `signal` aborts.
+   */
   readonly history: Promise<FitHistory>;
+  /** Whether training has been started. */
+  readonly started: boolean;
   /** The pipeline statistics, readable during and after training. */
   readonly stats: PipelineStats;
   /** Stops after the current step; `history` then resolves with `stopped: 'stopped'`. */
