@@ -23,6 +23,7 @@ import { epochLog, runEpoch, StopControl } from './epochLoop.js';
 import { lazyRun } from './fitRun.js';
 import type { FitEvent, FitHistory, FitOptions, FitRun } from './fitTypes.js';
 import { HistoryRecorder } from './historyRecorder.js';
+import { trainable } from './model.js';
 import { Progress, progressOptions } from './progress.js';
 import { writeRunReport } from './reportSink.js';
 import { makeTrainer, type StepFn, type TrainContext } from './trainOn.js';
@@ -32,8 +33,6 @@ import { validate } from './validation.js';
 export type { CheckpointOptions, EpochLog, FitCallback, FitEvent, FitHistory, FitOptions, FitRun, StepLog } from './fitTypes.js';
 export type { ReplayOptions } from './eventReplay.js';
 export { evaluateBatches } from './validation.js';
-
-const isModel = (x: unknown): x is tf.LayersModel => x instanceof tf.LayersModel;
 
 /**
  * Trains `model` on a cold pipeline of batches for a number of epochs, Keras style.
@@ -85,7 +84,7 @@ async function train<B>(
   const startedAt = performance.now();
   const epochs = options.epochs ?? 1;
   const selector: BatchSelector<B> = options.select ?? { inputs: options.inputs, labels: options.labels };
-  const layers = isModel(model) ? model : undefined;
+  const { layers } = trainable(model, 'fit');
   if (options.validation && !layers) throw new TypeError('fit: validation needs a tf.LayersModel (a custom step has no evaluate)');
   if ((options.checkpoint || options.resumeFrom) && !layers) throw new TypeError('fit: checkpoints need a tf.LayersModel');
 
