@@ -10,6 +10,7 @@ import { AbortError } from '../src/abort.js';
 import { trainOn } from '../src/train/trainOn.js';
 import { isLayersModel } from '../src/train/model.js';
 import { createRequire } from 'node:module';
+import { getEventListeners } from 'node:events';
 import type { NDArray } from '../src/types.js';
 
 test.before(async () => {
@@ -211,6 +212,13 @@ test.serial('fit is lazy: nothing trains until events$ is subscribed, history re
   t.is(history.epochs.length, 2);
   t.is(await run.history, history, 'the same run, not a second one');
   t.is(a.subscriptions(), 2);
+
+  // A signal is listened to only while the run runs.
+  const controller = new AbortController();
+  const withSignal = fit(model, counting(makeBatches(2)).source, { progress: 'silent', signal: controller.signal });
+  t.is(getEventListeners(controller.signal, 'abort').length, 0, 'not before it starts');
+  await withSignal;
+  t.is(getEventListeners(controller.signal, 'abort').length, 0, 'not after it ended');
 
   const b = counting(makeBatches(4));
   const viaEvents = fit(model, b.source, { epochs: 1, progress: 'silent' });

@@ -115,7 +115,8 @@ async function train<B>(
         progress.step(result);
         emit({ type: 'step', ...result });
         await callbacks.batchEnd(result);
-        await checkpoints.afterStep(result.step, context.epoch);
+        // A step cut short by an abort still ends (its tensors freed), but saves nothing.
+        if (!stop.aborted) await checkpoints.afterStep(result.step, context.epoch);
       },
     },
     context,
@@ -157,7 +158,7 @@ async function train<B>(
       progress.epochEnd(log);
       emit({ type: 'epochEnd', ...log });
       await callbacks.epochEnd(epoch, logs);
-      await checkpoints.afterEpoch(epoch, trainer.steps);
+      if (!stop.aborted) await checkpoints.afterEpoch(epoch, trainer.steps);
       if (stop.requested) break;
     }
     stop.throwIfAborted();
