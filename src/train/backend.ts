@@ -1,11 +1,12 @@
 /**
  * Picking the TensorFlow.js backend: the fastest one present, or the one the user names.
  *
- * tfjs-node(-gpu) and WebGPU are optional peers: they are imported dynamically and never needed to
- * install, build or test rxdata. WASM ships with rxdata and works offline.
+ * Every backend is an optional peer the user installs beside `@tensorflow/tfjs` (so there is one
+ * tfjs-core in the process): tfjs-node(-gpu), WebGPU and WASM are imported dynamically and only
+ * when asked for. WASM installs offline (its binaries are in the npm package); the pure-JS `cpu`
+ * backend is always there.
  */
 import * as tf from '@tensorflow/tfjs';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import type { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
@@ -72,8 +73,9 @@ export async function withoutProcessListeners<T>(init: () => Promise<T>): Promis
 const tryWasm: Attempt = async () => {
   // In Node the .wasm binaries must be read from the package's dist directory as a file path.
   const require = createRequire(import.meta.url);
+  const wasm = (await importOptional('@tensorflow/tfjs-backend-wasm')) as { setWasmPaths(prefix: string): void };
   const dist = dirname(require.resolve('@tensorflow/tfjs-backend-wasm'));
-  setWasmPaths(`${dist}/`);
+  wasm.setWasmPaths(`${dist}/`);
   if (!(await withoutProcessListeners(() => tf.setBackend('wasm')))) throw new Error(`wasm binaries in ${dist} failed to initialise`);
   return '@tensorflow/tfjs-backend-wasm';
 };
