@@ -8,7 +8,7 @@
  */
 export * from './errors.js';
 export * from './types.js';
-export * from './stats.js';
+export { PipelineStats, StageStats, type StageSnapshot, type StageKind } from './stats.js';
 export { configureFlowGuard, flowGuardMode, FlowError, type GuardMode } from './guard.js';
 export { AbortError } from './abort.js';
 export { fromIterable, type IterableInput, type FromIterableOptions } from './fromIterable.js';
@@ -37,7 +37,7 @@ export * from '../connectors/files/index.js';
 export { slidingWindow, type SlidingWindowOptions, type Sequence } from '../operators/slidingWindow.js';
 export { workerPool, workerMap, ownedBuffers, type WorkerPool, type WorkerPoolOptions, type WorkerMapOptions, type RunTaskOptions, type Transferable } from './workerPool.js';
 export { range } from './range.js';
-export { cardinality, cardinalitySync, cardinalityWithin, assertCardinality, declareCardinality, derivesCardinality, CARDINALITY, type Cardinality, type CardinalityInput } from './cardinality.js';
+export { cardinality, cardinalitySync, cardinalityWithin, assertCardinality, type Cardinality, type CardinalityInput } from './cardinality.js';
 export { flatMap, type FlatMapOptions, type FlatMapInner } from '../operators/flatMap.js';
 export { chooseFromDatasets, type ChooseFromDatasetsOptions } from '../operators/chooseFromDatasets.js';
 export { sampleFromDatasets, type SampleFromDatasetsOptions } from '../operators/sampleFromDatasets.js';

@@ -34,5 +34,7 @@ export { GUARD_THRESHOLD, type Ledger } from './guard.js';
 
 // Per-subscription statistics, element counts, cancellation.
 export { stageFor, type StageStats, type StageKind } from './stats.js';
-export { declareCardinality, derivesCardinality } from './cardinality.js';
+export { declareCardinality, derivesCardinality, CARDINALITY, type CardinalityInput } from './cardinality.js';
 export { withSignal, abortError } from './abort.js';
+// Errors that name their origin and never carry credentials (also at the root).
+export { messageOf, redactUrl, redactSecrets, safeCause, urlSecrets } from './errors.js';
