@@ -1,6 +1,8 @@
 import type { Observable } from 'rxjs';
+import { withSignal } from './abort.js';
 import { declareCardinality } from './cardinality.js';
 import { produce, produceComplete, runInScope, scoped, trampoline } from './flow.js';
+import { stageFor } from './stats.js';
 import { nextTurn, sliceSpent } from './turn.js';
 
 /**
@@ -8,14 +10,19 @@ import { nextTurn, sliceSpent } from './turn.js';
  * clock, so that a small array is emitted synchronously, like RxJS `from()`, even late in a turn.
  */
 const SUBSCRIBE_GRACE = 1024;
-import { stageFor } from './stats.js';
 
 /** What `fromIterable` reads: an iterable, an async iterable, or a factory called per subscription. */
 export type IterableInput<T> = Iterable<T> | AsyncIterable<T> | (() => Iterable<T> | AsyncIterable<T>);
 
 export interface FromIterableOptions {
-  /** The stage's name in pipeline statistics. */
+  /** The stage's name in pipeline statistics (and in its `AbortError`). */
   name?: string;
+  /**
+   * Stops the source: once it aborts, the stream fails with an `AbortError` naming the source and
+   * the iterator's `return()` runs (a generator's `finally` releases what it holds), as on
+   * unsubscribe.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -31,7 +38,7 @@ export interface FromIterableOptions {
  * that epochs replay), pulls an element only while the stages below have room, and calls the
  * iterator's `return()` on unsubscribe so a generator's `finally` blocks release its resources.
  * Sync or async, it yields to the event loop once the turn's slice is spent (`turn.ts`), so
- * timers and I/O keep running beside an endless generator.
+ * timers and I/O keep running beside an endless generator. `signal` stops it with an `AbortError`.
  *
  * @example
  * ```ts
@@ -155,5 +162,7 @@ export function fromIterable<T>(input: IterableInput<T>, options: FromIterableOp
     };
   });
   // An array knows its length (a progress bar can show a total); anything else may not.
-  return declareCardinality(source, Array.isArray(input) ? input.length : 'unknown');
+  declareCardinality(source, Array.isArray(input) ? input.length : 'unknown');
+  // Without a signal this is `source` itself: nothing added per subscription or element.
+  return withSignal(source, options.signal, options.name ?? 'fromIterable');
 }

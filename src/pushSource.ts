@@ -1,4 +1,5 @@
 import type { Observable } from 'rxjs';
+import { withSignal } from './abort.js';
 import { LimitError } from './errors.js';
 import { Outbox, scoped } from './flow.js';
 import { stageFor, type StageStats } from './stats.js';
@@ -17,8 +18,13 @@ export interface PushSourceOptions {
   /** Elements held for the stages below before the producer is asked to pause. */
   highWaterMark?: number;
   overflow?: OverflowPolicy;
-  /** The stage's name in pipeline statistics. */
+  /** The stage's name in pipeline statistics (and in its `AbortError`). */
   name?: string;
+  /**
+   * Stops the source: once it aborts, the stream fails with an `AbortError` naming the source,
+   * and the teardown `setup` returned runs (and `sink.signal` aborts), as on unsubscribe.
+   */
+  signal?: AbortSignal;
 }
 
 /** The producer's side of a push source. */
@@ -49,7 +55,8 @@ export interface PushSink<T> {
  * output:    -a---b---c---d--e-f-g-  (only while the stages below have room)
  * ```
  *
- * `setup` runs per subscription (cold) and returns its teardown. This is the contract every
+ * `setup` runs per subscription (cold) and returns its teardown, which runs on completion, error,
+ * unsubscribe and when `options.signal` aborts. This is the contract every
  * connector implements: pull-based readers use {@link fromIterable}; push-based ones use this,
  * pausing their producer when `wantsMore` goes false.
  *
@@ -69,7 +76,7 @@ export function pushSource<T>(
   const { highWaterMark = 256, overflow = 'pause', name = 'pushSource' } = options;
   if (!(highWaterMark >= 1)) throw new RangeError(`pushSource: highWaterMark must be >= 1, got ${highWaterMark}`);
   const key = {};
-  return scoped<T>((subscriber, scope) => {
+  const source = scoped<T>((subscriber, scope) => {
     const stage = stageFor(scope.stats, key, name, 'source');
     const abort = new AbortController();
     const listeners: (() => void)[] = [];
@@ -136,4 +143,5 @@ export function pushSource<T>(
       teardown?.();
     };
   });
+  return withSignal(source, options.signal, name);
 }

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { interval, lastValueFrom, take, toArray } from 'rxjs';
-import { AbortError, cardinality, fromIterable, withSignal } from '../src/index.js';
+import { AbortError, cardinality, fromIterable } from '../src/index.js';
+import { withSignal } from '../src/kit.js';
 
 test('an aborted signal fails the source with an AbortError naming it, and tears it down', async (t) => {
   const controller = new AbortController();

@@ -11,7 +11,6 @@ import {
   cardinality,
   cardinalitySync,
   cardinalityWithin,
-  declareCardinality,
   fit,
   flatMap,
   fromFiles,
@@ -20,6 +19,7 @@ import {
   sampleFromDatasets,
   shard,
 } from '../src/index.js';
+import { declareCardinality } from '../src/kit.js';
 import { selectBackend } from '../src/train/backend.js';
 import { collect } from './helpers.js';
 

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { map, merge, take, repeat, lastValueFrom, count, toArray, Observable } from 'rxjs';
-import { fromIterable, parallelMap, shuffle, batch, prefetch, consume, cache, PipelineStats, pushSource, Demand, Valve, trampoline } from '../src/index.js';
+import { fromIterable, parallelMap, shuffle, batch, prefetch, consume, cache, PipelineStats, pushSource } from '../src/index.js';
+import { Demand, Valve, trampoline } from '../src/kit.js';
 import { counter, sleep } from './helpers.js';
 
 /** The documented bound (docs/ARCHITECTURE.md): c + W + (B − 1) + n·B + (1 + lookahead)·B. */

@@ -425,7 +425,8 @@ test("the README's pipeline shape (filter and mergeMap from rxdata/rxjs between 
 });
 
 test('limits: groupBy fails past maxGroups; concatMap fails when a producer that ignores demand overruns it', async (t) => {
-  const { LimitError, MAX_OVERSHOOT } = await import('../src/index.js');
+  const { LimitError } = await import('../src/index.js');
+  const { MAX_OVERSHOOT } = await import('../src/kit.js');
   const groups = await t.throwsAsync(lastValueFrom(fromIterable(Array.from({ length: 20 }, (_, i) => i)).pipe(groupBy((x: number) => x, { maxGroups: 5 }), mergeMap((g) => g, Infinity))));
   t.true(groups instanceof LimitError);
   t.regex(groups!.message, /maxGroups=5/);
