@@ -1,5 +1,6 @@
 import { Observable, type MonoTypeOperatorFunction } from 'rxjs';
-import { ackRecords, type KafkaRecord, type Session } from './fromKafka.js';
+import { ackRecords, type Session } from './sessions.js';
+import type { KafkaRecord } from './types.js';
 
 /** What acknowledge() takes from each element: one record, several, or none. */
 export type AckSelector<E> = (element: E) => KafkaRecord<unknown> | readonly KafkaRecord<unknown>[] | undefined;
