@@ -6,8 +6,28 @@
  * ```
  * read(offset) ──▶ tracker.emitted ──ack──▶ watermark ──commitNow (ticker, rebalance, flush)──▶ consumer.commitOffsets
  * ```
- * Holds one offset per record emitted and not yet acknowledged.
+ * A commit the pipeline waits on (`flush`, teardown) is retried within the retry budget and
+ * fails with an error naming the offsets it could not commit; periodic commits are not retried
+ * (the next one carries the same offsets). Holds one offset per record emitted and not yet
+ * acknowledged.
  */
+
+/** How a commit the pipeline waits on is retried. */
+export interface CommitRetry {
+  /** Give up after this long, ms (the connection's `retryBudgetMs`). */
+  readonly budgetMs: number;
+  /** First wait between attempts, doubling up to `maxMs`. */
+  readonly initialMs: number;
+  readonly maxMs: number;
+  /** Named in the error: the group, and the brokers as the origin. */
+  readonly groupId: string;
+  readonly origin: string;
+}
+
+type Due = ReturnType<CommitTracker['due']>;
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+import { RxDataError, messageOf } from '../../src/index.js';
 import type { ConsumerClient } from './client.js';
 import { CommitTracker } from './tracker.js';
 import type { CommitMode } from './types.js';
@@ -20,12 +40,15 @@ export class Committer {
   private wakeGrace: (() => void) | undefined;
   /** Whether anything was acknowledged (a pipeline without acknowledge() gets no grace wait). */
   private everAcked = false;
+  /** The consumer crashed for good: retrying a commit cannot help. */
+  private lost = false;
 
   constructor(
     readonly mode: CommitMode,
     private readonly consumer: Pick<ConsumerClient, 'commitOffsets'>,
     /** The source's statistics gauges: `commits`, `commitErrors`. */
     private readonly extra: Record<string, number>,
+    private readonly retry: CommitRetry,
   ) {
     extra.commits = extra.commits ?? 0;
   }
@@ -77,25 +100,72 @@ export class Committer {
     }
   }
 
-  commitNow(): Promise<void> {
-    if (this.mode === 'none') return Promise.resolve();
-    this.chain = this.chain.then(async () => {
+  /** Whether `offset` awaits its acknowledgement here. */
+  holds(topic: string, partition: number, offset: bigint): boolean {
+    return this.mode === 'after-ack' && this.tracker.holds(topic, partition, offset);
+  }
+
+  /** The consumer is gone for good: a commit gets one attempt, no retries. */
+  consumerLost(): void {
+    this.lost = true;
+  }
+
+  /** One commit of what is due now, after those before it; resolves to the failure, if any. */
+  private attempt(): Promise<{ cause: unknown; due: Due } | undefined> {
+    const run = this.chain.then(async () => {
       const due = this.tracker.due();
-      if (due.length === 0) return;
+      if (due.length === 0) return undefined;
       try {
         await this.consumer.commitOffsets(due.map(({ topic, partition, offset }) => ({ topic, partition, offset })));
         for (const d of due) this.tracker.committedAt(d.topic, d.partition, d.watermark);
         this.extra.commits++;
-      } catch {
+        return undefined;
+      } catch (cause) {
         // A rebalance or a broker outage: the offsets stay due and go with the next commit;
         // at worst some records are trained twice, never skipped.
         this.extra.commitErrors = (this.extra.commitErrors ?? 0) + 1;
+        return { cause, due };
       }
     });
-    return this.chain;
+    this.chain = run.then(() => undefined);
+    return run;
   }
 
-  /** Teardown: waits up to `graceMs` for records still in training to be acknowledged, then commits. */
+  /** Commits what is due once (periodic commits, rebalances): a failure waits for the next one. */
+  async commitNow(): Promise<void> {
+    if (this.mode !== 'none') await this.attempt();
+  }
+
+  /**
+   * Commits what is due, retrying a refused commit with backoff for up to the retry budget;
+   * rejects with an error naming the offsets it could not commit.
+   */
+  async commitDurably(): Promise<void> {
+    if (this.mode === 'none') return;
+    const startedAt = performance.now();
+    let wait = this.retry.initialMs;
+    for (let attempts = 1; ; attempts++) {
+      const failure = await this.attempt();
+      if (!failure) return;
+      const elapsed = performance.now() - startedAt;
+      const budget = this.lost ? 0 : this.retry.budgetMs;
+      if (elapsed >= budget) {
+        const offsets = failure.due.map((d) => `topic ${d.topic} partition ${d.partition} offset ${d.offset}`).join(', ');
+        throw new RxDataError(
+          `fromKafka: cannot commit ${offsets} for group ${this.retry.groupId}: refused ${attempts} time${attempts === 1 ? '' : 's'} in ${(elapsed / 1000).toFixed(1)} s (retryBudgetMs ${this.retry.budgetMs}): ${messageOf(failure.cause)}`,
+          this.retry.origin,
+          { cause: failure.cause },
+        );
+      }
+      await sleep(Math.min(wait, budget - elapsed));
+      wait = Math.min(wait * 2, this.retry.maxMs);
+    }
+  }
+
+  /**
+   * Teardown: waits up to `graceMs` for records still in training to be acknowledged, then
+   * commits them durably (rejects when that cannot be done within the retry budget).
+   */
   async final(graceMs: number): Promise<void> {
     this.stop();
     if (this.mode === 'after-ack' && this.everAcked && this.tracker.outstanding > 0) {
@@ -106,6 +176,6 @@ export class Committer {
       });
       clearTimeout(timer);
     }
-    await this.commitNow();
+    await this.commitDurably();
   }
 }

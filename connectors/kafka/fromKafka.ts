@@ -3,26 +3,28 @@
  * - snapshot.ts: topics resolved and each partition's start and (bounded) end offsets;
  * - partitions.ts: per-partition read state, seeks and pauses on each group join;
  * - reader.ts: fetched batches decoded (decode.ts) into records, under demand (demand.ts);
- * - commits.ts: acknowledged offsets tracked and committed; sessions.ts: acks find their subscription;
+ * - commits.ts: acknowledged offsets tracked and committed; sessions.ts: acks find their
+ *   subscription by position (records, copies, values and batches carrying positions);
  * - deadLetters.ts: skipped messages to a dead-letter topic.
  */
 import { randomUUID } from 'node:crypto';
 import { RxDataError, messageOf, pushSource, type PushSink } from '../../src/index.js';
+import { withSignal } from '../../src/abort.js';
 import { declareCardinality } from '../../src/cardinality.js';
 import { countBoundedKafka } from './cardinality.js';
-import { brokersOf, kafkajsClients } from './client.js';
+import { DEFAULT_RETRY_BUDGET_MS, brokersOf, kafkajsClients } from './client.js';
 import { Committer } from './commits.js';
 import { DeadLetters } from './deadLetters.js';
 import { decoderFor } from './decode.js';
 import { IdleClock } from './demand.js';
 import { PartitionBook } from './partitions.js';
 import { batchReader } from './reader.js';
-import { ackRecords, type Session } from './sessions.js';
+import { acknowledgeIn, register, unregister, type AckTarget, type Session } from './sessions.js';
 import { partitionSpans, topicNames } from './snapshot.js';
 import type { CommitMode, FromKafkaOptions, KafkaDecode, KafkaRecord, KafkaSource, KafkaStart, RecordMeta } from './types.js';
 
 export type { CommitMode, FromKafkaOptions, KafkaDecode, KafkaRecord, KafkaSource, KafkaStart, RecordMeta } from './types.js';
-export { ackRecords, type Session } from './sessions.js';
+export { acknowledgeIn, type AckTarget, type KafkaPosition, type Session } from './sessions.js';
 
 /**
  * Reads Kafka topics as a backpressured source: the consumer stops fetching while the pipeline
@@ -62,8 +64,9 @@ export function fromKafka<T>(options: FromKafkaOptions<T>): KafkaSource<T> {
 
   /** One subscription: a consumer in the group, its partitions, its commits; returns the teardown. */
   function open(sink: PushSink<KafkaRecord<T>>): () => void {
+    const groupId = options.groupId ?? `rxdata-${randomUUID()}`;
     const consumer = clients.consumer(options, {
-      groupId: options.groupId ?? `rxdata-${randomUUID()}`,
+      groupId,
       sessionTimeout: options.sessionTimeout,
       rebalanceTimeout: options.rebalanceTimeout,
       heartbeatInterval: options.heartbeatInterval,
@@ -72,15 +75,24 @@ export function fromKafka<T>(options: FromKafkaOptions<T>): KafkaSource<T> {
     });
     const life = { stopped: false };
     const book = new PartitionBook(consumer, mode === 'bounded', start === 'committed');
-    const commits = new Committer(commitMode, consumer, sink.stats.extra);
+    const commits = new Committer(commitMode, consumer, sink.stats.extra, {
+      budgetMs: options.retryBudgetMs ?? DEFAULT_RETRY_BUDGET_MS,
+      initialMs: options.retry?.initialRetryTime ?? 300,
+      maxMs: options.retry?.maxRetryTime ?? 30_000,
+      groupId,
+      origin,
+    });
     const deadLetters = new DeadLetters(clients, options, options.deadLetterTopic);
     const idle = new IdleClock(mode === 'streaming' ? options.idleTimeoutMs : undefined, () => sink.complete());
+    /** The final commit and disconnect, once torn down; rejects when the final commit failed. */
     let closed: Promise<void> | undefined;
     const session: Session = {
       ack: (topic, partition, offset) => commits.ack(topic, partition, offset),
-      flush: () => closed ?? commits.commitNow(),
+      holds: (topic, partition, offset) => commits.holds(topic, partition, offset),
+      flush: () => closed ?? commits.commitDurably(),
     };
     live.add(session);
+    if (commitMode === 'after-ack') register(session);
 
     const read = batchReader<T>({
       sink,
@@ -122,6 +134,7 @@ export function fromKafka<T>(options: FromKafkaOptions<T>): KafkaSource<T> {
         consumer.onGroupJoin(onJoin);
         consumer.onRebalancing(() => void commits.commitNow());
         consumer.onCrash((error) => {
+          commits.consumerLost();
           if (!life.stopped) sink.error(failure('consumer failed', error));
         });
         await consumer.connect();
@@ -144,21 +157,29 @@ export function fromKafka<T>(options: FromKafkaOptions<T>): KafkaSource<T> {
       book.pauseAll();
       closed = (async () => {
         await ready;
-        // Records still in training: their acknowledgements get a moment to arrive.
-        await commits.final(options.ackGraceMs ?? 5000);
-        await consumer.disconnect().catch(() => undefined);
-        await deadLetters.close();
-        live.delete(session);
+        try {
+          // Records still in training: their acknowledgements get a moment to arrive.
+          await commits.final(options.ackGraceMs ?? 5000);
+        } finally {
+          await consumer.disconnect().catch(() => undefined);
+          await deadLetters.close();
+          live.delete(session);
+          unregister(session);
+        }
       })();
+      // A failed final commit reaches whoever waits on it (acknowledge(), commit()); unobserved,
+      // it stays in the statistics (commitErrors) rather than crashing the process.
+      closed.catch(() => undefined);
     };
   }
 
-  const source = pushSource<KafkaRecord<T>>(open, { highWaterMark: options.highWaterMark ?? 256, overflow: 'pause', name: options.name ?? 'kafka' });
+  const name = options.name ?? 'kafka';
+  const source = withSignal(pushSource<KafkaRecord<T>>(open, { highWaterMark: options.highWaterMark ?? 256, overflow: 'pause', name }), options.signal, `fromKafka(${topicList.map(String).join(', ')})`);
   // Bounded reads know their length: asked lazily, it costs an admin round trip.
   if (mode === 'bounded') declareCardinality(source, () => countBoundedKafka({ ...options, topics: topicList, start, clients }).catch(() => 'unknown' as const));
   return Object.assign(source, {
-    ack(records: KafkaRecord<unknown> | readonly KafkaRecord<unknown>[]): void {
-      ackRecords(records);
+    ack(target: AckTarget): void {
+      acknowledgeIn(target, live);
     },
     async commit(): Promise<void> {
       await Promise.all([...live].map((s) => s.flush()));

@@ -2,6 +2,7 @@
 import type { Observable } from 'rxjs';
 import type { OnError } from '../../src/index.js';
 import type { KafkaClientFactory, KafkaConnection } from './client.js';
+import type { AckTarget } from './sessions.js';
 
 /**
  * One Kafka message as it flows through a pipeline. `offset` is a decimal string, as in kafkajs
@@ -90,12 +91,25 @@ export interface FromKafkaOptions<T> extends KafkaConnection {
   maxBytesPerPartition?: number;
   /** Client implementation (kafkajs by default). */
   clients?: KafkaClientFactory;
+  /**
+   * Stops the stream: once it aborts, the source fails with an `AbortError` naming it, and the
+   * teardown commits what was acknowledged and disconnects the consumer.
+   */
+  signal?: AbortSignal;
 }
 
 /** A Kafka source: the records Observable, plus the acknowledgement side of at-least-once. */
 export interface KafkaSource<T> extends Observable<KafkaRecord<T>> {
-  /** Marks records as done (trained): their offsets may be committed once contiguous. */
-  ack(records: KafkaRecord<unknown> | readonly KafkaRecord<unknown>[]): void;
-  /** Commits what has been acknowledged now, for every live subscription. */
+  /**
+   * Marks records as done (trained): their offsets may be committed once contiguous. Takes what
+   * `acknowledge()` takes (records, copies of them, `{ topic, partition, offset }` positions,
+   * values and batches carrying positions, arrays of these); throws an `RxDataError` for
+   * something that carries no position.
+   */
+  ack(target: AckTarget): void;
+  /**
+   * Commits what has been acknowledged now, for every live subscription, retrying a refused
+   * commit within `retryBudgetMs`; rejects with an error naming the offsets it could not commit.
+   */
   commit(): Promise<void>;
 }
