@@ -3,7 +3,7 @@
  *
  * ```
  * startCluster() ──spawn──▶ kafka-mock N ──stdout──▶ "127.0.0.1:p1,127.0.0.1:p2"
- *   createTopic / brokerDown / brokerUp ──stdin line──▶ "ok"
+ *   createTopic / brokerDown / brokerUp / failRequests ──stdin line──▶ "ok"
  *   stop() ──stdin EOF──▶ exits
  * ```
  */
@@ -15,6 +15,32 @@ import { fileURLToPath } from 'node:url';
 const here = fileURLToPath(new URL('.', import.meta.url));
 const binary = `${here}kafka-mock`;
 
+/** On the PATH? */
+function onPath(command: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+}
+
+/**
+ * What building the mock broker lacks here, as Debian packages (empty when nothing is missing,
+ * or when the binary is built already and up to date).
+ */
+export function missingForMockBroker(): string[] {
+  const missing: string[] = [];
+  if (!existsSync('/usr/include/librdkafka/rdkafka_mock.h')) missing.push('librdkafka-dev');
+  if (!onPath('gcc')) missing.push('gcc', 'libc6-dev');
+  if (!onPath('pkg-config')) missing.push('pkg-config');
+  return missing;
+}
+
+/** The message for a mock broker that cannot be built: exactly what to install. */
+export function mockBrokerHelp(missing: readonly string[]): string {
+  return (
+    `the Kafka mock broker (librdkafka's mock cluster, built from test/harness/kafka/mock.c) needs ${missing.join(', ')}: ` +
+    `install with \`sudo apt-get install ${missing.join(' ')}\` (Debian/Ubuntu; \`npm test\` does this when run as root), ` +
+    'or use a broker of your own: KAFKA_BROKERS=host:9092'
+  );
+}
+
 export interface MockCluster {
   /** Comma-separated `host:port` list for kafkajs' `brokers`. */
   readonly bootstrap: string;
@@ -24,6 +50,10 @@ export interface MockCluster {
   /** Takes broker `id` (1-based) down: its connections close and it refuses new ones. */
   brokerDown(id: number): Promise<void>;
   brokerUp(id: number): Promise<void>;
+  /** The next `count` requests of Kafka API `apiKey` (8: OffsetCommit), cluster-wide, fail with error `code`. */
+  failRequests(apiKey: number, count: number, code: number): Promise<void>;
+  /** Drops the errors still queued for `apiKey`. */
+  clearRequestErrors(apiKey: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -39,9 +69,12 @@ export interface MockCluster {
  * ```
  */
 export async function startCluster(options: { brokers?: number } = {}): Promise<MockCluster> {
-  if (!existsSync(binary)) {
-    const built = spawnSync('bash', [`${here}build.sh`], { stdio: 'inherit' });
-    if (built.status !== 0) throw new Error('kafka mock harness: build failed (needs librdkafka-dev, gcc, pkg-config)');
+  // build.sh rebuilds only a binary older than mock.c; a stale one that cannot be rebuilt still
+  // serves every command it knows.
+  const built = spawnSync('bash', [`${here}build.sh`], { stdio: 'inherit' });
+  if (built.status !== 0 && !existsSync(binary)) {
+    const missing = missingForMockBroker();
+    throw new Error(missing.length > 0 ? `kafka mock harness: ${mockBrokerHelp(missing)}` : 'kafka mock harness: build failed (see the gcc output above)');
   }
   const child: ChildProcessWithoutNullStreams = spawn(binary, [String(options.brokers ?? 1)], { stdio: ['pipe', 'pipe', 'pipe'] });
   // The mock's own log lines are noise in test output; keep only the last few for failures.
@@ -81,6 +114,8 @@ export async function startCluster(options: { brokers?: number } = {}): Promise<
     createTopic: (name, partitions = 1, replication = 1) => command(`topic ${name} ${partitions} ${replication}`),
     brokerDown: (id) => command(`down ${id}`),
     brokerUp: (id) => command(`up ${id}`),
+    failRequests: (apiKey, count, code) => command(`errors ${apiKey} ${count} ${code}`),
+    clearRequestErrors: (apiKey) => command(`clear ${apiKey}`),
     async stop() {
       if (!dead) {
         child.stdin.end();
