@@ -1,6 +1,7 @@
 /** `fromFiles`: records of many files (lines, CSV, JSON lines, TFRecord, fixed-length binary, Parquet, Arrow IPC, Avro), streamed and interleaved. */
 import { Observable } from 'rxjs';
 import { RecordError, type OnError } from '../../src/errors.js';
+import { withSignal } from '../../src/abort.js';
 import { scoped } from '../../src/flow.js';
 import type { StageStats } from '../../src/stats.js';
 import { interleave } from '../../operators/interleave.js';
@@ -10,7 +11,7 @@ import { csvRows, type CsvOptions, type CsvRow, type LabelledRow } from './csv.j
 import { numericCsv, numericCsvRows } from './csvFast.js';
 import type { FeatureSpec, ParsedExample } from './example.js';
 import { exampleParser } from './exampleBatch.js';
-import { MAX_LINE_BYTES, splitLines } from './lines.js';
+import { MAX_LINE_BYTES, splitLines, type Line } from './lines.js';
 import { listFiles, type FileShard, type FollowSymlinks } from './listFiles.js';
 import { ioError, isGzip, openBytes, pullBatches, reusedChunks, type ByteSource, type Compression } from './source.js';
 import { FrameError, tfRecordFrames } from './tfrecord.js';
@@ -37,6 +38,8 @@ export interface FileSourceOptions {
   readonly compression?: Compression;
   /** The source's name in pipeline statistics. Default `fromFiles`. */
   readonly name?: string;
+  /** Aborting fails the source with an `AbortError` naming it and closes every open file (as an unsubscribe does). */
+  readonly signal?: AbortSignal;
 }
 
 /** Options of the line-based formats (lines, JSON lines, CSV). */
@@ -148,14 +151,16 @@ export function fromFiles(patterns: string | readonly string[], options: FromFil
         (error: unknown) => subscriber.error(error),
       );
     });
-  return withFileCardinality(patterns, options, files().pipe(
+  const records = files().pipe(
     interleave((path: string) => pullBatches(key, name, (stage) => guarded(path, stage, options.onError ?? 'fail', reader)), {
       cycleLength,
       blockLength,
       deterministic,
       name: `${name}.interleave`,
     }),
-  ));
+  );
+  const origin = `${name}(${typeof patterns === 'string' ? patterns : patterns.join(', ')})`;
+  return withSignal(withFileCardinality(patterns, options, records), options.signal, origin);
 }
 
 /** A file's reader: yields its records in batches (one per read chunk), so the hand-off costs one await per chunk. */
@@ -203,6 +208,12 @@ async function* chunksOf(source: ByteSource, stage: StageStats, name = true): As
   } finally {
     source.close();
   }
+}
+
+/** A file's lines; a failure of its bytes names the line reached (and, for gzip, the offset). */
+function lineBatches(path: string, compression: Compression, stage: StageStats, maxLineBytes: number): AsyncGenerator<Line[]> {
+  const source = openBytes(path, compression);
+  return splitLines(chunksOf(source, stage, false), maxLineBytes, (error, line) => source.failure(error, line));
 }
 
 /** Marks an item `decode` dropped (a skipped bad record). */
@@ -254,7 +265,7 @@ function recordReader(options: FromFilesOptions): Reader {
       const { skipEmpty = false } = options;
       return (path, stage, onError) =>
         decodeBatches(
-          splitLines(chunksOf(openBytes(path, compression), stage), maxLineBytes),
+          lineBatches(path, compression, stage, maxLineBytes),
           (line) => {
             if (line.tooLong) throw tooLong(path, line.line, maxLineBytes);
             return skipEmpty && line.text === '' ? SKIP : line.text;
@@ -266,7 +277,7 @@ function recordReader(options: FromFilesOptions): Reader {
     case 'jsonl':
       return (path, stage, onError) =>
         decodeBatches(
-          splitLines(chunksOf(openBytes(path, compression), stage), maxLineBytes),
+          lineBatches(path, compression, stage, maxLineBytes),
           ({ text, line, tooLong: over }): unknown => {
             if (over) throw tooLong(path, line, maxLineBytes);
             if (text.trim() === '') return SKIP;
