@@ -5,6 +5,7 @@
  * hand-written loop. All on one thread: input work the step cannot hide shows as lost time.
  */
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { count, lastValueFrom, map, toArray, type Observable } from 'rxjs';
 import type * as TF from '@tensorflow/tfjs';
 import { batch } from '../../operators/batch.js';
@@ -18,15 +19,28 @@ import type { NDArray } from '../../src/types.js';
 import { workerPool, type WorkerPool } from '../../src/workerPool.js';
 import { parallelMap } from '../../operators/parallelMap.js';
 import { parseLines } from '../tasks/parseBatch.js';
+import { fromWorkers } from '../../src/workers/fromWorkers.js';
+import type { OptdigitsHeadArgs, XYBatch } from '../tasks/optdigitsHead.js';
 import { InFlight, fmt, median, memoryCells, memoryHeader, table, useBackend, type CaseResult, type RunOptions, type ScenarioDef, type ScenarioRunner } from '../lib.js';
 
 const BATCH = 64;
 const WINDOW = 1000;
 const FEATURES = 64;
 const CLASSES = 10;
+/** How often trainOn lets the event loop turn in the fromWorkers case (batches land at turns). */
+const TURN_MS = Number(process.env.RXDATA_TURN_MS ?? 5);
 const epochs = (o: RunOptions): number => (o.warmup ? 1 : o.quick ? 2 : 8);
 const dataPath = new URL('../../examples/data/optdigits/optdigits.tra.csv', import.meta.url);
 const parseTaskUrl = new URL('../tasks/parseBatch.ts', import.meta.url);
+const headUrl = new URL('../tasks/optdigitsHead.ts', import.meta.url);
+/** Lines the fromWorkers head handed out, counted in shared memory by the worker. */
+const headPulls = new Int32Array(new SharedArrayBuffer(4));
+/**
+ * The whole input pipeline on a worker (workers: 'auto', every core but the trainer's), made once
+ * per process: its thread waits between epochs (keepAliveMs), so the warm-up run starts it and
+ * each epoch after reuses it, as `fit`'s epochs do.
+ */
+let onWorkers: Observable<XYBatch> | undefined;
 /** Started by the warm-up run and reused: the measured run sees a warm worker. */
 let pool: WorkerPool<string, Float32Array> | undefined;
 
@@ -219,6 +233,33 @@ async function run(caseName: string, nEpochs: number, beside?: Beside): Promise<
       await trainEpochs(epoch$, 0);
       break;
     }
+    case 'rxdata-fromWorkers': {
+      // Read, shuffle, batch and parse on a worker thread; the main thread only trains. Batches
+      // arrive as whole Float32Arrays (moved, not copied) into fromWorkers' buffer (credit 8).
+      onWorkers ??= fromWorkers<XYBatch, OptdigitsHeadArgs>(headUrl, {
+        workers: 'auto',
+        credit: 8,
+        keepAliveMs: 60_000,
+        args: { path: fileURLToPath(dataPath), batch: BATCH, window: WINDOW, seed: 1, pulls: headPulls },
+      });
+      const counted = (r: { size: number }): void => {
+        flight.pulled = Atomics.load(headPulls, 0);
+        flight.max = Math.max(flight.max, flight.pulled - flight.consumed);
+        flight.consume(r.size);
+      };
+      Atomics.store(headPulls, 0, 0);
+      t0 = performance.now();
+      for (let e = 0; e < nEpochs; e++) {
+        await pause();
+        const results = await lastValueFrom(onWorkers.pipe(trainOn(m, { epoch: e, turnEveryMs: TURN_MS, afterStep: counted }), toArray()));
+        for (const r of results) {
+          timing.waitMs += r.waitMs;
+          timing.stepMs += r.stepMs;
+        }
+        steps += results.length;
+      }
+      break;
+    }
     case 'rxdata-consume': {
       // What trainOn does, by hand on consume: tensors in, one step, tensors freed.
       let idleSince = 0;
@@ -362,6 +403,7 @@ export const training: ScenarioDef = {
     { name: 'rxdata-trainOn', impl: 'rxdata', label: `lines → shuffle(${WINDOW}) → batch → map(parse the batch) → prefetch(2) → trainOn` },
     { name: 'rxdata-elementwise', impl: 'rxdata', label: `lines → map(parse) → shuffle(${WINDOW}) → batch → prefetch(2) → trainOn` },
     { name: 'rxdata-workers', impl: 'rxdata', label: `lines → shuffle → batch → parallelMap(parse on 1 worker, 4 in flight) → prefetch(4) → trainOn(turn every step)` },
+    { name: 'rxdata-fromWorkers', impl: 'rxdata', label: `fromWorkers(head: lines → shuffle → batch → parse, workers 'auto', credit 8, keepAliveMs) → trainOn: the input pipeline on a worker, the step on the main thread` },
     { name: 'rxdata-consume', impl: 'rxdata', label: 'lines → map(parse) → shuffle → batch → prefetch(2) → consume(trainOnBatch, lookahead 1)' },
     { name: 'tfjs-data-vectorized', impl: 'tfjs-data', label: 'generator → shuffle → batch → map(parse the batch) → prefetch(2) → fitDataset' },
     { name: 'tfjs-data-fitDataset', impl: 'tfjs-data', label: 'generator → map → shuffle → batch → prefetch(2) → fitDataset' },

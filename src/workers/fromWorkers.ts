@@ -2,7 +2,6 @@
  * Runs the head of a pipeline on worker threads, one shard each, and merges what they emit into
  * the main pipeline under its demand.
  */
-import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
@@ -10,14 +9,15 @@ import type { Observable } from 'rxjs';
 import { RxDataError, messageOf } from '../errors.js';
 import { Outbox, scoped } from '../flow.js';
 import { stageFor, type StageSnapshot, type StageStats } from '../stats.js';
+import { availableCores } from './cores.js';
 import type { WorkerShard } from './head.js';
 import { deserializeError, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
 
 export interface FromWorkersOptions<A = undefined> {
   /**
    * Worker threads, each running the head on its own shard. `'auto'` (the default): one per core
-   * but one (`os.availableParallelism() − 1`, at least 1), leaving a core to the main thread, which
-   * trains or consumes.
+   * but one (`availableCores() − 1`, at least 1: the CPUs this process may run on, capped by a
+   * container's cgroup CPU quota), leaving a core to the main thread, which trains or consumes.
    */
   readonly workers?: number | 'auto';
   /** Passed to the head in every worker (structured-cloned: plain data, typed arrays, Maps…). */
@@ -54,9 +54,13 @@ export interface FromWorkersOptions<A = undefined> {
   readonly name?: string;
 }
 
-/** The worker count `workers: 'auto'` gives on this machine: every core but one, at least 1. */
-export function autoWorkers(): number {
-  return Math.max(1, availableParallelism() - 1);
+/**
+ * The worker count `workers: 'auto'` gives: every core this process may use but one (left to the
+ * main thread, which trains or consumes), at least 1. Cores: `availableCores()`, the CPUs the
+ * process may run on capped by its cgroup's CPU quota.
+ */
+export function autoWorkers(cores = availableCores()): number {
+  return Math.max(1, cores - 1);
 }
 
 // The worker entry sits beside this file: workerMain.ts when running from source under tsx,
