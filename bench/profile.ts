@@ -62,8 +62,10 @@ export async function profiled<T>(f: () => Promise<T>, intervalUs = 200): Promis
     const node = byId.get(profile.samples[i]);
     const dt = profile.timeDeltas[i] ?? 0;
     if (!node) continue;
-    total += dt;
     const { functionName, url, lineNumber } = node.callFrame;
+    // The inspector session's own native call (starting and stopping this profile): not the run's time.
+    if (functionName === 'dispatch' && !url) continue;
+    total += dt;
     const file = fileOf(url, functionName);
     files.set(file, (files.get(file) ?? 0) + dt);
     const fn = url ? `${functionName || '(anonymous)'} ${file}:${lineNumber + 1}` : functionName || '(native)';
