@@ -30,6 +30,8 @@ const FEATURES = 64;
 const CLASSES = 10;
 /** How often trainOn lets the event loop turn in the fromWorkers case (batches land at turns). */
 const TURN_MS = Number(process.env.RXDATA_TURN_MS ?? 5);
+/** Batches the worker may have ahead in the fromWorkers case (credit goes back in parcels of half). */
+const FEED_CREDIT = Number(process.env.RXDATA_FEED_CREDIT ?? 8);
 const epochs = (o: RunOptions): number => (o.warmup ? 1 : o.quick ? 2 : 8);
 const dataPath = new URL('../../examples/data/optdigits/optdigits.tra.csv', import.meta.url);
 const parseTaskUrl = new URL('../tasks/parseBatch.ts', import.meta.url);
@@ -250,7 +252,7 @@ async function run(caseName: string, nEpochs: number, beside?: Beside, profile =
       // arrive as whole Float32Arrays (moved, not copied) into fromWorkers' buffer (credit 8).
       onWorkers ??= fromWorkers<XYBatch, OptdigitsHeadArgs>(headUrl, {
         workers: 'auto',
-        credit: 8,
+        credit: FEED_CREDIT,
         keepAliveMs: 60_000,
         args: { path: fileURLToPath(dataPath), batch: BATCH, window: WINDOW, seed: 1, pulls: headPulls },
       });
@@ -262,9 +264,17 @@ async function run(caseName: string, nEpochs: number, beside?: Beside, profile =
       Atomics.store(headPulls, 0, 0);
       const elu0 = performance.eventLoopUtilization();
       t0 = performance.now();
+      /** Process CPU time (every thread) and wall time of the fed epochs: cores the process got while the worker ran. */
+      let cpuUs = 0;
+      let wallMs = 0;
       for (let e = 0; e < nEpochs; e++) {
         await pause();
+        const c0 = process.cpuUsage();
+        const w0 = performance.now();
         const results = await lastValueFrom(onWorkers.pipe(trainOn(m, { epoch: e, turnEveryMs: TURN_MS, afterStep: counted }), toArray()));
+        const c = process.cpuUsage(c0);
+        cpuUs += c.user + c.system;
+        wallMs += performance.now() - w0;
         for (const r of results) {
           timing.waitMs += r.waitMs;
           timing.stepMs += r.stepMs;
@@ -272,6 +282,7 @@ async function run(caseName: string, nEpochs: number, beside?: Beside, profile =
         steps += results.length;
       }
       extra.mainBusyPct = 100 * performance.eventLoopUtilization(elu0).utilization;
+      extra.processCores = cpuUs / 1000 / wallMs;
       if (profile) {
         const workers$ = onWorkers;
         Object.assign(extra, profileMetrics((await profiled(() => lastValueFrom(workers$.pipe(trainOn(m, { turnEveryMs: TURN_MS }), toArray())))).summary, 8));
@@ -465,7 +476,7 @@ export const training: ScenarioDef = {
     // What bounds it, measured: the sink alone against the ceiling, the main thread's busy share, where its time went.
     const bound = [
       held ? `trainOn alone on batches held as arrays reaches ${held.metrics.ofCeilingPct.toFixed(1)} % of the ceiling (stall ${held.metrics.stallPct.toFixed(1)} %): the sink's own cost per step (tensors made from arrays, the step's bookkeeping, event-loop turns)` : '',
-      rx.metrics.mainBusyPct !== undefined ? `main thread busy ${rx.metrics.mainBusyPct.toFixed(0)} % of the fed epochs` : '',
+      rx.metrics.mainBusyPct !== undefined ? `main thread busy ${rx.metrics.mainBusyPct.toFixed(0)} % of the fed epochs, the process (main + worker) kept ${rx.metrics.processCores.toFixed(2)} cores busy: the worker overlaps the step only when a core is free for it (below ~1.9 the machine is shared: with the kernel's autogroup scheduling a process' threads split one share, and the worker's parse is taken from the trainer)` : '',
       profileLine(rx.metrics, 'file', 6) ? `main-thread profile (self time): ${profileLine(rx.metrics, 'file', 6)}` : '',
     ].filter(Boolean).join('; ');
     return {
