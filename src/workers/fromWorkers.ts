@@ -128,9 +128,9 @@ load(${JSON.stringify(workerMain.href)});
  * ```
  */
 export function fromWorkers<T, A = undefined>(module: URL | string, options: FromWorkersOptions<A> = {}): Observable<T> {
-  const count = options.workers === undefined || options.workers === 'auto' ? autoWorkers() : options.workers;
+  const workers = options.workers === undefined || options.workers === 'auto' ? autoWorkers() : options.workers;
   const { credit = 4, transfer = true, maxOvershoot = 1024, stopTimeoutMs = 1000, statsEveryMs = 250, keepAliveMs = 0, name = 'fromWorkers' } = options;
-  if (!(Number.isInteger(count) && count >= 1)) throw new RangeError(`fromWorkers: workers must be an integer >= 1 or 'auto', got ${String(options.workers)}`);
+  if (!(Number.isInteger(workers) && workers >= 1)) throw new RangeError(`fromWorkers: workers must be an integer >= 1 or 'auto', got ${String(options.workers)}`);
   if (!(Number.isInteger(credit) && credit >= 1)) throw new RangeError(`fromWorkers: credit must be an integer >= 1, got ${credit}`);
   if (!(Number.isInteger(maxOvershoot) && maxOvershoot >= 0)) throw new RangeError(`fromWorkers: maxOvershoot must be an integer >= 0, got ${maxOvershoot}`);
   if (!(keepAliveMs >= 0)) throw new RangeError(`fromWorkers: keepAliveMs must be >= 0, got ${keepAliveMs}`);
@@ -149,7 +149,7 @@ export function fromWorkers<T, A = undefined>(module: URL | string, options: Fro
   /** Ends a crew's threads: each is asked to stop (its head's `finally` blocks run) and terminated after stopTimeoutMs. */
   const disband = (crew: Crew): void => {
     crew.listener = undefined;
-    for (let w = 0; w < count; w++) {
+    for (let w = 0; w < crew.size; w++) {
       const thread = crew.threads[w];
       if (!thread || crew.expectedExit[w]) continue;
       crew.expectedExit[w] = true;
@@ -187,8 +187,8 @@ export function fromWorkers<T, A = undefined>(module: URL | string, options: Fro
   };
 
   /** Starts `count` threads whose events go to the crew's current listener. */
-  const hire = (stage: StageStats): Crew => {
-    const crew: Crew = { threads: [], expectedExit: new Array<boolean>(count).fill(false), run: 0, stage, broken: false };
+  const hire = (stage: StageStats, count: number): Crew => {
+    const crew: Crew = { size: count, threads: [], expectedExit: new Array<boolean>(count).fill(false), run: 0, stage, broken: false };
     for (let w = 0; w < count; w++) {
       const shard: WorkerShard = { index: w, count };
       const init: WorkerInit = { module: href, shard, args: options.args, credit, transfer, maxOvershoot, statsEveryMs };
@@ -229,6 +229,8 @@ export function fromWorkers<T, A = undefined>(module: URL | string, options: Fro
 
   return scoped<T>((subscriber, scope) => {
     const stage = stageFor(scope.stats, key, name, 'source');
+    /** Threads for this subscription (fixed today; a tuner may choose it per subscription). */
+    const count = workers;
     // Live threads of this stage (a gauge over subscriptions: an epoch's threads may exit after the next one starts).
     stage.extra.threads ??= 0;
     /** The worker each element held in the outbox came from, in the outbox's order. */
@@ -248,6 +250,12 @@ export function fromWorkers<T, A = undefined>(module: URL | string, options: Fro
     // Threads kept from the last subscription, or fresh ones.
     let crew: Crew;
     let run: number;
+    if (idle && idle.crew.size !== count) {
+      // Waiting threads of another count: not this subscription's.
+      clearTimeout(idle.timer);
+      disband(idle.crew);
+      idle = undefined;
+    }
     if (idle) {
       crew = idle.crew;
       clearTimeout(idle.timer);
@@ -265,7 +273,7 @@ export function fromWorkers<T, A = undefined>(module: URL | string, options: Fro
         thread?.postMessage({ t: 'start', run } satisfies ToWorker);
       }
     } else {
-      crew = hire(stage);
+      crew = hire(stage, count);
       run = 0;
     }
 
@@ -375,6 +383,8 @@ export function fromWorkers<T, A = undefined>(module: URL | string, options: Fro
 
 /** The threads serving one subscription at a time, and where their events go. */
 interface Crew {
+  /** Threads it was started with (worker i runs shard i of size). */
+  readonly size: number;
   readonly threads: (Worker | undefined)[];
   /** Threads whose exit we caused or expect (done, stopped): not a crash. */
   readonly expectedExit: boolean[];
