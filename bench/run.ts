@@ -96,7 +96,8 @@ async function main(): Promise<void> {
     if (!def) throw new Error(`no scenario ${id}`);
     const pending = await def.pending?.();
     if (pending) {
-      console.log(`\n## ${def.id}. ${def.title}\n\npending: ${pending}`);
+      // One line, and the rest of the bench runs.
+      console.log(`\n${def.id}. ${def.title}: skipped: ${pending}`);
       reports.push({ def, pending, summaries: [] });
       continue;
     }

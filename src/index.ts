@@ -50,4 +50,5 @@ export { fromWorkers, autoWorkers, type FromWorkersOptions } from './workers/fro
 export { definePipelineHead, type PipelineHead, type WorkerShard } from './workers/head.js';
 export { workerIndexOf } from './workers/protocol.js';
 export { prepareTransfer, type Prepared as PreparedTransfer } from './workers/transfer.js';
+export { availableCores, cgroupCpuQuota } from './workers/cores.js';
 export type { NumbersAs } from '../operators/batch.js';

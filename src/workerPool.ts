@@ -2,7 +2,7 @@
  * CPU-heavy maps on worker threads (piscina): a pool to hand to `parallelMap`, and `workerMap`,
  * an operator that owns one for the life of a subscription.
  */
-import { availableParallelism } from 'node:os';
+import { availableCores } from './workers/cores.js';
 import type { Transferable as NodeTransferable } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { defer, finalize, type OperatorFunction } from 'rxjs';
@@ -15,7 +15,7 @@ import { isTypedArray } from './types.js';
 export type Transferable = NodeTransferable;
 
 export interface WorkerPoolOptions {
-  /** Worker threads. Default: the machine's available parallelism. */
+  /** Worker threads. Default: the cores this process may use (`availableCores()`: CPUs, capped by a cgroup quota). */
   threads?: number;
   /** Threads started at once rather than on first use. Default: all of them. */
   minThreads?: number;
@@ -64,7 +64,7 @@ export interface WorkerPool<T, R> {
  * ```
  */
 export function workerPool<T, R>(task: URL | string, options: WorkerPoolOptions = {}): WorkerPool<T, R> {
-  const threads = options.threads ?? availableParallelism();
+  const threads = options.threads ?? availableCores();
   if (!(Number.isInteger(threads) && threads >= 1)) throw new RangeError(`workerPool: threads must be an integer >= 1, got ${threads}`);
   const filename = task instanceof URL ? task.href : task;
   const pool = new Piscina<T, R>({
@@ -151,7 +151,7 @@ export interface WorkerMapOptions<T> extends WorkerPoolOptions {
  * ```
  */
 export function workerMap<T, R>(task: URL | string, options: WorkerMapOptions<T> = {}): OperatorFunction<T, R> {
-  const threads = options.threads ?? availableParallelism();
+  const threads = options.threads ?? availableCores();
   const { concurrency = threads * 2, ordered = true, transfer = false, onError, name = 'workerMap' } = options;
   const pick = transfer === true ? ownedBuffers : transfer === false ? undefined : transfer;
   return (source) =>

@@ -23,14 +23,20 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bufferCount, lastValueFrom, map, take, toArray, type Observable } from 'rxjs';
+import { bufferCount, defer, lastValueFrom, map, mergeMap, take, toArray, type Observable } from 'rxjs';
+import { fromIterable } from '../../src/fromIterable.js';
 import { batch } from '../../operators/batch.js';
 import { consume } from '../../operators/consume.js';
 import { prefetch } from '../../operators/prefetch.js';
 import { shuffle } from '../../operators/shuffle.js';
 import { fromFiles, fromImageFolder } from '../../connectors/files/index.js';
 import { parseExampleBatch } from '../../connectors/files/exampleBatch.js';
-import { trainOn } from '../../src/train/trainOn.js';
+import { readdir, readFile } from 'node:fs/promises';
+import { parallelMap } from '../../operators/parallelMap.js';
+import { decodeImageAsync, imageFolderClasses } from '../../connectors/files/images.js';
+import { trainOn, type StepResult } from '../../src/train/trainOn.js';
+import { fromWorkers } from '../../src/workers/fromWorkers.js';
+import type { TFRecordHeadArgs, XY as HeadXY } from '../tasks/tfrecordHead.js';
 import type { NDArray } from '../../src/types.js';
 import { InFlight, fmt, memoryCells, memoryHeader, ratio, table, useBackend, type CaseResult, type CaseSpec, type RunOptions, type ScenarioDef, type ScenarioRunner, type Summary } from '../lib.js';
 
@@ -39,6 +45,8 @@ const CLASSES = 10;
 const BATCH = 256;
 const WINDOW = 10_000;
 const IMAGE_BATCH = 32;
+/** Images decoded at once in the parallel image case: libuv's pool has 4 threads. */
+const IMAGE_CONCURRENCY = 4;
 const rows = (quick: boolean): number => (quick ? 40_000 : 200_000);
 const images = (quick: boolean): number => (quick ? 120 : 480);
 const spec = { x: { type: 'float', shape: [FEATURES] }, label: { type: 'int64', shape: [] } } as const;
@@ -148,13 +156,39 @@ function pipeline(caseName: string, dir: string, flight: InFlight, limit: number
         prefetch(2),
         map((b) => ({ n: b.label.shape[0], batch: b })),
       );
+    case 'rxdata-image-parallel': {
+      // Several images in flight: sharp decodes on libuv's thread pool, so both cores work.
+      const root = join(dir, 'images');
+      const files = defer(async () => {
+        const classes = await imageFolderClasses(root);
+        const all: { path: string; label: number }[] = [];
+        for (const [label, name] of classes.entries()) for (const f of (await readdir(join(root, name))).sort()) all.push({ path: join(root, name, f), label });
+        return all;
+      }).pipe(mergeMap((all) => fromIterable(all)));
+      return counted(files).pipe(
+        parallelMap(async ({ path, label }) => ({ image: await decodeImageAsync(await readFile(path), { size: [224, 224], channels: 3, origin: path }), label }), { concurrency: IMAGE_CONCURRENCY }),
+        batch(IMAGE_BATCH),
+        prefetch(2),
+        map((b) => ({ n: b.label.shape[0], batch: b })),
+      );
+    }
     default:
       throw new Error(`no case ${caseName}`);
   }
 }
 
-/** The training feed: one epoch fed by the TFRecord pipeline, one on the same batches in memory (the ceiling), each on its own model. */
-async function feed(dir: string, flight: InFlight, limit: number): Promise<CaseResult> {
+/** Records the fromWorkers head handed out, counted in shared memory by the worker. */
+const headPulls = new Int32Array(new SharedArrayBuffer(4));
+const headUrl = new URL('../tasks/tfrecordHead.ts', import.meta.url);
+/** The feed on worker threads, made once per process: the warm-up run starts its threads, the measured epoch reuses them (keepAliveMs). */
+let onWorkers: Observable<HeadXY> | undefined;
+
+/**
+ * The training feed: one epoch fed by the TFRecord pipeline, one on the same batches in memory
+ * (the ceiling), each on its own model. `workers`: the pipeline runs on worker threads
+ * (`fromWorkers`, workers 'auto'), the step on the main thread.
+ */
+async function feed(dir: string, flight: InFlight, limit: number, workers: boolean): Promise<CaseResult> {
   const tf = await useBackend('wasm');
   const model = (): ReturnType<typeof tf.sequential> => {
     const m = tf.sequential({ layers: [tf.layers.dense({ inputShape: [FEATURES], units: 128, activation: 'relu' }), tf.layers.dense({ units: CLASSES, activation: 'softmax' })] });
@@ -168,7 +202,7 @@ async function feed(dir: string, flight: InFlight, limit: number): Promise<CaseR
     for (let i = 0; i < n; i++) ys[i * CLASSES + b.label.data[i]] = 1;
     return { xs: b.x, ys: { data: ys, shape: [n, CLASSES] } };
   };
-  const epoch$ = fromFiles(join(dir, '*.tfrecord'), { format: 'tfrecord', cycleLength: 4 }).pipe(
+  const local$ = fromFiles(join(dir, '*.tfrecord'), { format: 'tfrecord', cycleLength: 4 }).pipe(
     take(limit),
     map((r) => (flight.pull(), r)),
     shuffle(WINDOW),
@@ -176,22 +210,49 @@ async function feed(dir: string, flight: InFlight, limit: number): Promise<CaseR
     map((records) => toXY(parse(records))),
     prefetch(2),
   );
+  onWorkers ??= workers
+    ? fromWorkers<HeadXY, TFRecordHeadArgs>(headUrl, {
+        workers: 'auto',
+        credit: 8,
+        keepAliveMs: 600_000,
+        args: { pattern: join(dir, '*.tfrecord'), batch: BATCH, window: WINDOW, features: FEATURES, classes: CLASSES, pulls: headPulls },
+      })
+    : undefined;
+  const epoch$ = workers ? onWorkers!.pipe(take(Number.isFinite(limit) ? Math.ceil(limit / BATCH) : Infinity)) : local$;
   // The ceiling's batches: the same pipeline collected before the clock starts, as tensors.
-  const held = (await lastValueFrom(epoch$.pipe(toArray()))).map((b) => ({ xs: tf.tensor2d(b.xs.data as Float32Array, [b.xs.shape[0], FEATURES]), ys: tf.tensor2d(b.ys.data as Float32Array, [b.ys.shape[0], CLASSES]) }));
+  const held = (await lastValueFrom(local$.pipe(toArray()))).map((b) => ({ xs: tf.tensor2d(b.xs.data as Float32Array, [b.xs.shape[0], FEATURES]), ys: tf.tensor2d(b.ys.data as Float32Array, [b.ys.shape[0], CLASSES]) }));
   const ceilingModel = model();
   const fedModel = model();
   let t0 = performance.now();
   for (const b of held) await ceilingModel.trainOnBatch(b.xs, b.ys);
   const ceilingMs = performance.now() - t0;
   flight.pulled = flight.consumed = flight.max = 0;
+  Atomics.store(headPulls, 0, 0);
+  const counted = (r: StepResult): void => {
+    if (workers) {
+      flight.pulled = Atomics.load(headPulls, 0);
+      flight.max = Math.max(flight.max, flight.pulled - flight.consumed);
+    }
+    flight.consume(r.size);
+  };
+  const elu0 = performance.eventLoopUtilization();
   t0 = performance.now();
-  const steps = await lastValueFrom(epoch$.pipe(trainOn(fedModel, { afterStep: (r) => flight.consume(r.size) }), toArray()));
+  const steps = await lastValueFrom(epoch$.pipe(trainOn(fedModel, { afterStep: counted }), toArray()));
   const ms = performance.now() - t0;
+  const mainBusy = performance.eventLoopUtilization(elu0).utilization;
   tf.dispose(held.flatMap((b) => [b.xs, b.ys]));
   ceilingModel.dispose();
   fedModel.dispose();
   const items = steps.reduce((a, s) => a + s.size, 0);
-  return { ms, items, maxInFlight: flight.max, metrics: { perS: (items / ms) * 1000, ceilingMs, stallPct: 100 * Math.max(0, 1 - ceilingMs / ms) } };
+  const waitMs = steps.reduce((a, s) => a + s.waitMs, 0);
+  const stepMs = steps.reduce((a, s) => a + s.stepMs, 0);
+  return {
+    ms,
+    items,
+    maxInFlight: flight.max,
+    // stallPct: the epoch's time over the ceiling's; waitPct: trainOn's own count of time spent waiting for a batch.
+    metrics: { perS: (items / ms) * 1000, ceilingMs, stallPct: 100 * Math.max(0, 1 - ceilingMs / ms), waitPct: (100 * waitMs) / (waitMs + stepMs), stepMs: stepMs / steps.length, ceilingStepMs: ceilingMs / held.length, mainBusy },
+  };
 }
 
 export const runner: ScenarioRunner = {
@@ -205,8 +266,8 @@ export const runner: ScenarioRunner = {
       return { ms: r.ms, items: r.items, metrics: { perS: r.perS, ...(r.cpuMs !== undefined ? { cores: r.cpuMs / r.ms } : {}), ...(r.stall !== undefined ? { ceilingMs: r.ceilingMs, stallPct: 100 * r.stall } : {}) } };
     }
     // The warm-up pass is long enough for the JIT to reach its optimised code (a quarter epoch, at least 40,000 rows).
-    const limit = options.warmup ? (caseName === 'rxdata-image' ? 2 * IMAGE_BATCH : Math.max(40_000, rows(options.quick) / 4)) : Infinity;
-    if (caseName === 'rxdata-fit') return feed(dir, flight, limit);
+    const limit = options.warmup ? (caseName.startsWith('rxdata-image') ? 2 * IMAGE_BATCH : Math.max(40_000, rows(options.quick) / 4)) : Infinity;
+    if (caseName === 'rxdata-fit' || caseName === 'rxdata-fit-workers') return feed(dir, flight, limit, caseName === 'rxdata-fit-workers');
     const t0 = performance.now();
     const c0 = process.cpuUsage();
     const items = await drain(pipeline(caseName, dir, flight, limit), (b) => b.n, flight);
@@ -223,7 +284,7 @@ const cores = (s: Summary): string => (s.metrics.cores === undefined ? '–' : s
 const PAIRS = [
   { work: 'TFRecord → Example → batch', tf: 'tfdata-tfrecord', rx: 'rxdata-tfrecord' },
   { work: 'CSV → floats → batch', tf: 'tfdata-csv', rx: 'rxdata-csv' },
-  { work: `JPEG 320×240 → decode + resize 224 → batch ${IMAGE_BATCH}`, tf: 'tfdata-image', rx: 'rxdata-image' },
+  { work: `JPEG 320×240 → decode + resize 224 → batch ${IMAGE_BATCH}`, tf: 'tfdata-image', rx: 'rxdata-image-parallel' },
 ] as const;
 
 const CASES: readonly CaseSpec[] = [
@@ -233,9 +294,11 @@ const CASES: readonly CaseSpec[] = [
   { name: 'tfdata-csv', impl: 'loop', label: `tf.data: interleave(TextLineDataset, 4, AUTOTUNE) → shuffle(${WINDOW}) → batch(${BATCH}) → map(decode_csv) → prefetch(AUTOTUNE)` },
   { name: 'rxdata-csv', impl: 'rxdata', label: `fromFiles(csv, labels, cycleLength 4) → shuffle(${WINDOW}) → batch(${BATCH}) → prefetch(2)` },
   { name: 'tfdata-image', impl: 'loop', label: `tf.data: map(read_file → decode_jpeg → resize, AUTOTUNE) → batch(${IMAGE_BATCH}) → prefetch(AUTOTUNE)` },
-  { name: 'rxdata-image', impl: 'rxdata', label: `fromImageFolder(size 224×224) → batch(${IMAGE_BATCH}) → prefetch(2)` },
+  { name: 'rxdata-image', impl: 'rxdata', label: `fromImageFolder(size 224×224, decoder auto: sharp where installed) → batch(${IMAGE_BATCH}) → prefetch(2)` },
+  { name: 'rxdata-image-parallel', impl: 'rxdata', label: `file list → parallelMap(readFile → decodeImageAsync(size 224×224), ${IMAGE_CONCURRENCY} at once) → batch(${IMAGE_BATCH}) → prefetch(2)` },
   { name: 'tfdata-fit', impl: 'loop', label: 'Keras fit (CPU TensorFlow) on the TFRecord pipeline vs on the same batches cached in memory' },
-  { name: 'rxdata-fit', impl: 'rxdata', label: 'trainOn (tfjs wasm) on the TFRecord pipeline vs trainOnBatch on the same batches as tensors' },
+  { name: 'rxdata-fit', impl: 'rxdata', label: 'trainOn (tfjs wasm) on the TFRecord pipeline, one thread, vs trainOnBatch on the same batches as tensors' },
+  { name: 'rxdata-fit-workers', impl: 'rxdata', label: "fromWorkers(TFRecord head, workers 'auto', credit 8) → trainOn (tfjs wasm): the pipeline on a worker, the step on the main thread" },
 ];
 
 let pythonProbe: Promise<string | undefined> | undefined;
@@ -262,6 +325,7 @@ export const tfdata: ScenarioDef = {
     const elementwise = get('rxdata-tfrecord-elementwise');
     const tfFit = get('tfdata-fit');
     const rxFit = get('rxdata-fit');
+    const rxFitWorkers = by.get('rxdata-fit-workers');
     const verdict = (target: string, rx: string, tf: string) => {
       const x = get(rx).metrics.perS / get(tf).metrics.perS;
       // What bounds it, measured: CPU per element on each side and the cores each kept busy.
@@ -282,8 +346,16 @@ export const tfdata: ScenarioDef = {
         ),
         '',
         table(
-          ['training feed', 'pipeline', 'fed epoch ms', 'in-memory epoch ms', 'input stall'],
-          [tfFit, rxFit].map((s) => [s.spec.name, s.spec.label, fmt(s.ms), fmt(s.metrics.ceilingMs), `${s.metrics.stallPct.toFixed(1)} %`]),
+          ['training feed', 'pipeline', 'fed epoch ms', 'in-memory epoch ms', 'input stall (1 − in-memory ÷ fed)', 'waiting for a batch', 'main thread busy'],
+          [tfFit, rxFit, ...(rxFitWorkers ? [rxFitWorkers] : [])].map((s) => [
+            s.spec.name,
+            s.spec.label,
+            fmt(s.ms),
+            fmt(s.metrics.ceilingMs),
+            `${s.metrics.stallPct.toFixed(1)} %`,
+            s.metrics.waitPct === undefined ? '–' : `${s.metrics.waitPct.toFixed(1)} %`,
+            s.metrics.mainBusy === undefined ? '–' : `${(100 * s.metrics.mainBusy).toFixed(0)} %`,
+          ]),
         ),
       ].join('\n'),
       verdicts: [
@@ -294,7 +366,9 @@ export const tfdata: ScenarioDef = {
         'Both sides read the same files, written by TensorFlow (`bench/tfdata/tfdata.py write`), cached in the temp directory; each timed run is one full epoch after a warm-up pass in the same process.',
         'tf.data runs its pipeline on its own thread pool (all cores); rxdata on the one JavaScript thread. Elements/s count rows (images) out of the last stage.',
         'Medians over runs; tf.data figures come from a fresh Python process per run (TensorFlow start-up not timed).',
-        `Training feed: input stall = 1 − in-memory epoch ÷ fed epoch, each side on its own backend: rxdata ${rxFit.metrics.stallPct.toFixed(1)} %, Keras on tf.data ${tfFit.metrics.stallPct.toFixed(1)} %.`,
+        `Training feed: input stall = 1 − in-memory epoch ÷ fed epoch, each side on its own backend: rxdata on one thread ${rxFit.metrics.stallPct.toFixed(1)} %${rxFitWorkers ? `, rxdata with the pipeline on a worker ${rxFitWorkers.metrics.stallPct.toFixed(1)} %` : ''}, Keras on tf.data ${tfFit.metrics.stallPct.toFixed(1)} % (its parse threads and its training kernels share the 2 cores). "Waiting for a batch" is trainOn's own count (waitMs ÷ (waitMs + stepMs)); the rest of the gap is the step itself running slower than on held tensors (tensors made from arrays, a core shared with the pipeline).`,
+        `Image row, what bounds it (CPU per image, process CPU time ÷ images): tf.data ${fmt((1e6 * (get('tfdata-image').metrics.cores ?? NaN)) / get('tfdata-image').metrics.perS)} µs on ${cores(get('tfdata-image'))} cores, rxdata ${fmt((1e6 * (get('rxdata-image-parallel').metrics.cores ?? NaN)) / get('rxdata-image-parallel').metrics.perS)} µs on ${cores(get('rxdata-image-parallel'))} cores (sharp: libvips decode + resize + its per-call set-up, and the RGBA → RGB copy in JS).`,
+        'Image row: rxdata\'s best pipeline (several sharp decodes in flight on libuv\'s pool); `fromImageFolder` decodes one image at a time (its row in the case table).',
       ],
     };
   },

@@ -2,7 +2,6 @@
  * Runs the head of a pipeline on worker threads, one shard each, and merges what they emit into
  * the main pipeline under its demand.
  */
-import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
@@ -10,14 +9,15 @@ import type { Observable } from 'rxjs';
 import { RxDataError, messageOf } from '../errors.js';
 import { Outbox, scoped } from '../flow.js';
 import { stageFor, type StageSnapshot, type StageStats } from '../stats.js';
+import { availableCores } from './cores.js';
 import type { WorkerShard } from './head.js';
 import { deserializeError, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
 
 export interface FromWorkersOptions<A = undefined> {
   /**
    * Worker threads, each running the head on its own shard. `'auto'` (the default): one per core
-   * but one (`os.availableParallelism() − 1`, at least 1), leaving a core to the main thread, which
-   * trains or consumes.
+   * but one (`availableCores() − 1`, at least 1: the CPUs this process may run on, capped by a
+   * container's cgroup CPU quota), leaving a core to the main thread, which trains or consumes.
    */
   readonly workers?: number | 'auto';
   /** Passed to the head in every worker (structured-cloned: plain data, typed arrays, Maps…). */
@@ -42,13 +42,25 @@ export interface FromWorkersOptions<A = undefined> {
   readonly resourceLimits?: ResourceLimits;
   /** Least ms between two statistics reports from a worker. Default 250. */
   readonly statsEveryMs?: number;
+  /**
+   * Ms the threads wait, after a subscription ends (completes, or is unsubscribed), for the next
+   * subscription to reuse them: each epoch of `fit`, which subscribes anew, then skips thread start
+   * and module loading (a few hundred ms a worker). The head's Observable is made once per thread
+   * and subscribed once per subscription. Waiting threads do not keep the process alive.
+   * Default 0: the threads end with each subscription.
+   */
+  readonly keepAliveMs?: number;
   /** The stage's name in pipeline statistics (the heads' stages appear as `name/stage`). Default `fromWorkers`. */
   readonly name?: string;
 }
 
-/** The worker count `workers: 'auto'` gives on this machine: every core but one, at least 1. */
-export function autoWorkers(): number {
-  return Math.max(1, availableParallelism() - 1);
+/**
+ * The worker count `workers: 'auto'` gives: every core this process may use but one (left to the
+ * main thread, which trains or consumes), at least 1. Cores: `availableCores()`, the CPUs the
+ * process may run on capped by its cgroup's CPU quota.
+ */
+export function autoWorkers(cores = availableCores()): number {
+  return Math.max(1, cores - 1);
 }
 
 // The worker entry sits beside this file: workerMain.ts when running from source under tsx,
@@ -116,21 +128,109 @@ load(${JSON.stringify(workerMain.href)});
  * ```
  */
 export function fromWorkers<T, A = undefined>(module: URL | string, options: FromWorkersOptions<A> = {}): Observable<T> {
-  const count = options.workers === undefined || options.workers === 'auto' ? autoWorkers() : options.workers;
-  const { credit = 4, transfer = true, maxOvershoot = 1024, stopTimeoutMs = 1000, statsEveryMs = 250, name = 'fromWorkers' } = options;
-  if (!(Number.isInteger(count) && count >= 1)) throw new RangeError(`fromWorkers: workers must be an integer >= 1 or 'auto', got ${String(options.workers)}`);
+  const workers = options.workers === undefined || options.workers === 'auto' ? autoWorkers() : options.workers;
+  const { credit = 4, transfer = true, maxOvershoot = 1024, stopTimeoutMs = 1000, statsEveryMs = 250, keepAliveMs = 0, name = 'fromWorkers' } = options;
+  if (!(Number.isInteger(workers) && workers >= 1)) throw new RangeError(`fromWorkers: workers must be an integer >= 1 or 'auto', got ${String(options.workers)}`);
   if (!(Number.isInteger(credit) && credit >= 1)) throw new RangeError(`fromWorkers: credit must be an integer >= 1, got ${credit}`);
   if (!(Number.isInteger(maxOvershoot) && maxOvershoot >= 0)) throw new RangeError(`fromWorkers: maxOvershoot must be an integer >= 0, got ${maxOvershoot}`);
+  if (!(keepAliveMs >= 0)) throw new RangeError(`fromWorkers: keepAliveMs must be >= 0, got ${keepAliveMs}`);
   const href = module instanceof URL ? module.href : /^file:/.test(module) ? module : pathToFileURL(resolve(module)).href;
-  // Credit goes back in parcels, a message per parcel rather than per element. A worker out of
-  // credit always gets a parcel back once the main side has delivered what it sent, so none waits forever.
-  const parcel = Math.ceil(credit / 4);
+  // Credit goes back in parcels of half the credit, a message per parcel rather than per element:
+  // each message costs the main thread a wake-up of the worker (profiled: 18 % of the main thread's
+  // time in a training feed at ⌈credit/4⌉, on a loaded machine). A worker out of credit always gets
+  // a parcel back once the main side has delivered what it sent, so none waits forever.
+  const parcel = Math.ceil(credit / 2);
   const key = {};
   /** Statistics stages of the heads, by their name in the workers: kept across subscriptions (epochs). */
   const remoteKeys = new Map<string, object>();
+  /** Threads that finished a subscription and wait (at most keepAliveMs) for the next one. */
+  let idle: { crew: Crew; timer: ReturnType<typeof setTimeout> } | undefined;
+
+  /** Ends a crew's threads: each is asked to stop (its head's `finally` blocks run) and terminated after stopTimeoutMs. */
+  const disband = (crew: Crew): void => {
+    crew.listener = undefined;
+    for (let w = 0; w < crew.size; w++) {
+      const thread = crew.threads[w];
+      if (!thread || crew.expectedExit[w]) continue;
+      crew.expectedExit[w] = true;
+      try {
+        thread.postMessage({ t: 'stop' } satisfies ToWorker);
+      } catch {
+        // Gone already.
+      }
+      const timer = setTimeout(() => void thread.terminate(), stopTimeoutMs);
+      timer.unref();
+      thread.once('exit', () => clearTimeout(timer));
+    }
+  };
+
+  /** Keeps a crew whose run ended cleanly for the next subscription, for keepAliveMs. */
+  const park = (crew: Crew): void => {
+    crew.listener = undefined;
+    if (keepAliveMs === 0 || crew.broken || crew.threads.some((thread) => !thread)) {
+      disband(crew);
+      return;
+    }
+    if (idle) {
+      clearTimeout(idle.timer);
+      disband(idle.crew);
+    }
+    // Waiting threads do not keep the process alive.
+    for (const thread of crew.threads) thread?.unref();
+    const timer = setTimeout(() => {
+      if (idle?.crew !== crew) return;
+      idle = undefined;
+      disband(crew);
+    }, keepAliveMs);
+    timer.unref();
+    idle = { crew, timer };
+  };
+
+  /** Starts `count` threads whose events go to the crew's current listener. */
+  const hire = (stage: StageStats, count: number): Crew => {
+    const crew: Crew = { size: count, threads: [], expectedExit: new Array<boolean>(count).fill(false), run: 0, stage, broken: false };
+    for (let w = 0; w < count; w++) {
+      const shard: WorkerShard = { index: w, count };
+      const init: WorkerInit = { module: href, shard, args: options.args, credit, transfer, maxOvershoot, statsEveryMs };
+      let thread: Worker;
+      try {
+        thread = new Worker(bootstrap, { eval: true, workerData: init, ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}) });
+      } catch (error) {
+        crew.broken = true;
+        crew.startError = new RxDataError(`fromWorkers: cannot start worker ${w} (are args structured-cloneable?): ${messageOf(error)}`, href, { cause: error });
+        break;
+      }
+      crew.threads[w] = thread;
+      crew.stage.extra.threads++;
+      thread.on('message', (message: FromWorker) => crew.listener?.message(w, message));
+      thread.on('messageerror', (error) => crew.listener?.fail(new RxDataError(`fromWorkers: a message from worker ${w} could not be read: ${messageOf(error)}`, href, { cause: error })));
+      thread.on('error', (error) => {
+        crew.broken = true;
+        crew.expectedExit[w] = true;
+        crew.listener?.fail(new RxDataError(`fromWorkers: worker ${w} of ${count} failed: ${messageOf(error)}`, href, { cause: error }));
+      });
+      thread.on('exit', (code) => {
+        crew.stage.extra.threads--;
+        crew.threads[w] = undefined;
+        if (crew.expectedExit[w]) return;
+        crew.broken = true;
+        if (crew.listener) {
+          crew.listener.fail(new RxDataError(`fromWorkers: worker ${w} of ${count} exited with code ${code} before its head completed`, href));
+        } else if (idle?.crew === crew) {
+          // A waiting thread died: the crew cannot serve a run whole.
+          clearTimeout(idle.timer);
+          idle = undefined;
+          disband(crew);
+        }
+      });
+    }
+    return crew;
+  };
 
   return scoped<T>((subscriber, scope) => {
     const stage = stageFor(scope.stats, key, name, 'source');
+    /** Threads for this subscription (fixed today; a tuner may choose it per subscription). */
+    const count = workers;
     // Live threads of this stage (a gauge over subscriptions: an epoch's threads may exit after the next one starts).
     stage.extra.threads ??= 0;
     /** The worker each element held in the outbox came from, in the outbox's order. */
@@ -138,15 +238,52 @@ export function fromWorkers<T, A = undefined>(module: URL | string, options: Fro
     let ownersHead = 0;
     /** Elements delivered per worker and not yet credited back. */
     const returned = new Array<number>(count).fill(0);
-    const threads: (Worker | undefined)[] = [];
-    /** Workers whose exit we caused or expect (done, stopped): not a crash. */
-    const expectedExit = new Array<boolean>(count).fill(false);
     /** Each worker's latest statistics. */
     const latest: StageSnapshot[][] = [];
     /** Each head stage's counters before this subscription: epochs add up, as local stages do. */
     const bases = new Map<string, StageSnapshot>();
     let running = count;
     let closed = false;
+    /** Set once the threads were handed back (parked or disbanded). */
+    let released = false;
+
+    // Threads kept from the last subscription, or fresh ones.
+    let crew: Crew;
+    let run: number;
+    if (idle && idle.crew.size !== count) {
+      // Waiting threads of another count: not this subscription's.
+      clearTimeout(idle.timer);
+      disband(idle.crew);
+      idle = undefined;
+    }
+    if (idle) {
+      crew = idle.crew;
+      clearTimeout(idle.timer);
+      idle = undefined;
+      if (crew.stage !== stage) {
+        // The live-thread gauge moves to this subscription's stage.
+        const alive = crew.threads.filter(Boolean).length;
+        crew.stage.extra.threads -= alive;
+        stage.extra.threads += alive;
+        crew.stage = stage;
+      }
+      run = ++crew.run;
+      for (const thread of crew.threads) {
+        thread?.ref();
+        thread?.postMessage({ t: 'start', run } satisfies ToWorker);
+      }
+    } else {
+      crew = hire(stage, count);
+      run = 0;
+    }
+
+    const tell = (w: number, message: ToWorker): void => {
+      try {
+        crew.threads[w]?.postMessage(message);
+      } catch {
+        // The worker is gone; its exit is handled on its own.
+      }
+    };
 
     const outbox = new Outbox<T>(
       subscriber,
@@ -161,27 +298,17 @@ export function fromWorkers<T, A = undefined>(module: URL | string, options: Fro
           ownersHead = 0;
         }
         if (++returned[w] >= parcel) {
-          tell(w, { t: 'credit', n: returned[w] });
+          tell(w, { t: 'credit', run, n: returned[w] });
           returned[w] = 0;
         }
       },
       stage,
     );
 
-    const tell = (w: number, message: ToWorker): void => {
-      try {
-        threads[w]?.postMessage(message);
-      } catch {
-        // The worker is gone; its exit is handled on its own.
-      }
-    };
-    const end = (w: number): void => {
-      expectedExit[w] = true;
-      const thread = threads[w];
-      if (thread) void thread.terminate();
-    };
     const fail = (error: unknown): void => {
       if (closed) return;
+      // A failed run's threads are not reused: every other worker is stopped.
+      crew.broken = true;
       outbox.error(error);
     };
     const mergeStats = (w: number, snapshots: StageSnapshot[]): void => {
@@ -200,72 +327,77 @@ export function fromWorkers<T, A = undefined>(module: URL | string, options: Fro
       }
     };
 
-    const onMessage = (w: number) => (message: FromWorker): void => {
-      if (closed) return;
-      switch (message.t) {
-        case 'data': {
-          if (message.stats) mergeStats(w, message.stats);
-          for (const value of message.values) {
-            owners.push(w);
-            stage.in++;
-            outbox.push(value as T);
+    crew.listener = {
+      message(w, message) {
+        if (closed || message.run !== run) return;
+        switch (message.t) {
+          case 'data': {
+            if (message.stats) mergeStats(w, message.stats);
+            for (const value of message.values) {
+              owners.push(w);
+              stage.in++;
+              outbox.push(value as T);
+            }
+            return;
           }
-          return;
+          case 'done':
+            mergeStats(w, message.stats);
+            if (keepAliveMs === 0) {
+              // This worker's part is over: end its thread now rather than with the last one.
+              crew.expectedExit[w] = true;
+              void crew.threads[w]?.terminate();
+            }
+            if (--running === 0) {
+              // Every run ended: the threads are free for the next subscription before completion
+              // propagates (a `repeat` or the next epoch subscribes again inside `complete`).
+              released = true;
+              park(crew);
+              outbox.complete();
+            }
+            return;
+          case 'error':
+            mergeStats(w, message.stats);
+            fail(deserializeError(message.error, { index: w, count }));
+            return;
         }
-        case 'done':
-          mergeStats(w, message.stats);
-          end(w);
-          if (--running === 0) outbox.complete();
-          return;
-        case 'error':
-          mergeStats(w, message.stats);
-          end(w);
-          fail(deserializeError(message.error, { index: w, count }));
-          return;
-      }
+      },
+      fail,
     };
-
-    for (let w = 0; w < count && !closed; w++) {
-      const shard: WorkerShard = { index: w, count };
-      const init: WorkerInit = { module: href, shard, args: options.args, credit, transfer, maxOvershoot, statsEveryMs };
-      let thread: Worker;
-      try {
-        thread = new Worker(bootstrap, { eval: true, workerData: init, ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}) });
-      } catch (error) {
-        fail(new RxDataError(`fromWorkers: cannot start worker ${w} (are args structured-cloneable?): ${messageOf(error)}`, href, { cause: error }));
-        break;
-      }
-      threads[w] = thread;
-      stage.extra.threads++;
-      thread.on('message', onMessage(w));
-      thread.on('messageerror', (error) => fail(new RxDataError(`fromWorkers: a message from worker ${w} could not be read: ${messageOf(error)}`, href, { cause: error })));
-      thread.on('error', (error) => {
-        expectedExit[w] = true;
-        fail(new RxDataError(`fromWorkers: worker ${w} of ${count} failed: ${messageOf(error)}`, href, { cause: error }));
-      });
-      thread.on('exit', (code) => {
-        stage.extra.threads--;
-        threads[w] = undefined;
-        if (!expectedExit[w]) fail(new RxDataError(`fromWorkers: worker ${w} of ${count} exited with code ${code} before its head completed`, href));
-      });
-    }
+    if (crew.startError) fail(crew.startError);
 
     return () => {
       closed = true;
       outbox.dispose();
-      for (let w = 0; w < count; w++) {
-        const thread = threads[w];
-        if (!thread || expectedExit[w]) continue;
-        expectedExit[w] = true;
-        // Ask the head to stop: its generators close their files and the thread ends by itself;
-        // one that has not ended after stopTimeoutMs is terminated.
-        tell(w, { t: 'stop' });
-        const timer = setTimeout(() => void thread.terminate(), stopTimeoutMs);
-        timer.unref();
-        thread.once('exit', () => clearTimeout(timer));
+      if (released) return;
+      released = true;
+      if (keepAliveMs > 0 && !crew.broken && crew.threads.every(Boolean)) {
+        // Unsubscribed mid-run: stop the heads but keep the threads for the next subscription.
+        for (let w = 0; w < count; w++) tell(w, { t: 'stop', keep: true });
+        park(crew);
+      } else {
+        disband(crew);
       }
     };
   });
+}
+
+/** The threads serving one subscription at a time, and where their events go. */
+interface Crew {
+  /** Threads it was started with (worker i runs shard i of size). */
+  readonly size: number;
+  readonly threads: (Worker | undefined)[];
+  /** Threads whose exit we caused or expect (done, stopped): not a crash. */
+  readonly expectedExit: boolean[];
+  /** The number of the run (subscription) the threads serve now. */
+  run: number;
+  /** The stage whose live-thread gauge counts these threads. */
+  stage: StageStats;
+  /** A thread failed or a run errored: not reused. */
+  broken: boolean;
+  /** A thread could not be started. */
+  startError?: RxDataError;
+  /** The subscription being served, if any. */
+  listener?: { message(w: number, message: FromWorker): void; fail(error: unknown): void };
 }
 
 /**

@@ -22,14 +22,23 @@ export interface WorkerInit {
   readonly statsEveryMs: number;
 }
 
-/** Worker → main. */
+/**
+ * Worker → main. `run` numbers the subscriptions a thread has served (0 for the first): a thread
+ * kept alive between subscriptions serves several, and a late message of an ended one is dropped.
+ */
 export type FromWorker =
-  | { readonly t: 'data'; readonly values: unknown[]; readonly stats?: StageSnapshot[] }
-  | { readonly t: 'done'; readonly stats: StageSnapshot[] }
-  | { readonly t: 'error'; readonly error: SerializedError; readonly stats: StageSnapshot[] };
+  | { readonly t: 'data'; readonly run: number; readonly values: unknown[]; readonly stats?: StageSnapshot[] }
+  | { readonly t: 'done'; readonly run: number; readonly stats: StageSnapshot[] }
+  | { readonly t: 'error'; readonly run: number; readonly error: SerializedError; readonly stats: StageSnapshot[] };
 
-/** Main → worker. */
-export type ToWorker = { readonly t: 'credit'; readonly n: number } | { readonly t: 'stop' };
+/**
+ * Main → worker: credit for a run; start the next run (the first starts when the thread does);
+ * stop the current run, ending the thread unless `keep`.
+ */
+export type ToWorker =
+  | { readonly t: 'credit'; readonly run: number; readonly n: number }
+  | { readonly t: 'start'; readonly run: number }
+  | { readonly t: 'stop'; readonly keep?: boolean };
 
 /** An error as plain data: its class among rxdata's, message, origin and stack. */
 export interface SerializedError {
