@@ -2,7 +2,8 @@
  * Fleets: preprocessing workers on other processes and machines publishing batches to Kafka,
  * trainers in a consumer group reading them. See docs/fleet.md.
  */
-export { runWorker, epochOf, type RunWorkerOptions, type WorkerReport, type FleetShard } from './runWorker.js';
+export { runWorker, type RunWorkerOptions, type WorkerReport } from './runWorker.js';
+export { epochOf, type FleetShard } from '../../../src/fleet/shard.js';
 export { fromFleet, batchDecoder, type FromFleetOptions, type FleetSource } from './fromFleet.js';
 export { fleetEpochs, type FleetEpochsOptions, type FleetEpochEnd, type FleetRecord } from './fleetEpochs.js';
 export { FLEET_HEADER, partitionOf, type FleetTag } from './protocol.js';

@@ -4,14 +4,15 @@
  *
  * ```
  * every pollMs:  lag = Σ partitions (high watermark − group's committed offset)
- * between polls: estimate = lag + records this worker produced since
+ * between polls: estimate = lag + records this worker wrote since the poll began + records it queued
  * gate open ⇔ estimate < maxLag          (closed: the worker's head stops pulling its sources)
  * ```
  *
- * Each worker adds at most `maxLag − lag` records between polls, so with W workers the topic's
- * lag stays under W · maxLag (and under maxLag + W · (records a worker sends per poll) once the
- * polls see each other's records). Committed offsets trail training by the trainers'
- * `commitIntervalMs`, which the bound includes.
+ * A batch counts from the moment it is queued, so one worker alone keeps the lag under
+ * `maxLag` plus what its head emits after the gate closed and its epoch's end markers (one per
+ * partition). With W workers, each adds at most `maxLag − lag` records between polls: the lag
+ * stays under W · maxLag. Committed offsets trail training by the trainers' `commitIntervalMs`,
+ * which the bound includes.
  */
 import { Valve } from '../../../src/flow.js';
 import type { AdminClient, KafkaClientFactory, KafkaConnection } from '../client.js';
@@ -31,7 +32,9 @@ export class LagGate {
   readonly valve = new Valve('fleet lag');
   /** The lag at the last poll. */
   lag = 0;
-  /** Records produced since the last poll. */
+  /** Records queued to send and not yet written (counted from the moment they are queued). */
+  private queuedNow = 0;
+  /** Records written since the last poll began (the poll may not see them). */
   private since = 0;
   /** Time spent closed, ms. */
   pausedMs = 0;
@@ -87,14 +90,21 @@ export class LagGate {
     }
   }
 
-  /** Notes `n` records produced. */
-  produced(n: number): void {
+  /** Notes `n` records queued for sending: they count against the lag from now on. */
+  queued(n: number): void {
+    this.queuedNow += n;
+    this.update();
+  }
+
+  /** Notes that `n` queued records were written. */
+  sent(n: number): void {
+    this.queuedNow -= n;
     this.since += n;
     this.update();
   }
 
   private update(): void {
-    const open = this.lag + this.since < this.options.maxLag;
+    const open = this.lag + this.since + this.queuedNow < this.options.maxLag;
     if (!open && !this.closedAt) this.closedAt = performance.now();
     if (open && this.closedAt) {
       this.pausedMs += performance.now() - this.closedAt;

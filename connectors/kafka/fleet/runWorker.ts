@@ -10,27 +10,12 @@ import { LimitError, RxDataError, messageOf } from '../../../src/errors.js';
 import { Demand, Valve, subscribeBehind, type Gate } from '../../../src/flow.js';
 import { PipelineStats } from '../../../src/stats.js';
 import { encodeBatch } from '../../../src/fleet/codec.js';
+import type { FleetShard } from '../../../src/fleet/shard.js';
 import type { PipelineHead, WorkerShard } from '../../../src/workers/head.js';
 import { kafkajsClients, brokersOf, type KafkaClientFactory, type KafkaConnection, type ProducerClient, type ProducerMessage } from '../client.js';
 import { LagGate } from './lag.js';
 import { END_VALUE, FLEET_HEADER, formatTag, keyOf, partitionOf, type FleetTag } from './protocol.js';
 import { lastOwnRecord } from './resume.js';
-
-/** The shard a fleet head is given: `fromWorkers`' shard plus the epoch being produced. */
-export interface FleetShard extends WorkerShard {
-  /** The epoch this run of the head produces (0 in streaming mode): seed shuffles with it. */
-  readonly epoch: number;
-}
-
-/**
- * The epoch a head runs for: `shard.epoch` under `runWorker`, 0 elsewhere (`fromWorkers`). A
- * head that shuffles seeds with it, so each epoch has its own order and a restarted worker
- * re-reads an epoch in the same order (which is what lets it skip what it published already).
- */
-export function epochOf(shard: WorkerShard): number {
-  const epoch = (shard as Partial<FleetShard>).epoch;
-  return typeof epoch === 'number' ? epoch : 0;
-}
 
 export interface RunWorkerOptions<A = undefined> {
   /** The cluster (brokers, ssl, sasl, …). */
@@ -211,7 +196,7 @@ export async function runWorker<A = undefined>(module: URL | string, options: Ru
       } catch (error) {
         throw failure(`cannot publish ${messages.length} records`, error);
       }
-      lag?.produced(messages.length);
+      lag?.sent(messages.length);
     };
 
     for (let epoch = startEpoch; epoch <= lastEpoch; epoch++) {
@@ -285,6 +270,8 @@ export async function runWorker<A = undefined>(module: URL | string, options: Ru
             }
             bytes += encoded.length;
             batches++;
+            // Counted against the lag as it is queued, so batches waiting to be sent are in the estimate.
+            lag?.queued(1);
             pending.push({
               key: keyOf(shard.index),
               value: encoded,
@@ -312,6 +299,7 @@ export async function runWorker<A = undefined>(module: URL | string, options: Ru
         headers: { [FLEET_HEADER]: formatTag({ kind: 'end', epoch, shard: shard.index, shards: shard.count, seq: produced, partitions }) },
       });
       const others = Array.from({ length: partitions }, (_, p) => p).filter((p) => p !== own);
+            lag?.queued(partitions);
       if (others.length > 0) await send(others.map(marker));
       await send([marker(own)]);
       if (signal?.aborted) throw abortError(origin, signal);
