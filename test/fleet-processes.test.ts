@@ -1,0 +1,153 @@
+import test from 'ava';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Kafka, logLevel } from 'kafkajs';
+import { runWorker } from '../connectors/kafka/fleet/index.js';
+import { startCluster, type MockCluster } from './harness/kafka/cluster.js';
+import { eventually, uniqueName } from './harness/kafka/helpers.js';
+import type { HeadArgs } from './fixtures/fleet/head.js';
+
+const here = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
+const head = here('./fixtures/fleet/head.ts');
+const trainerScript = here('./fixtures/fleet/trainer.ts');
+const cli = here('../connectors/kafka/fleet/cli.ts');
+
+let cluster: MockCluster;
+let dir: string;
+test.before(async () => {
+  cluster = await startCluster({ brokers: 1 });
+  dir = mkdtempSync(join(tmpdir(), 'rxdata-fleet-'));
+});
+test.after.always(async () => {
+  await cluster?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+interface Proc {
+  readonly child: ChildProcess;
+  readonly exited: Promise<number | null>;
+  readonly out: () => string;
+}
+function start(args: string[]): Proc {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, exited, out: () => out };
+}
+const trainer = (topic: string, groupId: string, out: string, stepMs: number, epochs: number): Proc =>
+  start([trainerScript, cluster.bootstrap, topic, groupId, out, String(stepMs), '2500', String(epochs)]);
+
+/** Trained lines of a trainer's file: `epoch shard seq ids`. */
+function trained(file: string): { epoch: number; shard: number; seq: number; ids: number[] }[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [epoch, shard, seq, ids] = line.split(' ');
+      return { epoch: Number(epoch), shard: Number(shard), seq: Number(seq), ids: ids.split(',').map(Number) };
+    });
+}
+/** How many times each id was trained in `epoch`. */
+function counts(lines: ReturnType<typeof trained>, epoch: number): Map<number, number> {
+  const m = new Map<number, number>();
+  for (const l of lines) if (l.epoch === epoch) for (const id of l.ids) m.set(id, (m.get(id) ?? 0) + 1);
+  return m;
+}
+async function partitionHigh(topic: string, partition: number): Promise<number> {
+  const admin = new Kafka({ brokers: cluster.brokers, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    return Number((await admin.fetchTopicOffsets(topic)).find((p) => p.partition === partition)?.high ?? 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
+/** The pids of `pid`'s children (the supervisor's workers). */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // stat: "pid (comm) state ppid …"; comm may hold spaces, so read after the last ')'.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return out;
+}
+
+test('three worker processes under rxdata-worker --shards, one killed mid-epoch and restarted; two trainers: every element exactly once per epoch', async (t) => {
+  const topic = uniqueName('fleet-p');
+  const groupId = uniqueName('trainers');
+  await cluster.createTopic(topic, 3, 1);
+  const args: HeadArgs = { elements: 90, batchSize: 3, delayMs: 40 };
+  const outs = [join(dir, `${topic}-a`), join(dir, `${topic}-b`)];
+  const trainers = outs.map((out) => trainer(topic, groupId, out, 5, 2));
+  const supervisor = start([cli, head, '--brokers', cluster.bootstrap, '--topic', topic, '--shards', '0-2/3', '--restarts', '2', '--epochs', '2', '--args', JSON.stringify(args), '--quiet']);
+  // Shard 0 writes to partition 0: kill its process once a few of its batches are out.
+  t.true(await eventually(() => childrenOf(supervisor.child.pid!).length === 3, 20_000), 'three worker processes');
+  let high = 0;
+  const polled = await (async () => {
+    for (const until = Date.now() + 30_000; Date.now() < until; ) {
+      high = await partitionHigh(topic, 0);
+      if (high >= 3) return true;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return false;
+  })();
+  t.true(polled, 'shard 0 published');
+  const victims = childrenOf(supervisor.child.pid!);
+  // The shard-0 worker is the one whose command line says --shard 0/3.
+  const victim = victims.find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('0/3'))!;
+  process.kill(victim, 'SIGKILL');
+  const atKill = await partitionHigh(topic, 0);
+  t.true(atKill < 10 + 3, `killed mid-epoch 0 (partition 0 at ${atKill} of 10 batches + 3 markers)`);
+  t.is(await supervisor.exited, 0, 'the supervisor restarted the shard and every shard finished');
+  const reports = supervisor.out().trim().split('\n').map((l) => JSON.parse(l) as { shard: { index: number }; resumedAt: { epoch: number; seq: number }; skipped: number });
+  const restarted = reports.find((r) => r.shard.index === 0)!;
+  t.true(restarted.resumedAt.seq >= 3 || restarted.resumedAt.epoch > 0, `shard 0 resumed at ${JSON.stringify(restarted.resumedAt)}`);
+  t.deepEqual(await Promise.all(trainers.map((p) => p.exited)), [0, 0]);
+  const lines = outs.flatMap(trained);
+  for (const epoch of [0, 1]) {
+    const c = counts(lines, epoch);
+    t.is(c.size, 90, `epoch ${epoch}: every element`);
+    t.deepEqual([...c.values()].filter((n) => n !== 1), [], `epoch ${epoch}: each once`);
+  }
+  // The group split the partitions: both trainers trained.
+  t.true(outs.every((o) => trained(o).length > 0), `trained ${outs.map((o) => trained(o).length).join(' + ')}`);
+});
+
+test('a trainer killed mid-epoch: the other takes its partitions over from the committed offsets; nothing lost, only its uncommitted batches trained twice', async (t) => {
+  const topic = uniqueName('fleet-t');
+  const groupId = uniqueName('trainers');
+  await cluster.createTopic(topic, 4, 1);
+  const args: HeadArgs = { elements: 96, batchSize: 4 };
+  await Promise.all([0, 1, 2, 3].map((index) => runWorker(head, { kafka: { brokers: cluster.bootstrap, logLevel: 'nothing' }, topic, shard: { index, count: 4 }, args, epochs: 2 })));
+  const [outA, outB] = [join(dir, `${topic}-a`), join(dir, `${topic}-b`)];
+  const a = trainer(topic, groupId, outA, 60, 2);
+  const b = trainer(topic, groupId, outB, 60, 2);
+  // Kill A once it has trained a few batches of epoch 0 (with 60 ms steps it is mid-epoch).
+  t.true(await eventually(() => trained(outA).length >= 4 && trained(outB).length >= 1, 30_000), 'both trainers trained');
+  a.child.kill('SIGKILL');
+  await a.exited;
+  const byA = trained(outA);
+  t.true(byA.every((l) => l.epoch === 0), 'A died in epoch 0');
+  t.is(await b.exited, 0);
+  const lines = [...byA, ...trained(outB)];
+  const trainedByA = new Set(byA.flatMap((l) => l.ids));
+  for (const epoch of [0, 1]) {
+    const c = counts(lines, epoch);
+    t.is(c.size, 96, `epoch ${epoch}: every element`);
+    const twice = [...c].filter(([, n]) => n > 1).map(([id]) => id);
+    // At-least-once: only what A trained and had not committed yet is trained again by B.
+    t.true(twice.every((id) => epoch === 0 && trainedByA.has(id)), `epoch ${epoch}: trained twice ${twice.join(',')}`);
+    t.true([...c.values()].every((n) => n <= 2));
+  }
+});
