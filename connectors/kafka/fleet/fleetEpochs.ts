@@ -5,7 +5,8 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import { RecordError } from '../../../src/errors.js';
 import type { PipelineStats } from '../../../src/stats.js';
-import { ackRecords, type KafkaRecord } from '../fromKafka.js';
+import type { KafkaRecord } from '../fromKafka.js';
+import { acknowledgeIn } from '../sessions.js';
 import { FLEET_HEADER, before, parseTag, type FleetTag } from './protocol.js';
 
 /** A batch record of a fleet: the Kafka record, with what its header says. */
@@ -75,7 +76,7 @@ export function fleetEpochs<T>(options: FleetEpochsOptions = {}): OperatorFuncti
       const complete = new Set<number>();
       let newest = -1;
       const drop = (record: KafkaRecord<T>): void => {
-        ackRecords(record);
+        acknowledgeIn(record);
       };
       const subscription = source.subscribe({
         next(record) {

@@ -1,15 +1,12 @@
 /**
- * A trainer's source of fleet batches: `fromKafka` in a consumer group, decoding the batch
- * codec, then `fleetEpochs` (duplicates dropped, epoch ends reported).
+ * A trainer's source of fleet batches: `fromKafka` in a consumer group with `decode: 'batch'`
+ * (the batch codec), then `fleetEpochs` (duplicates dropped, epoch ends reported).
  */
 import type { Observable } from 'rxjs';
-import { decodeBatch } from '../../../src/fleet/codec.js';
 import type { KafkaConnection } from '../client.js';
 import { fromKafka, type FromKafkaOptions, type KafkaRecord, type KafkaSource } from '../fromKafka.js';
 import { fleetEpochs, type FleetEpochsOptions, type FleetRecord } from './fleetEpochs.js';
 
-/** fromKafka's decoder for fleet batches (origin added by fromKafka: topic, partition, offset). */
-export const batchDecoder = (value: Buffer): unknown => decodeBatch(value);
 
 export interface FromFleetOptions extends FleetEpochsOptions, Omit<FromKafkaOptions<unknown>, keyof KafkaConnection | 'topics' | 'decode' | 'groupId' | 'name'> {
   /** The cluster (brokers, ssl, sasl, …). */
@@ -56,7 +53,7 @@ export function fromFleet<T>(options: FromFleetOptions): FleetSource<T> {
     ...kafka,
     topics: topic,
     groupId,
-    decode: batchDecoder as (value: Buffer) => T,
+    decode: 'batch',
     name: name ? `${name}/kafka` : 'fleet/kafka',
   });
   const fleet$ = source.pipe(fleetEpochs<T>({ epochs, onEpochEnd, stats, name }));
