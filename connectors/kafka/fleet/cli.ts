@@ -11,7 +11,6 @@ import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { messageOf } from '../../../src/errors.js';
-import { runWorker } from './runWorker.js';
 
 const USAGE = `usage: rxdata-worker <head module> --brokers host:port[,…] --topic T (--shard i/N | --shards a-b/N)
   [--epochs E] [--mode bounded|streaming] [--group TRAINERS] [--max-lag N] [--lag-poll-ms MS]
@@ -81,6 +80,8 @@ async function runOne(argv: string[]): Promise<number> {
   }
   const controller = new AbortController();
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => controller.abort(new Error(sig)));
+  // Loaded here, not at the top: a supervisor only forks, and need not load Kafka and the library.
+  const { runWorker } = await import('./runWorker.js');
   const report = await runWorker(module, {
     kafka: { brokers: values.brokers, clientId: values['client-id'] ?? `rxdata-worker-${indexes[0]}`, ...(values.ssl ? { ssl: true } : {}), logLevel: 'nothing' },
     topic: values.topic,
