@@ -173,3 +173,20 @@ test('a record that is not a fleet batch fails the trainer with a RecordError na
   const error2 = await t.throwsAsync(lastValueFrom(fromFleet({ kafka: kafka(), ...group, topic, groupId: uniqueName('g'), idleTimeoutMs: 1000, onError: 'skip' }).pipe(toArray())), { instanceOf: RecordError });
   t.regex(error2!.message, /without the rxdata-fleet header .*\(at topic fleet-bad-\d+-\d+ partition 0 offset 2\)/);
 });
+
+test.serial("mode 'streaming': no epochs or end markers; a restarted worker continues the sequence", async (t) => {
+  const topic = uniqueName('fleet-live');
+  await cluster.createTopic(topic, 2, 1);
+  const args: HeadArgs = { elements: 10, batchSize: 2 };
+  const shard = { index: 1, count: 2 };
+  const first = await runWorker(head, { kafka: kafka(), topic, shard, args, mode: 'streaming' });
+  const second = await runWorker(head, { kafka: kafka(), topic, shard, args, mode: 'streaming' });
+  t.deepEqual([first.resumedAt, first.batches, first.epochs], [{ epoch: 0, seq: 0 }, 3, 0]);
+  // A live source is not re-read: the second run's batches are new ones, numbered on.
+  t.deepEqual([second.resumedAt, second.batches, second.skipped], [{ epoch: 0, seq: 3 }, 3, 0]);
+  const stats = new PipelineStats();
+  const trained = await lastValueFrom(fromFleet<Batch>({ kafka: kafka(), ...group, topic, groupId: uniqueName('g'), idleTimeoutMs: 1500, stats }).pipe(consume(async (r) => r), acknowledge(), toArray()));
+  t.deepEqual(trained.map((r) => [r.partition, r.fleet.epoch, r.fleet.seq]), all(6).map((seq) => [1, 0, seq]));
+  t.is(stats.get('fleet')?.extra.markers, undefined);
+  t.deepEqual(trained.flatMap(ids).sort((a, b) => a - b), [1, 1, 3, 3, 5, 5, 7, 7, 9, 9]);
+});
