@@ -13,6 +13,7 @@ import { batch } from '../../operators/batch.js';
 import { consume } from '../../operators/consume.js';
 import { fromKafka } from '../../connectors/kafka/index.js';
 import type { NDArray } from '../../src/types.js';
+import { PipelineStats } from '../../src/stats.js';
 import { mockUnavailable, startMockBroker, type MockBroker } from '../kafkaMock.js';
 import { InFlight, fmt, memoryCells, memoryHeader, table, type CaseResult, type RunOptions, type ScenarioDef, type ScenarioRunner } from '../lib.js';
 
@@ -70,10 +71,12 @@ async function run(caseName: string, n: number, kafka: Kafka): Promise<CaseResul
     await consumer.connect();
     await consumer.subscribe({ topic: TOPIC, fromBeginning: true });
     let bytes = 0;
+    let batches = 0;
     await new Promise<void>((resolve, reject) => {
       consumer
         .run({
           eachBatch: async ({ batch: b }) => {
+            batches++;
             if (t0 === 0) t0 = performance.now();
             for (const m of b.messages) {
               if (flight.consumed >= n) break;
@@ -88,21 +91,23 @@ async function run(caseName: string, n: number, kafka: Kafka): Promise<CaseResul
     });
     const ms = performance.now() - t0;
     await consumer.disconnect();
-    return { ms, items: flight.consumed, maxInFlight: flight.max, metrics: { recordsPerS: (n / ms) * 1000, bytes } };
+    return { ms, items: flight.consumed, maxInFlight: flight.max, metrics: { recordsPerS: (n / ms) * 1000, bytes, batches } };
   }
   const { records$, closed } = kafkaSource(broker!.mock.brokers, groupId, flight, () => (t0 = performance.now()));
+  const stats = new PipelineStats();
   await lastValueFrom(
     records$.pipe(
       take(n),
       batch(BATCH),
-      consume((b: NDArray) => flight.consume(b.shape[0])),
+      consume((b: NDArray) => flight.consume(b.shape[0]), { stats }),
       count(),
     ),
   );
+  const batches = stats.get('kafka')?.extra.fetchedBatches ?? 0;
   const ms = performance.now() - t0;
   // As the bare case awaits its disconnect: the warm-up's consumer must not fetch beside the measured run.
   await closed();
-  return { ms, items: flight.consumed, maxInFlight: flight.max, metrics: { recordsPerS: (n / ms) * 1000 } };
+  return { ms, items: flight.consumed, maxInFlight: flight.max, metrics: { recordsPerS: (n / ms) * 1000, batches } };
 }
 
 export const runner: ScenarioRunner = {

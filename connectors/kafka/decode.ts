@@ -10,16 +10,34 @@ export function isThenable<T>(x: T | PromiseLike<T>): x is PromiseLike<T> {
   return typeof (x as { then?: unknown } | null)?.then === 'function';
 }
 
-/** Decodes one message value; a null value (tombstone) throws like a bad one. */
-export type Decoder<T> = (value: Buffer | null, topic: string, partition: number, offset: string, key: Buffer | null) => T | PromiseLike<T>;
+/**
+ * Decodes one message value; a null value (tombstone) throws like a bad one. `sync`: it never
+ * returns a Promise (the built-in ones), so the reader need not look for one on every record.
+ */
+export interface Decoder<T> {
+  (value: Buffer | null, topic: string, partition: number, offset: string, key: Buffer | null): T | PromiseLike<T>;
+  readonly sync: boolean;
+}
 
 export function decoderFor<T>(decode: KafkaDecode<T>): Decoder<T> {
-  const user = typeof decode === 'function' ? decode : undefined;
+  if (typeof decode === 'function') {
+    const user = decode;
+    return Object.assign(
+      (value: Buffer | null, topic: string, partition: number, offset: string, key: Buffer | null) => {
+        if (value === null) throw new Error('null value (tombstone)');
+        return user(value, { topic, partition, offset, key });
+      },
+      { sync: false },
+    );
+  }
   const builtIn = builtInDecoder<T>(decode);
-  return (value, topic, partition, offset, key) => {
-    if (value === null) throw new Error('null value (tombstone)');
-    return user ? user(value, { topic, partition, offset, key }) : builtIn(value, NO_META);
-  };
+  return Object.assign(
+    (value: Buffer | null) => {
+      if (value === null) throw new Error('null value (tombstone)');
+      return builtIn(value, NO_META);
+    },
+    { sync: true },
+  );
 }
 
 function builtInDecoder<T>(decode: KafkaDecode<T>): (value: Buffer, meta: RecordMeta) => T | PromiseLike<T> {

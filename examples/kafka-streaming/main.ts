@@ -3,13 +3,15 @@
  * and a trainer learns room occupancy from the topic as the readings arrive, committing offsets
  * only after the step that trained on them (at-least-once).
  *
- *   npx tsx examples/kafka-streaming/main.ts                       (starts its own mock cluster)
+ *   npx tsx examples/kafka-streaming/main.ts                       (starts its own mock cluster:
+ *                                                                   needs librdkafka-dev, gcc and pkg-config to build it)
  *   KAFKA_BROKERS=localhost:9092 npx tsx examples/kafka-streaming/main.ts --topic occupancy
  *   npx tsx examples/kafka-streaming/main.ts --rate 4000 --slow-ms 20   (watch the lag grow)
  *
  * producer ──toKafka──▶ topic (3 partitions) ──fromKafka──▶ bufferCount(32) ──▶ trainOn ──▶ acknowledge
  */
 import * as tf from '@tensorflow/tfjs';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { bufferCount, concatMap, delay, from, lastValueFrom, map, of, tap } from 'rxjs';
@@ -38,7 +40,12 @@ await selectBackend(values.backend as Parameters<typeof selectBackend>[0], { log
 let brokers = process.env.KAFKA_BROKERS;
 let stopCluster: (() => Promise<void>) | undefined;
 if (!brokers) {
-  const { startCluster } = await import('../../test/harness/kafka/cluster.js');
+  const { startCluster, missingForMockBroker, mockBrokerHelp } = await import('../../test/harness/kafka/cluster.js');
+  const missing = missingForMockBroker();
+  if (missing.length > 0 && !existsSync(fileURLToPath(new URL('../../test/harness/kafka/kafka-mock', import.meta.url)))) {
+    console.error(`example:kafka: ${mockBrokerHelp(missing)}`);
+    process.exit(1);
+  }
   const cluster = await startCluster({ brokers: 1 });
   await cluster.createTopic(values.topic, 3, 1);
   brokers = cluster.bootstrap;

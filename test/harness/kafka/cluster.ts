@@ -15,6 +15,32 @@ import { fileURLToPath } from 'node:url';
 const here = fileURLToPath(new URL('.', import.meta.url));
 const binary = `${here}kafka-mock`;
 
+/** On the PATH? */
+function onPath(command: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+}
+
+/**
+ * What building the mock broker lacks here, as Debian packages (empty when nothing is missing,
+ * or when the binary is built already and up to date).
+ */
+export function missingForMockBroker(): string[] {
+  const missing: string[] = [];
+  if (!existsSync('/usr/include/librdkafka/rdkafka_mock.h')) missing.push('librdkafka-dev');
+  if (!onPath('gcc')) missing.push('gcc', 'libc6-dev');
+  if (!onPath('pkg-config')) missing.push('pkg-config');
+  return missing;
+}
+
+/** The message for a mock broker that cannot be built: exactly what to install. */
+export function mockBrokerHelp(missing: readonly string[]): string {
+  return (
+    `the Kafka mock broker (librdkafka's mock cluster, built from test/harness/kafka/mock.c) needs ${missing.join(', ')}: ` +
+    `install with \`sudo apt-get install ${missing.join(' ')}\` (Debian/Ubuntu; \`npm test\` does this when run as root), ` +
+    'or use a broker of your own: KAFKA_BROKERS=host:9092'
+  );
+}
+
 export interface MockCluster {
   /** Comma-separated `host:port` list for kafkajs' `brokers`. */
   readonly bootstrap: string;
@@ -46,7 +72,10 @@ export async function startCluster(options: { brokers?: number } = {}): Promise<
   // build.sh rebuilds only a binary older than mock.c; a stale one that cannot be rebuilt still
   // serves every command it knows.
   const built = spawnSync('bash', [`${here}build.sh`], { stdio: 'inherit' });
-  if (built.status !== 0 && !existsSync(binary)) throw new Error('kafka mock harness: build failed (needs librdkafka-dev, gcc, pkg-config)');
+  if (built.status !== 0 && !existsSync(binary)) {
+    const missing = missingForMockBroker();
+    throw new Error(missing.length > 0 ? `kafka mock harness: ${mockBrokerHelp(missing)}` : 'kafka mock harness: build failed (see the gcc output above)');
+  }
   const child: ChildProcessWithoutNullStreams = spawn(binary, [String(options.brokers ?? 1)], { stdio: ['pipe', 'pipe', 'pipe'] });
   // The mock's own log lines are noise in test output; keep only the last few for failures.
   const stderr: string[] = [];
