@@ -210,3 +210,22 @@ test('a trainer killed mid-epoch: the other takes its partitions over from the c
     if (twice.length) t.log(`epoch ${epoch}: ${twice.length} elements trained twice (A's uncommitted steps), of ${trainedByA(epoch).size} A trained`);
   }
 });
+
+test('rxdata-worker: a usage error exits 2 naming the flag; a missing topic exits 1 naming it', async (t) => {
+  t.timeout(120_000);
+  const run = (args: string[]): Promise<{ code: number | null; err: string }> =>
+    new Promise((resolve) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', cli, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+      child.once('exit', (code) => resolve({ code, err }));
+    });
+  const [usage, missing] = await Promise.all([
+    run([head, '--brokers', cluster.bootstrap, '--topic', 't', '--shard', '3/2']),
+    run([head, '--brokers', cluster.bootstrap, '--topic', uniqueName('absent'), '--shard', '0/1', '--no-resume']),
+  ]);
+  t.is(usage.code, 2);
+  t.regex(usage.err, /shard indexes must lie in 0\.\.1, got '3\/2'/);
+  t.is(missing.code, 1);
+  t.regex(missing.err, /cannot read the partitions of topic absent-\d+-\d+ \(create it first, with at least 1 partitions\)/);
+});

@@ -5,8 +5,13 @@
  * (librdkafka's), a fresh one per run; the trainer is `fromFleet` → consume (no-op) → acknowledge,
  * and the workers pause at `maxLag` 32 batches of lag.
  *
- * Timed two ways: from the first batch to the last, and steady (from the moment every shard has
- * delivered a batch: process start, module loading and the group join are left out).
+ * Timed two ways, both on the batches' production times (Kafka record timestamps for the fleet,
+ * arrival for threads, which deliver at once): from the first batch to the last, and steady (from
+ * the moment every shard has produced a batch: process start and module loading are left out).
+ * Record timestamps, not arrival: the workers start producing while the trainer still joins its
+ * group, so batches arrive in a burst at first. The trainer keeps up (a no-op step), so production
+ * is what it receives; were it slower, the workers would wait on `maxLag` and the timestamps
+ * would show its pace.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
@@ -30,33 +35,30 @@ const cli = fileURLToPath(new URL('../../connectors/kafka/fleet/cli.ts', import.
 
 type Batch = { image: { data: Float32Array }; label: { data: Int32Array } };
 
-/** Counts batches and when each shard first delivered, for the steady rate. */
+/** When each batch was produced, by shard, for the rates. */
 class Clock {
-  first = 0;
-  last = 0;
-  readyAt = 0;
-  afterReady = 0;
-  batches = 0;
-  private readonly seen = new Set<number>();
-  constructor(private readonly shards: number) {}
-  tick(shard: number): void {
-    const now = performance.now();
-    if (!this.first) this.first = now;
-    this.last = now;
-    this.batches++;
-    if (this.seen.size < this.shards) {
-      this.seen.add(shard);
-      if (this.seen.size === this.shards) this.readyAt = now;
-    } else {
-      this.afterReady++;
-    }
+  private readonly times: { shard: number; at: number }[] = [];
+  get batches(): number {
+    return this.times.length;
+  }
+  /** `at`: when the batch was produced, ms (Date.now() clock). */
+  tick(shard: number, at: number): void {
+    this.times.push({ shard, at });
   }
   result(n: number): CaseResult {
-    const ms = this.last - this.first;
+    const ats = this.times.map((x) => x.at);
+    const first = Math.min(...ats);
+    const last = Math.max(...ats);
+    // Steady: from the moment the last shard to start produced its first batch.
+    const firstByShard = new Map<number, number>();
+    for (const { shard, at } of this.times) firstByShard.set(shard, Math.min(at, firstByShard.get(shard) ?? Infinity));
+    const readyAt = Math.max(...firstByShard.values());
+    const after = ats.filter((at) => at > readyAt).length;
+    const ms = last - first;
     return {
       ms,
       items: this.batches,
-      metrics: { batchesPerS: (this.batches - 1) / (ms / 1000), steadyBatchesPerS: this.afterReady / ((this.last - this.readyAt) / 1000), imagesPerS: (n - BATCH) / (ms / 1000) },
+      metrics: { batchesPerS: (this.batches - 1) / (ms / 1000), steadyBatchesPerS: after / ((last - readyAt) / 1000), imagesPerS: (n - BATCH) / (ms / 1000) },
     };
   }
 }
@@ -78,11 +80,11 @@ async function fleet(workers: number, n: number, options: RunOptions): Promise<C
     }
     const exits = children.map((c) => new Promise<number | null>((resolve) => c.once('exit', (code) => resolve(code))));
     const expected = Math.ceil(n / workers / BATCH) * workers;
-    const clock = new Clock(workers);
+    const clock = new Clock();
     await lastValueFrom(
       fromFleet<Batch>({ kafka: { brokers, logLevel: 'nothing' }, topic: TOPIC, groupId, sessionTimeout: 6000, rebalanceTimeout: 3000, heartbeatInterval: 500, maxWaitTimeInMs: 50, commitIntervalMs: 200, epochs: 1 }).pipe(
         consume(async (r) => {
-          clock.tick(r.fleet.shard);
+          clock.tick(r.fleet.shard, Number(r.timestamp));
           return r;
         }),
         acknowledge(),
@@ -100,13 +102,13 @@ async function fleet(workers: number, n: number, options: RunOptions): Promise<C
 }
 
 async function threads(workers: number, n: number): Promise<CaseResult> {
-  const clock = new Clock(workers);
+  const clock = new Clock();
   let shardOf = 0;
   await lastValueFrom(
     fromWorkers<Batch, FleetHeadArgs>(headUrl, { workers, args: { images: n, batchSize: BATCH } }).pipe(
       consume(async (b) => {
         // Threads do not say which shard a batch is from: round-robin is what the merge gives.
-        clock.tick(shardOf++ % workers);
+        clock.tick(shardOf++ % workers, Date.now());
         return b;
       }),
       count(),

@@ -173,6 +173,7 @@ export async function runWorker<A = undefined>(module: URL | string, options: Ru
       skip = last.kind === 'end' ? 0 : last.seq + 1;
     }
   }
+  if (signal?.aborted) throw abortError(origin, signal);
   const resumedAt = { epoch: startEpoch, seq: mode === 'streaming' ? nextSeq : skip };
   const lastEpoch = mode === 'streaming' ? startEpoch : epochs - 1;
 
