@@ -1,5 +1,6 @@
 /** Message values into `T`: the built-in decoders, and a bad value as a RecordError naming its position. */
 import { RecordError, messageOf } from '../../src/index.js';
+import { decodeBatch } from '../../src/fleet/codec.js';
 import type { KafkaDecode, RecordMeta } from './types.js';
 
 /** What the built-in decoders get for meta (they ignore it): no object per record for them. */
@@ -47,6 +48,8 @@ function builtInDecoder<T>(decode: KafkaDecode<T>): (value: Buffer, meta: Record
       return (v) => JSON.parse(v.toString('utf8')) as T;
     case 'buffer':
       return (v) => v as T;
+    case 'batch':
+      return (v) => decodeBatch<T>(v);
     default:
       return decode;
   }

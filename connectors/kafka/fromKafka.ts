@@ -48,6 +48,7 @@ export { acknowledgeIn, type AckTarget, type KafkaPosition, type Session } from 
  */
 export function fromKafka<T extends string = string>(options: FromKafkaOptions<T> & { decode: 'utf8' }): KafkaSource<T>;
 export function fromKafka<T = unknown>(options: FromKafkaOptions<T> & { decode: 'json' }): KafkaSource<T>;
+export function fromKafka<T = unknown>(options: FromKafkaOptions<T> & { decode: 'batch' }): KafkaSource<T>;
 export function fromKafka<T>(options: FromKafkaOptions<T> & { decode: (value: Buffer, meta: RecordMeta) => T | PromiseLike<T> }): KafkaSource<T>;
 export function fromKafka(options: FromKafkaOptions<Buffer> & { decode?: 'buffer' }): KafkaSource<Buffer>;
 export function fromKafka<T>(options: FromKafkaOptions<T>): KafkaSource<T> {

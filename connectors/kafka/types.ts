@@ -39,9 +39,10 @@ export interface RecordMeta {
 /**
  * How message values become `T`. A null value (tombstone) is a bad record for every decoder. A
  * function may return a Promise (e.g. `schemaRegistry` fetching a schema it has not seen); the
- * consumer waits for it, and a rejection is a bad record like a throw.
+ * consumer waits for it, and a rejection is a bad record like a throw. `'batch'`: rxdata's binary
+ * batch codec (`encodeBatch`, what `rxdata-worker` publishes; see docs/fleet.md).
  */
-export type KafkaDecode<T> = 'utf8' | 'json' | 'buffer' | ((value: Buffer, meta: RecordMeta) => T | PromiseLike<T>);
+export type KafkaDecode<T> = 'utf8' | 'json' | 'buffer' | 'batch' | ((value: Buffer, meta: RecordMeta) => T | PromiseLike<T>);
 
 /**
  * When offsets are committed:

@@ -1,0 +1,192 @@
+import test from 'ava';
+import { Kafka, logLevel } from 'kafkajs';
+import { fileURLToPath } from 'node:url';
+import { lastValueFrom, toArray } from 'rxjs';
+import { AbortError, PipelineStats, RecordError, consume } from '../src/index.js';
+import { acknowledge } from '../connectors/kafka/index.js';
+import { openClients } from '../connectors/kafka/openClients.js';
+import { encodeBatch } from '../src/fleet/codec.js';
+import { FLEET_HEADER, fromFleet, runWorker, type FleetEpochEnd, type FleetRecord } from '../connectors/kafka/fleet/index.js';
+import { startCluster, type MockCluster } from './harness/kafka/cluster.js';
+import { committedOffsets, fastGroup, uniqueName } from './harness/kafka/helpers.js';
+import type { HeadArgs } from './fixtures/fleet/head.js';
+
+const head = fileURLToPath(new URL('./fixtures/fleet/head.ts', import.meta.url));
+type Batch = { id: { data: Int32Array; shape: number[] }; x: { data: Float32Array; shape: number[] } };
+const { logLevel: quiet, ...group } = fastGroup;
+
+let cluster: MockCluster;
+test.before(async () => {
+  cluster = await startCluster({ brokers: 1 });
+});
+test.after.always(async () => {
+  await cluster?.stop();
+});
+
+const kafka = (): { brokers: string; logLevel: typeof quiet } => ({ brokers: cluster.bootstrap, logLevel: quiet });
+const ids = (r: FleetRecord<Batch>): number[] => Array.from(r.value.id.data);
+
+/** Each epoch's ids, sorted, from trained records. */
+function byEpoch(records: readonly FleetRecord<Batch>[]): Map<number, number[]> {
+  const out = new Map<number, number[]>();
+  for (const r of records) {
+    const list = out.get(r.fleet.epoch) ?? [];
+    list.push(...ids(r));
+    out.set(r.fleet.epoch, list);
+  }
+  for (const list of out.values()) list.sort((a, b) => a - b);
+  return out;
+}
+const all = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+async function highWatermarks(topic: string): Promise<number> {
+  const admin = new Kafka({ brokers: cluster.brokers, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    return (await admin.fetchTopicOffsets(topic)).reduce((n, p) => n + Number(p.high), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+test.serial('three workers, one trainer: every element exactly once per epoch, each epoch reported complete, offsets committed', async (t) => {
+  const topic = uniqueName('fleet');
+  const groupId = uniqueName('trainers');
+  await cluster.createTopic(topic, 3, 1);
+  const args: HeadArgs = { elements: 60, batchSize: 4 };
+  const reports = await Promise.all([0, 1, 2].map((index) => runWorker(head, { kafka: kafka(), topic, shard: { index, count: 3 }, args, epochs: 2 })));
+  t.deepEqual(reports.map((r) => [r.epochs, r.batches, r.skipped]), [[2, 10, 0], [2, 10, 0], [2, 10, 0]]);
+  t.deepEqual(reports[0].resumedAt, { epoch: 0, seq: 0 });
+  const ends: FleetEpochEnd[] = [];
+  const stats = new PipelineStats();
+  const trained = await lastValueFrom(
+    fromFleet<Batch>({ kafka: kafka(), ...group, topic, groupId, epochs: 2, onEpochEnd: (e) => ends.push(e), stats }).pipe(
+      consume(async (r) => r),
+      acknowledge(),
+      toArray(),
+    ),
+  );
+  const epochs = byEpoch(trained);
+  t.deepEqual([...epochs.keys()].sort(), [0, 1]);
+  t.deepEqual(epochs.get(0), all(60));
+  t.deepEqual(epochs.get(1), all(60));
+  // Batches of a shard arrive in sequence order, epoch after epoch.
+  for (const shard of [0, 1, 2]) {
+    const seqs = trained.filter((r) => r.fleet.shard === shard).map((r) => `${r.fleet.epoch}:${r.fleet.seq}`);
+    t.deepEqual(seqs, [0, 1].flatMap((e) => all(5).map((s) => `${e}:${s}`)));
+  }
+  // Each epoch's order depends on the epoch (seeded per epoch), so the two epochs differ.
+  t.notDeepEqual(trained.filter((r) => r.fleet.epoch === 0).flatMap(ids), trained.filter((r) => r.fleet.epoch === 1).flatMap(ids));
+  t.deepEqual(ends.filter((e) => e.complete).map((e) => e.epoch), [0, 1]);
+  t.deepEqual(ends.filter((e) => e.epoch === 0).map((e) => e.partition).sort(), [0, 1, 2]);
+  t.is(stats.get('fleet')?.extra.markers, 18); // 3 shards × 3 partitions × 2 epochs
+  // acknowledge() completed after the commit: the group is at the end of every partition.
+  t.deepEqual(await committedOffsets(cluster, groupId, topic), { 0: '16', 1: '16', 2: '16' });
+});
+
+test.serial('a worker stopped mid-epoch and started again resumes after its last published batch; a duplicate run is dropped by the trainer', async (t) => {
+  const topic = uniqueName('fleet-resume');
+  await cluster.createTopic(topic, 1, 1);
+  const args: HeadArgs = { elements: 40, batchSize: 2, delayMs: 5 };
+  const shard = { index: 0, count: 1 };
+  // First run: aborted once 7 batches are out.
+  const controller = new AbortController();
+  let sent = 0;
+  const first = runWorker(head, { kafka: kafka(), topic, shard, args, epochs: 2, maxPending: 1, signal: controller.signal, stats: new PipelineStats() });
+  const watch = setInterval(() => {
+    void highWatermarks(topic).then((n) => {
+      sent = n;
+      if (n >= 7) controller.abort();
+    });
+  }, 20);
+  const error = await t.throwsAsync(first, { instanceOf: AbortError });
+  clearInterval(watch);
+  t.regex(error!.message, /rxdata-worker shard 0 of 1 → fleet-resume.*: aborted/);
+  t.true(sent >= 7 && sent < 20, `aborted after ${sent} batches`);
+  t.is(openClients.producer, 0);
+  t.is(openClients.admin, 0);
+  // Second run: continues after the last batch in the topic, re-reading (not re-sending) the rest.
+  const published = await highWatermarks(topic);
+  const second = await runWorker(head, { kafka: kafka(), topic, shard, args, epochs: 2 });
+  t.deepEqual(second.resumedAt, { epoch: 0, seq: published });
+  t.is(second.skipped, published);
+  t.is(second.batches, 40 - published);
+  // Third run, without resume: publishes both epochs again; the trainer drops every one of them.
+  const third = await runWorker(head, { kafka: kafka(), topic, shard, args, epochs: 2, resume: false });
+  t.is(third.batches, 40);
+  // A fourth run with resume finds both epochs done and publishes nothing.
+  const fourth = await runWorker(head, { kafka: kafka(), topic, shard, args, epochs: 2 });
+  t.deepEqual([fourth.resumedAt, fourth.batches, fourth.epochs], [{ epoch: 2, seq: 0 }, 0, 0]);
+  const stats = new PipelineStats();
+  const trained = await lastValueFrom(fromFleet<Batch>({ kafka: kafka(), ...group, topic, groupId: uniqueName('g'), idleTimeoutMs: 1500, stats }).pipe(consume(async (r) => r), acknowledge(), toArray()));
+  const epochs = byEpoch(trained);
+  t.deepEqual(epochs.get(0), all(40));
+  t.deepEqual(epochs.get(1), all(40));
+  t.is(stats.get('fleet')?.extra.duplicates, 40);
+});
+
+test.serial('backpressure: a worker stops while the trainers lag maxLag records, and goes on as they commit', async (t) => {
+  const topic = uniqueName('fleet-lag');
+  const groupId = uniqueName('slow');
+  await cluster.createTopic(topic, 2, 1);
+  const maxLag = 6;
+  const args: HeadArgs = { elements: 60, batchSize: 2 };
+  const worker = runWorker(head, { kafka: kafka(), topic, shard: { index: 0, count: 1 }, args, groupId, maxLag, lagPollMs: 50, maxPending: 2 });
+  // No trainer yet: the worker must stop at the bound.
+  await new Promise((resolve) => setTimeout(resolve, 800));
+  const before = await highWatermarks(topic);
+  t.true(before <= maxLag, `${before} records in the topic with nobody reading (maxLag ${maxLag})`);
+  t.true(before >= maxLag - 2, `the worker did produce up to the bound (${before})`);
+  // A slow trainer: the worker keeps the lag bounded all along.
+  let maxSeen = 0;
+  const trained = await lastValueFrom(
+    fromFleet<Batch>({ kafka: kafka(), ...group, topic, groupId, commitIntervalMs: 50, idleTimeoutMs: 2000 }).pipe(
+      consume(async (r) => {
+        const lag = (await highWatermarks(topic)) - Object.values(await committedOffsets(cluster, groupId, topic)).reduce((n, o) => n + Math.max(0, Number(o)), 0);
+        maxSeen = Math.max(maxSeen, lag);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        return r;
+      }),
+      acknowledge(),
+      toArray(),
+    ),
+  );
+  const report = await worker;
+  t.deepEqual(byEpoch(trained).get(0), all(60));
+  // maxLag, plus the epoch's end markers (one per partition) sent as the head completes.
+  t.true(maxSeen <= maxLag + 2, `lag peaked at ${maxSeen}`);
+  t.true(report.pausedMs > 500, `paused ${report.pausedMs} ms`);
+});
+
+test('a record that is not a fleet batch fails the trainer with a RecordError naming topic, partition and offset', async (t) => {
+  const topic = uniqueName('fleet-bad');
+  await cluster.createTopic(topic, 1, 1);
+  const producer = new Kafka({ brokers: cluster.brokers, logLevel: logLevel.NOTHING }).producer();
+  await producer.connect();
+  await producer.send({ topic, messages: [{ value: encodeBatch({ ok: 1 }), headers: { [FLEET_HEADER]: '1,b,0,0,1,0,1' } }, { value: Buffer.from('{"json":true}'), headers: { [FLEET_HEADER]: '1,b,0,0,1,1,1' } }] });
+  await producer.send({ topic, messages: [{ value: encodeBatch({ ok: 2 }) }] });
+  await producer.disconnect();
+  const read = (): Promise<unknown> => lastValueFrom(fromFleet({ kafka: kafka(), ...group, topic, groupId: uniqueName('g'), idleTimeoutMs: 1000 }).pipe(toArray()));
+  const error = await t.throwsAsync(read(), { instanceOf: RecordError });
+  t.regex(error!.message, /not an rxdata batch .*\(at topic fleet-bad-\d+-\d+ partition 0 offset 1\)/);
+  // With the bad value skipped, the record without a header is next.
+  const error2 = await t.throwsAsync(lastValueFrom(fromFleet({ kafka: kafka(), ...group, topic, groupId: uniqueName('g'), idleTimeoutMs: 1000, onError: 'skip' }).pipe(toArray())), { instanceOf: RecordError });
+  t.regex(error2!.message, /without the rxdata-fleet header .*\(at topic fleet-bad-\d+-\d+ partition 0 offset 2\)/);
+});
+
+test.serial("mode 'streaming': no epochs or end markers; a restarted worker continues the sequence", async (t) => {
+  const topic = uniqueName('fleet-live');
+  await cluster.createTopic(topic, 2, 1);
+  const args: HeadArgs = { elements: 10, batchSize: 2 };
+  const shard = { index: 1, count: 2 };
+  const first = await runWorker(head, { kafka: kafka(), topic, shard, args, mode: 'streaming' });
+  const second = await runWorker(head, { kafka: kafka(), topic, shard, args, mode: 'streaming' });
+  t.deepEqual([first.resumedAt, first.batches, first.epochs], [{ epoch: 0, seq: 0 }, 3, 0]);
+  // A live source is not re-read: the second run's batches are new ones, numbered on.
+  t.deepEqual([second.resumedAt, second.batches, second.skipped], [{ epoch: 0, seq: 3 }, 3, 0]);
+  const stats = new PipelineStats();
+  const trained = await lastValueFrom(fromFleet<Batch>({ kafka: kafka(), ...group, topic, groupId: uniqueName('g'), idleTimeoutMs: 1500, stats }).pipe(consume(async (r) => r), acknowledge(), toArray()));
+  t.deepEqual(trained.map((r) => [r.partition, r.fleet.epoch, r.fleet.seq]), all(6).map((seq) => [1, 0, seq]));
+  t.is(stats.get('fleet')?.extra.markers, undefined);
+  t.deepEqual(trained.flatMap(ids).sort((a, b) => a - b), [1, 1, 3, 3, 5, 5, 7, 7, 9, 9]);
+});
