@@ -62,6 +62,11 @@ export class Tuner {
     stats.sections.set('autotune', () => (this.knobs.size ? formatTuner(this) : ''));
   }
 
+  /** Subscriptions of tuned stages running now (0: the tuner's timer is stopped). */
+  get attached(): number {
+    return this.active;
+  }
+
   /** Every knob the tuner has seen, in the order stages attached (nearest the sink first). */
   get allKnobs(): readonly Knob[] {
     return [...this.knobs.values()];
