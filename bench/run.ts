@@ -18,8 +18,9 @@ import { shuffleCache } from './scenarios/shuffleCache.js';
 import { kafka } from './scenarios/kafka.js';
 import { tfdata } from './scenarios/tfdata.js';
 import { formats } from './scenarios/formats.js';
+import { autotune } from './scenarios/autotune.js';
 
-const all: readonly ScenarioDef[] = [overhead, guide, cpuMap, training, shuffleCache, kafka, tfdata, formats];
+const all: readonly ScenarioDef[] = [overhead, guide, cpuMap, training, shuffleCache, kafka, tfdata, formats, autotune];
 
 function parseArgs(argv: readonly string[]): { quick: boolean; scenarios: number[]; runs: number } {
   let quick = false;

@@ -93,6 +93,13 @@ export interface PolicyState {
   held: string | undefined;
   /** Said with the next change (a change of work seen). */
   note: string | undefined;
+  /** The last few windows at the current value (`recentValue`): the baseline a change is judged against. */
+  recent: Window[];
+  recentValue: number;
+  /** Windows seen since the change under test. */
+  probeWindows: Window[];
+  /** Consecutive windows whose latency moved past {@link WORK_CHANGE}: two in a row mean the work changed. */
+  changeVotes: number;
 }
 
 export const initialState = (): PolicyState => ({
@@ -105,6 +112,10 @@ export const initialState = (): PolicyState => ({
   bestRate: 0,
   held: undefined,
   note: undefined,
+  recent: [],
+  recentValue: NaN,
+  probeWindows: [],
+  changeVotes: 0,
 });
 
 /** The sink waits at least this share of its time: input-bound (tf.data's profiler uses 5 %). */
@@ -123,6 +134,34 @@ export const WORK_CHANGE = 1.5;
 export const HEADROOM = 1.2;
 /** Plateaus and floors are forgotten after this long, so the tuner looks again. */
 export const MARK_TTL_MS = 10_000;
+/** Windows a change is measured over before it is judged (one window on a busy machine is noisy). */
+export const PROBE_WINDOWS = 2;
+/** Windows at one value the baseline averages. */
+const RECENT = 3;
+
+/** Drops the change under test (the tuner chose another, or the budget moved the value). */
+export function cancelProbe(state: PolicyState): void {
+  state.probe = undefined;
+  state.probeWindows = [];
+}
+
+/** Two windows as one: counts add up, fractions and means are weighted by duration (latency by completions). */
+export function merge(a: Window, b: Window): Window {
+  const ms = a.ms + b.ms;
+  const completed = a.completed + b.completed;
+  const by = (x: number, y: number): number => (x * a.ms + y * b.ms) / ms;
+  return {
+    ms,
+    completed,
+    rate: (completed * 1000) / ms,
+    latencyMs: completed > 0 ? (a.latencyMs * a.completed + b.latencyMs * b.completed) / completed : 0,
+    meanInUse: by(a.meanInUse, b.meanInUse),
+    saturated: by(a.saturated, b.saturated),
+    blocked: by(a.blocked, b.blocked),
+    idle: by(a.idle, b.idle),
+    sinkWait: a.sinkWait === undefined || b.sinkWait === undefined ? b.sinkWait : by(a.sinkWait, b.sinkWait),
+  };
+}
 
 const pct = (x: number): string => `${Math.round(x * 100)} %`;
 const ms = (x: number): string => (x >= 10 ? x.toFixed(0) : x.toFixed(1));
@@ -138,7 +177,22 @@ export function decide(kind: 'parallelism' | 'buffer', state: PolicyState, value
   for (const mark of [state.plateau, state.floor]) if (mark) mark.ageMs += w.ms;
   if (state.plateau && state.plateau.ageMs > MARK_TTL_MS) state.plateau = undefined;
   if (state.floor && state.floor.ageMs > MARK_TTL_MS) state.floor = undefined;
-  const change = state.probe ? judge(kind, state, bounds, w) : kind === 'parallelism' ? steadyParallel(state, value, bounds, w, name) : steadyBuffer(state, value, bounds, w, name);
+  if (state.recentValue !== value) {
+    state.recent = [];
+    state.recentValue = value;
+  }
+  state.recent.push(w);
+  if (state.recent.length > RECENT) state.recent.shift();
+  let change: Change | undefined;
+  if (state.probe) {
+    state.probeWindows.push(w);
+    if (state.probeWindows.length < PROBE_WINDOWS) return undefined;
+    change = judge(kind, state, bounds, state.probeWindows.reduce(merge));
+    state.probeWindows = [];
+  } else {
+    const base = state.recent.reduce(merge);
+    change = kind === 'parallelism' ? steadyParallel(state, value, bounds, w, base, name) : steadyBuffer(state, value, bounds, w, base, name);
+  }
   if (change && change.action !== 'hold' && state.note) {
     const note = state.note;
     state.note = undefined;
@@ -155,7 +209,13 @@ function noticeWorkChange(state: PolicyState, value: number, w: Window): void {
     return;
   }
   const ratio = w.latencyMs / ref.latencyMs;
-  if (ratio < WORK_CHANGE && ratio > 1 / WORK_CHANGE) return;
+  if (ratio < WORK_CHANGE && ratio > 1 / WORK_CHANGE) {
+    state.changeVotes = 0;
+    return;
+  }
+  // One window off is noise (a busy machine); two in a row are a change.
+  if (++state.changeVotes < 2) return;
+  state.changeVotes = 0;
   state.note = `the work changed: ${ms(ref.latencyMs)} → ${ms(w.latencyMs)} ms per element`;
   state.ref = { latencyMs: w.latencyMs, value };
   state.plateau = undefined;
@@ -173,7 +233,7 @@ function hold(state: PolicyState, value: number, reason: string, bottleneck?: st
   return { to: value, action: 'hold', reason, bottleneck };
 }
 
-function steadyParallel(state: PolicyState, value: number, bounds: Bounds, w: Window, name: string): Change | undefined {
+function steadyParallel(state: PolicyState, value: number, bounds: Bounds, w: Window, base: Window, name: string): Change | undefined {
   if (state.trimming) {
     state.trimming = false;
     if (value > bounds.min) {
@@ -193,7 +253,7 @@ function steadyParallel(state: PolicyState, value: number, bounds: Bounds, w: Wi
     let to = Math.min(Math.max(little, value + 1), value * 4, bounds.cap);
     if (state.plateau) to = Math.min(to, state.plateau.at);
     state.held = undefined;
-    state.probe = { kind: 'raise', from: value, to, baseRate: w.rate, baseSinkWait: w.sinkWait, baseIdle: w.idle, afterPlateau: false };
+    state.probe = { kind: 'raise', from: value, to, baseRate: base.rate, baseSinkWait: base.sinkWait, baseIdle: base.idle, afterPlateau: false };
     return {
       to,
       action: 'raise',
@@ -209,12 +269,12 @@ function steadyParallel(state: PolicyState, value: number, bounds: Bounds, w: Wi
   if (state.floor) to = Math.max(to, state.floor.at);
   if (to > Math.floor(value * 0.75)) return undefined;
   state.quiet = 0;
-  state.probe = { kind: 'trim', from: value, to, baseRate: w.rate, baseSinkWait: w.sinkWait, baseIdle: w.idle, afterPlateau: false };
+  state.probe = { kind: 'trim', from: value, to, baseRate: base.rate, baseSinkWait: base.sinkWait, baseIdle: base.idle, afterPlateau: false };
   const why = inputBound(w) ? `slots all busy only ${pct(w.saturated)} of the time` : `the sink is the bottleneck (waits ${pct(w.sinkWait ?? 0)})`;
   return { to, action: 'lower', reason: `slack: ${why}; ${w.meanInUse.toFixed(1)} in use on average (${rate(w.rate)}/s × ${ms(w.latencyMs)} ms)` };
 }
 
-function steadyBuffer(state: PolicyState, value: number, bounds: Bounds, w: Window, name: string): Change | undefined {
+function steadyBuffer(state: PolicyState, value: number, bounds: Bounds, w: Window, base: Window, name: string): Change | undefined {
   const starving = w.idle >= INPUT_BOUND && inputBound(w);
   if (!(starving && w.saturated >= 0.05)) {
     state.held = undefined;
@@ -225,7 +285,7 @@ function steadyBuffer(state: PolicyState, value: number, bounds: Bounds, w: Wind
   if (value >= bounds.cap) return hold(state, value, bounds.cap < bounds.max ? `stopped at the memory budget (${bounds.cap} elements fit)` : `at the ceiling (${bounds.max})`, seen);
   const to = Math.min(bounds.cap, value + Math.max(1, Math.ceil(value / 2)));
   state.held = undefined;
-  state.probe = { kind: 'raise', from: value, to, baseRate: w.rate, baseSinkWait: w.sinkWait, baseIdle: w.idle, afterPlateau: false };
+  state.probe = { kind: 'raise', from: value, to, baseRate: base.rate, baseSinkWait: base.sinkWait, baseIdle: base.idle, afterPlateau: false };
   return { to, action: 'raise', reason: 'a deeper buffer absorbs the bursts', bottleneck: seen };
 }
 

@@ -8,7 +8,7 @@ import type { FlowScope } from '../flow.js';
 import { PipelineStats, type StageStats } from '../stats.js';
 import { Knob, type KnobSpec } from './knob.js';
 import { DEFAULT_PERIOD_MS, DEFAULT_RAM_SHARE, type AutotuneOptions } from './options.js';
-import { decide, type Action, type Change, type Window } from './policy.js';
+import { cancelProbe, decide, type Action, type Change, type Window } from './policy.js';
 import { formatBytes as bytes, formatTuner } from './explain.js';
 
 /** One line of the tuner's log. */
@@ -134,10 +134,10 @@ export class Tuner {
       // One raise per look: the most saturated stage first, so the effect of each is seen alone.
       const score = w.saturated * (1 - w.blocked) + (knob.spec.kind === 'parallelism' ? 0.01 : 0);
       if (!best || score > best.score) {
-        if (best) best.knob.state.probe = undefined;
+        if (best) cancelProbe(best.knob.state);
         best = { knob, change, score };
       } else {
-        knob.state.probe = undefined;
+        cancelProbe(knob.state);
       }
     }
     if (best) this.apply(best.knob, best.change);
@@ -202,7 +202,7 @@ export class Tuner {
       const biggest = candidates.reduce((a, b) => (a.value * a.bytesPerElement >= b.value * b.bytesPerElement ? a : b));
       const over = held - this.ramBudget;
       const to = Math.max(biggest.spec.min, biggest.value - Math.ceil(over / biggest.bytesPerElement));
-      biggest.state.probe = undefined;
+      cancelProbe(biggest.state);
       biggest.state.trimming = false;
       if (biggest.state.plateau) biggest.state.plateau.at = Math.min(biggest.state.plateau.at, to);
       this.apply(biggest, {
