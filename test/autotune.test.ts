@@ -96,8 +96,8 @@ test('raises concurrency when the map is the bottleneck, to what the sink can ta
 
 test('does not raise when the source or the sink sets the pace', (t) => {
   const bySource = new Sim();
-  // The source gives an element every 5 ms; one 4 ms call at a time keeps up.
-  bySource.run(3000, { latency: 4, sinkMs: 1, sourceMs: 5 });
+  // The source gives an element every 5 ms; one 3 ms call at a time keeps up.
+  bySource.run(3000, { latency: 3, sinkMs: 1, sourceMs: 5 });
   t.is(bySource.knob.value, 1);
   t.is(bySource.tuner.decisions.filter((d) => d.action === 'raise').length, 0);
   const bySink = new Sim();

@@ -100,6 +100,8 @@ export interface PolicyState {
   probeWindows: Window[];
   /** Consecutive windows whose latency moved past {@link WORK_CHANGE}: two in a row mean the work changed. */
   changeVotes: number;
+  /** The last window's latency per element (ms), which sets how long the next window must be. */
+  latencyMs: number;
 }
 
 export const initialState = (): PolicyState => ({
@@ -116,12 +118,15 @@ export const initialState = (): PolicyState => ({
   recentValue: NaN,
   probeWindows: [],
   changeVotes: 0,
+  latencyMs: 0,
 });
 
 /** The sink waits at least this share of its time: input-bound (tf.data's profiler uses 5 %). */
 export const INPUT_BOUND = 0.05;
 /** Every slot taken at least this share of the window: saturated. */
 export const SATURATED = 0.5;
+/** Or the slots used this much on average (a source that refills slots one at a time rarely fills all at once). */
+export const UTILIZED = 0.8;
 /** Values waited for the stage below at least this share: the stage below is slower. */
 export const BLOCKED = 0.05;
 /** A raise must bring this much more throughput to stay (unless the bottleneck moved). */
@@ -180,6 +185,7 @@ export function decide(kind: 'parallelism' | 'buffer', state: PolicyState, value
   if (state.recentValue !== value) {
     state.recent = [];
     state.recentValue = value;
+    state.held = undefined;
   }
   state.recent.push(w);
   if (state.recent.length > RECENT) state.recent.shift();
@@ -203,6 +209,10 @@ export function decide(kind: 'parallelism' | 'buffer', state: PolicyState, value
 
 function noticeWorkChange(state: PolicyState, value: number, w: Window): void {
   if (!(w.latencyMs > 0)) return;
+  state.latencyMs = w.latencyMs;
+  // Only windows with every slot in use compare: with fewer calls in flight, a worker pool's
+  // queue is shorter and the latency lower, with no change of the work.
+  if (!busy(w, value)) return;
   const ref = state.ref;
   if (!ref || ref.value !== value) {
     state.ref = { latencyMs: w.latencyMs, value };
@@ -225,7 +235,8 @@ function noticeWorkChange(state: PolicyState, value: number, w: Window): void {
 }
 
 const inputBound = (w: Window): boolean => w.sinkWait === undefined || w.sinkWait >= INPUT_BOUND;
-const isBottleneck = (w: Window): boolean => inputBound(w) && w.saturated >= SATURATED && w.blocked < BLOCKED;
+const busy = (w: Window, value: number): boolean => w.saturated >= SATURATED || w.meanInUse >= UTILIZED * value;
+const isBottleneck = (w: Window, value: number): boolean => inputBound(w) && busy(w, value) && w.blocked < BLOCKED;
 
 function hold(state: PolicyState, value: number, reason: string, bottleneck?: string): Change | undefined {
   if (state.held === reason) return undefined;
@@ -242,9 +253,9 @@ function steadyParallel(state: PolicyState, value: number, bounds: Bounds, w: Wi
       return { to, action: 'lower', reason: `looking for the smallest value with the same throughput (${rate(state.bestRate)}/s)` };
     }
   }
-  if (isBottleneck(w)) {
+  if (isBottleneck(w, value)) {
     state.quiet = 0;
-    const seen = `${name}: all ${value} slots busy ${pct(w.saturated)} of the time, its output taken at once (blocked ${pct(w.blocked)})${sinkPart(w)}`;
+    const seen = `${name}: all ${value} slots busy ${pct(w.saturated)} of the time (${pct(w.meanInUse / value)} used on average), its output taken at once (blocked ${pct(w.blocked)})${sinkPart(w)}`;
     if (state.plateau && value >= state.plateau.at) return hold(state, value, `raising past ${state.plateau.at} did not raise throughput`, seen);
     if (value >= bounds.cap) return hold(state, value, bounds.cap < bounds.max ? `stopped at the memory budget (${bounds.cap} elements fit)` : `at the ceiling (${bounds.max})`, seen);
     // Little's law: slots needed = the rate the sink would take if it never waited × the latency.
@@ -261,8 +272,7 @@ function steadyParallel(state: PolicyState, value: number, bounds: Bounds, w: Wi
       bottleneck: seen,
     };
   }
-  state.held = undefined;
-  if (!inputBound(w) || w.saturated < 0.1) state.quiet++;
+  if (!inputBound(w) || (w.saturated < 0.1 && w.meanInUse < 0.5 * value)) state.quiet++;
   else state.quiet = 0;
   if (state.quiet < 2 || value <= bounds.min) return undefined;
   let to = Math.max(bounds.min, Math.ceil(w.meanInUse * 1.5) + 1, Math.ceil(value / 2));
@@ -276,10 +286,7 @@ function steadyParallel(state: PolicyState, value: number, bounds: Bounds, w: Wi
 
 function steadyBuffer(state: PolicyState, value: number, bounds: Bounds, w: Window, base: Window, name: string): Change | undefined {
   const starving = w.idle >= INPUT_BOUND && inputBound(w);
-  if (!(starving && w.saturated >= 0.05)) {
-    state.held = undefined;
-    return undefined;
-  }
+  if (!(starving && w.saturated >= 0.05)) return undefined;
   const seen = `${name}: empty ${pct(w.idle)} of the time${sinkPart(w)}, yet full ${pct(w.saturated)}: a bursty producer`;
   if (state.plateau && value >= state.plateau.at) return hold(state, value, `deepening past ${state.plateau.at} did not help`, seen);
   if (value >= bounds.cap) return hold(state, value, bounds.cap < bounds.max ? `stopped at the memory budget (${bounds.cap} elements fit)` : `at the ceiling (${bounds.max})`, seen);
@@ -301,7 +308,7 @@ function judge(kind: 'parallelism' | 'buffer', state: PolicyState, bounds: Bound
     } else {
       // The bottleneck moved: the stage below now holds things up, or the sink stopped waiting,
       // or the new slots are used without being all busy (the source now sets the pace).
-      const moved = w.blocked >= BLOCKED || (w.sinkWait !== undefined && w.sinkWait < INPUT_BOUND) || (w.saturated < SATURATED && w.meanInUse > probe.from + 0.25);
+      const moved = w.blocked >= BLOCKED || (w.sinkWait !== undefined && w.sinkWait < INPUT_BOUND) || (!busy(w, probe.to) && w.meanInUse > probe.from + 0.25);
       kept = gained || moved;
     }
     if (kept) {

@@ -219,7 +219,7 @@ export class Tuner {
     const ms = now - base.at;
     const completed = knob.completed - base.completed;
     // A window spans several calls' latency, so that calls straddling its ends weigh little.
-    const latency = knob.state.ref?.latencyMs ?? 0;
+    const latency = knob.state.latencyMs;
     if (ms < Math.max(this.periodMs, 3 * latency)) return undefined;
     if (completed < MIN_COMPLETED && ms < MAX_WINDOW_PERIODS * this.periodMs) return undefined;
     const totals = knob.totals(now, sinkWait);
