@@ -154,6 +154,14 @@ test('finds a plateau (a pool of 2 threads) and settles on the smallest value th
   t.true(sim.rate >= 0.19, 'the pool stays busy');
 });
 
+test('a raise that only partly pays (a pool of 6 threads) keeps the slots that work', (t) => {
+  const sim = new Sim();
+  sim.run(8000, { latency: 10, sinkMs: 1, cores: 6 });
+  t.true(sim.knob.value >= 6 && sim.knob.value <= 8, `concurrency ${sim.knob.value}`);
+  t.true(sim.rate >= 0.59, `rate ${sim.rate}/ms`);
+  t.true(sim.tuner.decisions.some((d) => d.action === 'lower' && /slots promised: about 6\.0 slots' worth/.test(d.reason)));
+});
+
 test('explains its choices: stats.format(), the summary and the HTML section', (t) => {
   const sim = new Sim();
   sim.run(2000, { latency: 10, sinkMs: 1 });

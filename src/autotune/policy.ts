@@ -139,6 +139,8 @@ export const WORK_CHANGE = 1.5;
 export const HEADROOM = 1.2;
 /** Plateaus and floors are forgotten after this long, so the tuner looks again. */
 export const MARK_TTL_MS = 10_000;
+/** A raise that leaves the stage the bottleneck must bring this share of the gain its new slots promise. */
+export const PART = 0.25;
 /** Windows a change is measured over before it is judged (one window on a busy machine is noisy). */
 export const PROBE_WINDOWS = 2;
 /** Windows at one value the baseline averages. */
@@ -309,7 +311,20 @@ function judge(kind: 'parallelism' | 'buffer', state: PolicyState, bounds: Bound
       // The bottleneck moved: the stage below now holds things up, or the sink stopped waiting,
       // or the new slots are used without being all busy (the source now sets the pace).
       const moved = w.blocked >= BLOCKED || (w.sinkWait !== undefined && w.sinkWait < INPUT_BOUND) || (!busy(w, probe.to) && w.meanInUse > probe.from + 0.25);
-      kept = gained || moved;
+      // Still the bottleneck: the gain must be a fair share (a quarter) of what the new slots
+      // promised, or only part of them work (a pool with fewer threads than slots).
+      const gain = w.rate / probe.baseRate;
+      const promised = probe.to / probe.from;
+      kept = moved || (gained && gain - 1 >= PART * (promised - 1));
+      if (!kept && gained) {
+        // Part of the new slots work: about `from × gain` slots' worth. Keep those (and the
+        // headroom), and look for the smallest value with this throughput from there.
+        const to = Math.min(probe.to - 1, Math.max(probe.from + 1, Math.ceil(probe.from * gain * HEADROOM)));
+        state.plateau = { at: to, latencyMs: w.latencyMs, ageMs: 0 };
+        state.bestRate = w.rate;
+        state.trimming = true;
+        return { to, action: 'lower', reason: `${probe.from} → ${probe.to} gave ×${gain.toFixed(2)} (${rate(probe.baseRate)} → ${rate(w.rate)}/s), not the ×${promised.toFixed(1)} the slots promised: about ${(probe.from * gain).toFixed(1)} slots' worth work at once (cores, a worker pool)` };
+      }
     }
     if (kept) {
       state.bestRate = Math.max(w.rate, probe.baseRate);
