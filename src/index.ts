@@ -6,6 +6,7 @@
 export * from './errors.js';
 export * from './types.js';
 export * from './stats.js';
+export { autotuneSummary, autotuneHtml, tunerFor, renderAutotuneHtml, formatSummary as formatAutotune, type AutotuneOptions, type AutotuneSummary, type TunedStage, type Decision as AutotuneDecision } from './autotune/index.js';
 export { Demand, Valve, Outbox, currentScope, runInScope, subscribeBehind, subscribeTied, scoped, trampoline, MAX_OVERSHOOT, type Gate, type FlowScope } from './flow.js';
 export { configureFlowGuard, flowGuardMode, FlowError, GUARD_THRESHOLD, type GuardMode } from './guard.js';
 export { SLICE_MS } from './turn.js';

@@ -11,6 +11,7 @@
 import test from 'ava';
 import { PipelineStats, type StageStats } from '../src/stats.js';
 import { tunerFor, autotuneSummary, autotuneHtml, decide, initialState, type Knob, type Tuner, type Window } from '../src/autotune/index.js';
+import { decideWorkers } from '../src/autotune/workers.js';
 
 interface Work {
   /** ms per call of the map. */
@@ -218,4 +219,22 @@ test('a raise that brings nothing is taken back (a synchronous map gains nothing
   t.is(revert?.action, 'revert');
   t.is(revert?.to, 1);
   t.is(decide('parallelism', state, 1, bounds, w({}), 'parallelMap')?.action, 'hold');
+});
+
+test("fromWorkers workers 'auto': fewer workers when they waited for credit and the sink never waited; all back when input-bound", (t) => {
+  const w = (over: Partial<Window>): Window => ({ ms: 10_000, completed: 4000, rate: 400, latencyMs: 0, meanInUse: 3, saturated: 0.5, blocked: 0.9, idle: 0, sinkWait: 0.01, ...over });
+  // 7 workers busy 30 % of the time: 3 keep up (7 × 0.3 × 1.2 = 2.5 → 3).
+  const lower = decideWorkers(w({}), 7, 7, 0.3);
+  t.is(lower?.action, 'lower');
+  t.is(lower?.to, 3);
+  t.regex(lower?.reason ?? '', /waited for credit 70 % of the time while the sink waited 1 %: 3 keep up/);
+  // Input-bound with busy workers: every core but one again.
+  const raise = decideWorkers(w({ sinkWait: 0.3 }), 3, 7, 0.95);
+  t.is(raise?.to, 7);
+  // Input-bound but the workers idle: more would not help.
+  t.is(decideWorkers(w({ sinkWait: 0.3 }), 3, 7, 0.4), undefined);
+  // Busy and the sink fed: as it is.
+  t.is(decideWorkers(w({}), 4, 7, 0.9), undefined);
+  // The memory budget fits fewer.
+  t.is(decideWorkers(w({}), 7, 2, 0.9)?.to, 2);
 });

@@ -9,13 +9,15 @@ export interface TunedStage {
   readonly stage: string;
   /** The option tuned: `concurrency`, `prefetch`, `cycleLength`… */
   readonly knob: string;
-  readonly kind: 'parallelism' | 'buffer';
+  readonly kind: 'parallelism' | 'buffer' | 'workers';
   readonly value: number;
   readonly min: number;
   /** The ceiling, which the documented in-flight bound uses. */
   readonly max: number;
   /** Measured mean size of one element held, in bytes (0 before any was measured). */
   readonly bytesPerElement: number;
+  /** Elements held per unit of the value (a worker: its credit). */
+  readonly perUnit: number;
   /** The newest decision that changed the value (or the start), with its reason. */
   readonly last: Decision | undefined;
 }
@@ -40,12 +42,12 @@ export function summarize(tuner: Tuner): AutotuneSummary {
       const d = tuner.decisions[i];
       if (d.stage === k.stage.name && d.knob === k.spec.label && d.action !== 'hold') last = d;
     }
-    return { stage: k.stage.name, knob: k.spec.label, kind: k.spec.kind, value: k.value, min: k.spec.min, max: k.spec.max, bytesPerElement: k.bytesPerElement, last };
+    return { stage: k.stage.name, knob: k.spec.label, kind: k.spec.kind, value: k.value, min: k.spec.min, max: k.spec.max, bytesPerElement: k.bytesPerElement, perUnit: k.spec.perUnit ?? 1, last };
   });
   return {
     ramBudget: tuner.ramBudget,
-    heldBytes: stages.reduce((n, s) => n + s.value * s.bytesPerElement, 0),
-    ceilingBytes: stages.reduce((n, s) => n + s.max * s.bytesPerElement, 0),
+    heldBytes: stages.reduce((n, s) => n + s.value * s.perUnit * s.bytesPerElement, 0),
+    ceilingBytes: stages.reduce((n, s) => n + s.max * s.perUnit * s.bytesPerElement, 0),
     stages,
     decisions: [...tuner.decisions],
     dropped: tuner.dropped,

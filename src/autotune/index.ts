@@ -10,6 +10,7 @@ export { Tuner, tunerFor, tunedScope, existingTuner, type Decision } from './tun
 export { Knob, type KnobKind, type KnobSpec } from './knob.js';
 export { decide, initialState, type Window, type Bounds, type Change, type PolicyState } from './policy.js';
 export { formatSummary, formatDecision, renderAutotuneHtml, type AutotuneSummary, type TunedStage } from './explain.js';
+export { decideWorkers, tuneWorkers, type WorkerTuning } from './workers.js';
 export * from './options.js';
 
 /** What the pipeline's tuner chose, when and why; undefined when no stage of it was `'auto'`. */

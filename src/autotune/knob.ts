@@ -12,8 +12,11 @@ import type { StageStats } from '../stats.js';
 import { Level } from './level.js';
 import { initialState, type PolicyState } from './policy.js';
 
-/** `parallelism`: calls or reads in flight at once. `buffer`: elements kept ready ahead. */
-export type KnobKind = 'parallelism' | 'buffer';
+/**
+ * `parallelism`: calls or reads in flight at once. `buffer`: elements kept ready ahead.
+ * `workers`: threads, fixed for a subscription and chosen when the next one starts (an epoch).
+ */
+export type KnobKind = 'parallelism' | 'buffer' | 'workers';
 
 export interface KnobSpec {
   readonly kind: KnobKind;
@@ -23,6 +26,8 @@ export interface KnobSpec {
   /** The ceiling: the documented in-flight bound uses it. */
   readonly max: number;
   readonly initial: number;
+  /** Elements held per unit of the value (a worker holds up to `credit`). Default 1. */
+  readonly perUnit?: number;
 }
 
 /** Cumulative measurements at one instant; a window is the difference of two. */
@@ -58,6 +63,10 @@ export class Knob {
   state: PolicyState = initialState();
   /** Where the current window started (set by the tuner). */
   base: KnobTotals;
+  /** When the current subscription started, and the previous one's start and end (for `workers`). */
+  runStart: KnobTotals | undefined;
+  previousRun: { start: KnobTotals; end: KnobTotals } | undefined;
+  runEnd: KnobTotals | undefined;
 
   private readonly running: Level;
   private readonly inUse: Level;
@@ -81,6 +90,9 @@ export class Knob {
     this.blocked = new Level(now);
     this.idle = new Level(now);
     this.base = this.totals(now, undefined);
+    this.runStart = undefined;
+    this.runEnd = undefined;
+    this.previousRun = undefined;
     stage.extra[spec.label] = this.value;
   }
 
@@ -115,6 +127,11 @@ export class Knob {
     this.samples++;
     // A short average: sizes that change (a new epoch, bigger images) show within a few samples.
     this.bytesPerElement = this.samples === 1 ? bytes : this.bytesPerElement + (bytes - this.bytesPerElement) / Math.min(this.samples, 8);
+  }
+
+  /** Elements this knob lets its stage hold at `value`. */
+  held(value = this.value): number {
+    return value * (this.spec.perUnit ?? 1);
   }
 
   /** Registers the stage's way of applying a new value; returns the unregister function. */

@@ -6,7 +6,7 @@
 import { freemem } from 'node:os';
 import type { FlowScope } from '../flow.js';
 import { PipelineStats, type StageStats } from '../stats.js';
-import { Knob, type KnobSpec } from './knob.js';
+import { Knob, type KnobSpec, type KnobTotals } from './knob.js';
 import { DEFAULT_PERIOD_MS, DEFAULT_RAM_SHARE, type AutotuneOptions } from './options.js';
 import { cancelProbe, decide, type Action, type Change, type Window } from './policy.js';
 import { formatBytes as bytes, formatTuner } from './explain.js';
@@ -90,6 +90,9 @@ export class Tuner {
     }
     knob.active++;
     knob.base = knob.totals(this.clock(), this.sinkWaitMs());
+    if (knob.runStart && knob.runEnd) knob.previousRun = { start: knob.runStart, end: knob.runEnd };
+    knob.runStart = knob.base;
+    knob.runEnd = undefined;
     if (this.active++ === 0 && !this.manual) {
       this.timer = setInterval(() => this.safeTick(), this.periodMs);
       this.timer.unref();
@@ -99,6 +102,7 @@ export class Tuner {
 
   /** The subscription using `knob` ended. */
   detach(knob: Knob): void {
+    knob.runEnd = knob.totals(this.clock(), this.sinkWaitMs());
     knob.release();
     if (--this.active === 0 && this.timer) {
       clearInterval(this.timer);
@@ -109,7 +113,7 @@ export class Tuner {
   /** Bytes the tuned stages may hold at their current values (elements × measured size). */
   heldBytes(): number {
     let n = 0;
-    for (const knob of this.knobs.values()) if (knob.active > 0) n += knob.value * knob.bytesPerElement;
+    for (const knob of this.knobs.values()) if (knob.active > 0) n += knob.held() * knob.bytesPerElement;
     return n;
   }
 
@@ -122,10 +126,12 @@ export class Tuner {
     this.keepBudget(live);
     let best: { knob: Knob; change: Change; score: number } | undefined;
     for (const knob of live) {
+      // Worker counts are chosen when a subscription starts (see `workers.ts`), not while it runs.
+      if (knob.spec.kind === 'workers') continue;
       const w = this.window(knob, now, sinkWait);
       if (!w) continue;
       const { min, max } = knob.spec;
-      const change = decide(knob.spec.kind, knob.state, knob.value, { min, max, cap: this.capFor(knob, live) }, w, knob.stage.name);
+      const change = decide(knob.spec.kind === 'buffer' ? 'buffer' : 'parallelism', knob.state, knob.value, { min, max, cap: this.capFor(knob, live) }, w, knob.stage.name);
       if (!change) continue;
       if (change.action !== 'raise') {
         this.apply(knob, change);
@@ -159,7 +165,8 @@ export class Tuner {
     }
   }
 
-  private apply(knob: Knob, change: Change): void {
+  /** Applies (and logs) a change decided outside the ticks (a worker count at a subscription's start). */
+  apply(knob: Knob, change: Change): void {
     const from = knob.value;
     if (change.action !== 'hold') knob.set(change.to);
     this.log(knob, from, change);
@@ -183,25 +190,26 @@ export class Tuner {
     }
   }
 
-  /** The most elements `knob` may hold so that every tuned stage together stays in the budget. */
-  private capFor(knob: Knob, live: readonly Knob[]): number {
+  /** The highest value of `knob` at which every tuned stage together stays in the budget. */
+  capFor(knob: Knob, live: readonly Knob[] = this.allKnobs.filter((k) => k.active > 0)): number {
     const { min, max } = knob.spec;
     if (!(knob.bytesPerElement > 0)) return max;
     let others = 0;
-    for (const k of live) if (k !== knob) others += k.value * k.bytesPerElement;
-    return Math.min(max, Math.max(min, Math.floor((this.ramBudget - others) / knob.bytesPerElement)));
+    for (const k of live) if (k !== knob) others += k.held() * k.bytesPerElement;
+    return Math.min(max, Math.max(min, Math.floor((this.ramBudget - others) / (knob.held(1) * knob.bytesPerElement))));
   }
 
   /** Lowers the biggest holders while the tuned stages together exceed the budget. */
   private keepBudget(live: readonly Knob[]): void {
     for (let guard = 0; guard < live.length; guard++) {
-      const held = live.reduce((n, k) => n + k.value * k.bytesPerElement, 0);
+      const held = live.reduce((n, k) => n + k.held() * k.bytesPerElement, 0);
       if (held <= this.ramBudget) return;
-      const candidates = live.filter((k) => k.value > k.spec.min && k.bytesPerElement > 0);
+      // A worker count cannot change while its threads run: the others give way.
+      const candidates = live.filter((k) => k.spec.kind !== 'workers' && k.value > k.spec.min && k.bytesPerElement > 0);
       if (candidates.length === 0) return;
-      const biggest = candidates.reduce((a, b) => (a.value * a.bytesPerElement >= b.value * b.bytesPerElement ? a : b));
+      const biggest = candidates.reduce((a, b) => (a.held() * a.bytesPerElement >= b.held() * b.bytesPerElement ? a : b));
       const over = held - this.ramBudget;
-      const to = Math.max(biggest.spec.min, biggest.value - Math.ceil(over / biggest.bytesPerElement));
+      const to = Math.max(biggest.spec.min, biggest.value - Math.ceil(over / (biggest.held(1) * biggest.bytesPerElement)));
       cancelProbe(biggest.state);
       biggest.state.trimming = false;
       if (biggest.state.plateau) biggest.state.plateau.at = Math.min(biggest.state.plateau.at, to);
@@ -226,18 +234,7 @@ export class Tuner {
     knob.base = totals;
     // Nothing moved: no evidence either way (a stalled source, or a sink that stopped asking).
     if (completed === 0) return undefined;
-    const frac = (a: number, b: number): number => Math.min(1, Math.max(0, (a - b) / ms));
-    return {
-      ms,
-      completed,
-      rate: (completed * 1000) / ms,
-      latencyMs: (totals.running - base.running) / completed,
-      meanInUse: (totals.inUse - base.inUse) / ms,
-      saturated: frac(totals.saturated, base.saturated),
-      blocked: frac(totals.blocked, base.blocked),
-      idle: frac(totals.idle, base.idle),
-      sinkWait: sinkWait !== undefined && base.sinkWait !== undefined ? frac(sinkWait, base.sinkWait) : undefined,
-    };
+    return between(base, totals);
   }
 
   /** The input wait (ms) of the pipeline's sink: the first sink registered (subscription starts there). */
@@ -248,6 +245,24 @@ export class Tuner {
   }
 }
 
+
+/** The window from totals `a` to totals `b` (b later). */
+export function between(a: KnobTotals, b: KnobTotals): Window {
+  const ms = Math.max(1e-9, b.at - a.at);
+  const completed = b.completed - a.completed;
+  const frac = (x: number, y: number): number => Math.min(1, Math.max(0, (x - y) / ms));
+  return {
+    ms,
+    completed,
+    rate: (completed * 1000) / ms,
+    latencyMs: completed > 0 ? (b.running - a.running) / completed : 0,
+    meanInUse: (b.inUse - a.inUse) / ms,
+    saturated: frac(b.saturated, a.saturated),
+    blocked: frac(b.blocked, a.blocked),
+    idle: frac(b.idle, a.idle),
+    sinkWait: b.sinkWait !== undefined && a.sinkWait !== undefined ? frac(b.sinkWait, a.sinkWait) : undefined,
+  };
+}
 
 const tuners = new WeakMap<PipelineStats, Tuner>();
 /** Pipelines without statistics: one private statistics object per lowest `'auto'` stage instance. */

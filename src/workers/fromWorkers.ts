@@ -11,13 +11,15 @@ import { RxDataError, messageOf } from '../errors.js';
 import { Outbox, scoped } from '../flow.js';
 import { stageFor, type StageSnapshot, type StageStats } from '../stats.js';
 import type { WorkerShard } from './head.js';
+import { tuneWorkers } from '../autotune/workers.js';
 import { deserializeError, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
 
 export interface FromWorkersOptions<A = undefined> {
   /**
    * Worker threads, each running the head on its own shard. `'auto'` (the default): one per core
    * but one (`os.availableParallelism() − 1`, at least 1), leaving a core to the main thread, which
-   * trains or consumes.
+   * trains or consumes; from the second subscription (epoch) on, the pipeline's tuner may use
+   * fewer when they mostly waited for credit, within its memory budget (docs/autotune.md).
    */
   readonly workers?: number | 'auto';
   /** Passed to the head in every worker (structured-cloned: plain data, typed arrays, Maps…). */
@@ -116,9 +118,10 @@ load(${JSON.stringify(workerMain.href)});
  * ```
  */
 export function fromWorkers<T, A = undefined>(module: URL | string, options: FromWorkersOptions<A> = {}): Observable<T> {
-  const count = options.workers === undefined || options.workers === 'auto' ? autoWorkers() : options.workers;
+  const auto = options.workers === undefined || options.workers === 'auto';
+  const fixed = options.workers === undefined || options.workers === 'auto' ? autoWorkers() : options.workers;
   const { credit = 4, transfer = true, maxOvershoot = 1024, stopTimeoutMs = 1000, statsEveryMs = 250, name = 'fromWorkers' } = options;
-  if (!(Number.isInteger(count) && count >= 1)) throw new RangeError(`fromWorkers: workers must be an integer >= 1 or 'auto', got ${String(options.workers)}`);
+  if (!(Number.isInteger(fixed) && fixed >= 1)) throw new RangeError(`fromWorkers: workers must be an integer >= 1 or 'auto', got ${String(options.workers)}`);
   if (!(Number.isInteger(credit) && credit >= 1)) throw new RangeError(`fromWorkers: credit must be an integer >= 1, got ${credit}`);
   if (!(Number.isInteger(maxOvershoot) && maxOvershoot >= 0)) throw new RangeError(`fromWorkers: maxOvershoot must be an integer >= 0, got ${maxOvershoot}`);
   const href = module instanceof URL ? module.href : /^file:/.test(module) ? module : pathToFileURL(resolve(module)).href;
@@ -129,8 +132,12 @@ export function fromWorkers<T, A = undefined>(module: URL | string, options: Fro
   /** Statistics stages of the heads, by their name in the workers: kept across subscriptions (epochs). */
   const remoteKeys = new Map<string, object>();
 
-  return scoped<T>((subscriber, scope) => {
+  return scoped<T>((subscriber, below) => {
+    // 'auto': the pipeline's tuner chooses the count for this subscription (autotune/workers.ts).
+    const tuning = auto ? tuneWorkers(below, key, name, fixed, credit) : undefined;
+    const scope = tuning?.scope ?? below;
     const stage = stageFor(scope.stats, key, name, 'source');
+    const count = tuning ? tuning.start(stage) : fixed;
     // Live threads of this stage (a gauge over subscriptions: an epoch's threads may exit after the next one starts).
     stage.extra.threads ??= 0;
     /** The worker each element held in the outbox came from, in the outbox's order. */
@@ -164,6 +171,7 @@ export function fromWorkers<T, A = undefined>(module: URL | string, options: Fro
           tell(w, { t: 'credit', n: returned[w] });
           returned[w] = 0;
         }
+        tuning?.observe(outbox.size);
       },
       stage,
     );
@@ -208,8 +216,10 @@ export function fromWorkers<T, A = undefined>(module: URL | string, options: Fro
           for (const value of message.values) {
             owners.push(w);
             stage.in++;
+            tuning?.received(value);
             outbox.push(value as T);
           }
+          tuning?.observe(outbox.size);
           return;
         }
         case 'done':
@@ -253,6 +263,7 @@ export function fromWorkers<T, A = undefined>(module: URL | string, options: Fro
     return () => {
       closed = true;
       outbox.dispose();
+      tuning?.end();
       for (let w = 0; w < count; w++) {
         const thread = threads[w];
         if (!thread || expectedExit[w]) continue;
