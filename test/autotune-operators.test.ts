@@ -173,3 +173,25 @@ test("'auto' options are checked", (t) => {
   t.throws(() => interleave(() => fromIterable([1]), { cycleLength: 'auto', maxCycleLength: -1 }), { message: /maxCycleLength must be an integer >= 1/ });
   t.throws(() => tunerFor(new PipelineStats({ autotune: { ramBudget: -1 } })), { message: /ramBudget must be a positive number/ });
 });
+
+test("pushSource highWaterMark 'auto' (Kafka's and BigQuery's buffers): a tuned buffer in range, every element delivered", async (t) => {
+  const { pushSource } = await import('../src/pushSource.js');
+  const stats = new PipelineStats();
+  const source = pushSource<number>((sink) => {
+    let i = 0;
+    const pump = (): void => {
+      while (i < 2000 && sink.wantsMore) sink.next(i++);
+      if (i === 2000) sink.complete();
+    };
+    sink.onWantMore(pump);
+    pump();
+  }, { highWaterMark: 'auto', maxHighWaterMark: 512, name: 'kafka' });
+  const out = await lastValueFrom(source.pipe(consume(async (x: number) => x, { stats }), toArray()));
+  t.deepEqual(out, range(2000));
+  const tuned = autotuneSummary(stats)!.stages.find((s) => s.knob === 'highWaterMark')!;
+  t.is(tuned.stage, 'kafka');
+  t.true(tuned.value >= 1 && tuned.value <= 512);
+  t.is(tuned.max, 512);
+  t.true(stats.get('kafka')!.maxBuffered <= 512);
+  t.throws(() => pushSource(() => undefined, { highWaterMark: 'auto', maxHighWaterMark: 0 }), { message: /maxHighWaterMark must be >= 1/ });
+});

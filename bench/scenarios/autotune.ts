@@ -224,7 +224,7 @@ const CPU_GRID = [...new Set([1, THREADS, 2 * THREADS, 4 * THREADS])];
 const TRAIN_GRID = [1, 2, 4].flatMap((c) => [1, 4].map((p) => [c, p] as const));
 
 const guideN = (o: RunOptions): number => (o.warmup ? 30 : o.quick ? 400 : 1000);
-const cpuN = (o: RunOptions): number => (o.warmup ? 8 * THREADS : (o.quick ? 200 : 400) * THREADS);
+const cpuN = (o: RunOptions): number => (o.warmup ? 8 * THREADS : (o.quick ? 120 : 400) * THREADS);
 const trainEpochs = (o: RunOptions): number => (o.warmup ? 1 : o.quick ? 4 : 8);
 const changeN = (o: RunOptions): number => (o.warmup ? 30 : o.quick ? 1500 : 2400);
 

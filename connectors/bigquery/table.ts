@@ -107,8 +107,8 @@ export interface TableReadOptions extends TableSessionOptions {
   session?: ReadSessionInfo;
   /** `'rows'` (default): one record per row; `'columns'`: one column batch per Arrow record batch. */
   output?: 'rows' | 'columns';
-  /** Rows (or column batches) held before the streams are paused. Default 1024 (columns: 8). */
-  highWaterMark?: number;
+  /** Rows (or column batches) held before the streams are paused. Default 1024 (columns: 8); `'auto'`: tuned up to 4096 (columns: 64; docs/autotune.md). */
+  highWaterMark?: number | 'auto';
   /**
    * A value that does not fit its type: fail (default) or skip the row and count it (with
    * `output: 'columns'` the value becomes NaN, counted the same way).
@@ -187,6 +187,7 @@ export function readTable(options: TableReadOptions): Observable<BigQueryRow | B
   const highWaterMark = options.highWaterMark ?? (output === 'columns' ? 8 : 1024);
   return withTableCardinality(options, pushSource<BigQueryRow | BigQueryColumns>((sink) => startReading(sink, options, output, onError, retries, shard), {
     highWaterMark,
+    ...(highWaterMark === 'auto' && output === 'columns' ? { maxHighWaterMark: 64 } : {}),
     overflow: 'pause',
     name: options.name ?? 'bigquery',
   }));

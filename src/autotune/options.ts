@@ -23,5 +23,7 @@ export const DEFAULT_PERIOD_MS = 200;
 export const AUTO_MAX_CONCURRENCY = 16;
 /** Ceiling of `prefetch('auto')` unless `{ max }` says otherwise. */
 export const AUTO_MAX_PREFETCH = 16;
+/** Ceiling of a push source's `highWaterMark: 'auto'` (Kafka, BigQuery…) unless `maxHighWaterMark` says otherwise. */
+export const AUTO_MAX_HIGH_WATER_MARK = 4096;
 /** Ceiling of `interleave`'s `cycleLength: 'auto'` unless `maxCycleLength` says otherwise. */
 export const AUTO_MAX_CYCLE_LENGTH = 16;
