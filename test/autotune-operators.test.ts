@@ -3,7 +3,7 @@
  * says so, and whose tuner reads that clock and looks when the test says (no timing involved).
  */
 import test from 'ava';
-import { Observable, lastValueFrom, toArray } from 'rxjs';
+import { Observable, lastValueFrom, take, toArray } from 'rxjs';
 import { Demand, runInScope } from '../src/flow.js';
 import { fromIterable } from '../src/fromIterable.js';
 import { PipelineStats } from '../src/stats.js';
@@ -194,4 +194,33 @@ test("pushSource highWaterMark 'auto' (Kafka's and BigQuery's buffers): a tuned 
   t.is(tuned.max, 512);
   t.true(stats.get('kafka')!.maxBuffered <= 512);
   t.throws(() => pushSource(() => undefined, { highWaterMark: 'auto', maxHighWaterMark: 0 }), { message: /maxHighWaterMark must be >= 1/ });
+});
+
+test("the in-flight bound holds with 'auto' stages at their ceilings, whatever the tuner does", async (t) => {
+  // A fast tuner (every 10 ms) on a slow sink: it may move both values at any moment.
+  const stats = new PipelineStats({ autotune: { periodMs: 10 } });
+  let pulled = 0;
+  let consumed = 0;
+  let peak = 0;
+  await lastValueFrom(
+    fromIterable(function* () {
+      for (let i = 0; ; i++) {
+        pulled++;
+        peak = Math.max(peak, pulled - consumed);
+        yield i;
+      }
+    }).pipe(
+      parallelMap(async (x: number) => x, { concurrency: 'auto', maxConcurrency: 4 }),
+      prefetch('auto', { max: 3 }),
+      consume(async () => {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        consumed++;
+      }, { stats }),
+      take(300),
+      toArray(),
+    ),
+  );
+  // 4 in parallelMap, 3 in prefetch, 1 running in the sink.
+  t.true(peak <= 4 + 3 + 1, `peak ${peak}`);
+  t.is(tunerFor(stats).attached, 0);
 });

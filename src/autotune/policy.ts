@@ -249,8 +249,9 @@ function hold(state: PolicyState, value: number, reason: string, bottleneck?: st
 function steadyParallel(state: PolicyState, value: number, bounds: Bounds, w: Window, base: Window, name: string): Change | undefined {
   if (state.trimming) {
     state.trimming = false;
-    if (value > bounds.min) {
-      const to = Math.max(bounds.min, value - Math.max(1, Math.floor(value / 4)));
+    const lowest = Math.max(bounds.min, state.floor?.at ?? bounds.min);
+    if (value > lowest) {
+      const to = Math.max(lowest, value - Math.max(1, Math.floor(value / 4)));
       state.probe = { kind: 'trim', from: value, to, baseRate: state.bestRate, baseSinkWait: w.sinkWait, baseIdle: w.idle, afterPlateau: true };
       return { to, action: 'lower', reason: `looking for the smallest value with the same throughput (${rate(state.bestRate)}/s)` };
     }
@@ -321,6 +322,8 @@ function judge(kind: 'parallelism' | 'buffer', state: PolicyState, bounds: Bound
         // headroom), and look for the smallest value with this throughput from there.
         const to = Math.min(probe.to - 1, Math.max(probe.from + 1, Math.ceil(probe.from * gain * HEADROOM)));
         state.plateau = { at: to, latencyMs: w.latencyMs, ageMs: 0 };
+        // Fewer than the slots' worth that worked would cost throughput: trims stop there.
+        state.floor = { at: Math.max(bounds.min, Math.ceil(probe.from * gain)), latencyMs: w.latencyMs, ageMs: 0 };
         state.bestRate = w.rate;
         state.trimming = true;
         return { to, action: 'lower', reason: `${probe.from} → ${probe.to} gave ×${gain.toFixed(2)} (${rate(probe.baseRate)} → ${rate(w.rate)}/s), not the ×${promised.toFixed(1)} the slots promised: about ${(probe.from * gain).toFixed(1)} slots' worth work at once (cores, a worker pool)` };
