@@ -50,9 +50,8 @@ test("parallelMap concurrency 'auto': the tuner raises it while the map is the b
   };
   const out: number[] = [];
   // No sink in the statistics: a plain subscriber asks for everything.
-  const subscription = runInScope({ demand: Demand.unbounded, stats }, () =>
-    fromIterable(naturals).pipe(parallelMap(map, { concurrency: 'auto', maxConcurrency: 12 })).subscribe((x) => out.push(x)),
-  );
+  const pipeline = fromIterable(naturals).pipe(parallelMap(map, { concurrency: 'auto', maxConcurrency: 12 }));
+  const subscription = runInScope({ demand: Demand.unbounded, stats }, () => pipeline.subscribe((x) => out.push(x)));
   const seen: number[] = [];
   for (let ms = 1; ms <= 2000; ms++) {
     await clock.step();
@@ -70,6 +69,14 @@ test("parallelMap concurrency 'auto': the tuner raises it while the map is the b
   const text = stats.format();
   t.regex(text, /o:parallelMap .*concurrency=12/);
   t.regex(text, /hold 12: at the ceiling \(12\)/);
+  // The next subscription (an epoch) starts where this one ended: 12 calls in flight at once.
+  running = 0;
+  maxRunning = 0;
+  const again = runInScope({ demand: Demand.unbounded, stats }, () => pipeline.subscribe(() => undefined));
+  await clock.step();
+  again.unsubscribe();
+  t.is(maxRunning, 12);
+  t.is(autotuneSummary(stats)!.decisions.filter((d) => d.action === 'start').length, 1, 'one knob across subscriptions');
 });
 
 test("parallelMap concurrency 'auto' stays within the memory budget", async (t) => {
