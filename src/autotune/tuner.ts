@@ -228,8 +228,11 @@ export class Tuner {
     const completed = knob.completed - base.completed;
     // A window spans several calls' latency, so that calls straddling its ends weigh little.
     const latency = knob.state.latencyMs;
-    if (ms < Math.max(this.periodMs, 3 * latency)) return undefined;
-    if (completed < MIN_COMPLETED && ms < MAX_WINDOW_PERIODS * this.periodMs) return undefined;
+    // The first look comes sooner (half a period, half the elements): a pipeline that starts at
+    // the bottom of every range loses the most there, and the change is judged all the same.
+    const first = knob.state.recent.length === 0 && !knob.state.probe;
+    if (ms < Math.max(first ? this.periodMs / 2 : this.periodMs, 3 * latency)) return undefined;
+    if (completed < (first ? MIN_COMPLETED / 2 : MIN_COMPLETED) && ms < MAX_WINDOW_PERIODS * this.periodMs) return undefined;
     const totals = knob.totals(now, sinkWait);
     knob.base = totals;
     // Nothing moved: no evidence either way (a stalled source, or a sink that stopped asking).
