@@ -22,6 +22,7 @@ const modules: Record<number, () => Promise<ScenarioRunner>> = {
   7: async () => (await import('./scenarios/tfdata.js')).runner,
   18: async () => (await import('./scenarios/formats.js')).runner,
   20: async () => (await import('./scenarios/fleet.js')).runner,
+  19: async () => (await import('./scenarios/autotune.js')).runner,
 };
 const load = modules[args.scenario];
 if (!load) throw new Error(`no scenario ${args.scenario}`);

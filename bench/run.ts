@@ -19,8 +19,9 @@ import { kafka } from './scenarios/kafka.js';
 import { tfdata } from './scenarios/tfdata.js';
 import { formats } from './scenarios/formats.js';
 import { fleetScenario } from './scenarios/fleet.js';
+import { autotune } from './scenarios/autotune.js';
 
-const all: readonly ScenarioDef[] = [overhead, guide, cpuMap, training, shuffleCache, kafka, tfdata, formats, fleetScenario];
+const all: readonly ScenarioDef[] = [overhead, guide, cpuMap, training, shuffleCache, kafka, tfdata, formats, autotune, fleetScenario];
 
 function parseArgs(argv: readonly string[]): { quick: boolean; scenarios: number[]; runs: number } {
   let quick = false;

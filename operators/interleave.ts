@@ -1,10 +1,20 @@
 import type { Observable, OperatorFunction, Subscription } from 'rxjs';
 import { Outbox, Valve, scoped, subscribeBehind, pumpLoop } from '../src/flow.js';
 import { stageFor } from '../src/stats.js';
+import { availableParallelism } from 'node:os';
+import { AUTO_MAX_CYCLE_LENGTH } from '../src/autotune/options.js';
+import { tunedScope } from '../src/autotune/tuner.js';
 
 export interface InterleaveOptions {
-  /** Inner sources read at once. Default 1 (one after another). */
-  cycleLength?: number;
+  /**
+   * Inner sources read at once. Default 1 (one after another). `'auto'` with `deterministic:
+   * false`: the pipeline's tuner chooses while it runs, from 1 up to `maxCycleLength`; with the
+   * exact order (`deterministic: true`) it is the number of cores, fixed (as tf.data's AUTOTUNE),
+   * since the order depends on it (docs/autotune.md).
+   */
+  cycleLength?: number | 'auto';
+  /** The ceiling of `cycleLength: 'auto'` (the bound in flight). Default {@link AUTO_MAX_CYCLE_LENGTH} (16). */
+  maxCycleLength?: number;
   /** Elements taken from one inner source before moving to the next. Default 1. */
   blockLength?: number;
   /**
@@ -51,15 +61,26 @@ interface Slot<R> {
  * ```
  */
 export function interleave<T, R>(fn: (input: T, index: number) => Observable<R>, options: InterleaveOptions = {}): OperatorFunction<T, R> {
-  const { cycleLength = 1, blockLength = 1, deterministic = true } = options;
-  if (!(Number.isInteger(cycleLength) && cycleLength >= 1)) throw new RangeError(`interleave: cycleLength must be an integer >= 1, got ${cycleLength}`);
+  const { blockLength = 1, deterministic = true, maxCycleLength = AUTO_MAX_CYCLE_LENGTH } = options;
+  // 'auto' tunes only when the order may follow timing; the exact order keeps one cycle length.
+  const tuned = options.cycleLength === 'auto' && !deterministic;
+  if (!(Number.isInteger(maxCycleLength) && maxCycleLength >= 1)) throw new RangeError(`interleave: maxCycleLength must be an integer >= 1, got ${maxCycleLength}`);
+  const maxLength = options.cycleLength === 'auto' ? (tuned ? maxCycleLength : Math.min(maxCycleLength, availableParallelism())) : options.cycleLength ?? 1;
+  if (!(Number.isInteger(maxLength) && maxLength >= 1)) throw new RangeError(`interleave: cycleLength must be an integer >= 1 or 'auto', got ${maxLength}`);
   if (!(Number.isInteger(blockLength) && blockLength >= 1)) throw new RangeError(`interleave: blockLength must be an integer >= 1, got ${blockLength}`);
   const name = options.name ?? 'interleave';
   const key = {};
   return (source) =>
-    scoped<R>((subscriber, scope) => {
+    scoped<R>((subscriber, below) => {
+      const tuning = tuned ? tunedScope(below, key) : undefined;
+      const scope = tuning?.scope ?? below;
       const stage = stageFor(scope.stats, key, name, 'operator');
-      const cycle: (Slot<R> | undefined)[] = new Array(cycleLength).fill(undefined);
+      const knob = tuning?.tuner.attach(key, stage, { kind: 'parallelism', label: 'cycleLength', min: 1, max: maxLength, initial: 1 });
+      // The exact order with 'auto': one length for the whole run, shown beside the stage's counters.
+      if (options.cycleLength === 'auto' && !tuned) stage.extra.cycleLength = maxLength;
+      /** Slots that may open now (the tuner moves it); slots past it that are still open drain first. */
+      let cycleLength = knob ? knob.value : maxLength;
+      const cycle: (Slot<R> | undefined)[] = new Array(maxLength).fill(undefined);
       /** Whose turn it is, and how many elements that slot gave in this block. */
       let current = 0;
       let inBlock = 0;
@@ -71,11 +92,17 @@ export function interleave<T, R>(fn: (input: T, index: number) => Observable<R>,
       const outerGate = new Valve(stage.name);
       outerGate.set(false);
       let open = 0;
-      const outbox = new Outbox<R>(subscriber, scope, () => pump(), stage);
+      const outbox = new Outbox<R>(subscriber, below, () => pump(), stage);
+      /** The positions in turn: the cycle length, or more while slots past a lowered one drain. */
+      const span = (): number => {
+        let last = cycle.length - 1;
+        while (last >= cycleLength && !cycle[last]) last--;
+        return last + 1;
+      };
 
       const advance = (): void => {
         inBlock = 0;
-        current = (current + 1) % cycleLength;
+        current = (current + 1) % span();
       };
       const openSlot = (index: number, input: T): void => {
         let inner: Observable<R>;
@@ -92,6 +119,10 @@ export function interleave<T, R>(fn: (input: T, index: number) => Observable<R>,
         open++;
         slot.subscription = subscribeBehind(scope, gate, inner, {
           next(value) {
+            if (knob) {
+              knob.complete();
+              knob.sample(value);
+            }
             slot.queue.push(value);
             // One element per opening: our sources check the gate before each emission.
             gate.set(false);
@@ -121,7 +152,20 @@ export function interleave<T, R>(fn: (input: T, index: number) => Observable<R>,
         }
         return 'waiting';
       };
-      const pump = pumpLoop(() => step(), () => subscriber.closed);
+      const pump = pumpLoop(() => {
+        step();
+        if (knob) observe(knob);
+      }, () => subscriber.closed);
+      /** Tells the tuner how many inner sources are reading (asked for an element, none arrived yet). */
+      const observe = (k: NonNullable<typeof knob>): void => {
+        let reading = 0;
+        for (const s of cycle) if (s && s.gate.isOpen && s.queue.length === 0 && !s.done) reading++;
+        k.observe(reading, reading, outbox.size);
+      };
+      const offKnob = knob?.onChange((value) => {
+        cycleLength = value;
+        pump();
+      });
       /** Runs tf.data's interleave loop until it must wait (for demand, an input or an inner value). */
       const step = (): void => {
         while (!subscriber.closed && outbox.size === 0) {
@@ -132,8 +176,9 @@ export function interleave<T, R>(fn: (input: T, index: number) => Observable<R>,
               // Open every empty slot now so that the others can read while this one stalls.
               fillEmpty();
               // Another open slot with a value ready takes this turn.
-              for (let k = 1; k < cycleLength && outcome === 'waiting'; k++) {
-                const other = (current + k) % cycleLength;
+              const positions = span();
+              for (let k = 1; k < positions && outcome === 'waiting'; k++) {
+                const other = (current + k) % positions;
                 if (cycle[other]?.queue.length) {
                   current = other;
                   inBlock = 0;
@@ -152,6 +197,11 @@ export function interleave<T, R>(fn: (input: T, index: number) => Observable<R>,
             // Waiting: ask for one element (and, when not deterministic, let every open slot read ahead).
             requestAll(slot);
             return;
+          }
+          if (current >= cycleLength) {
+            // A position past a lowered cycle length: it closed, and no input opens there.
+            advance();
+            continue;
           }
           if (inputs.length > 0) {
             openSlot(current, inputs.shift()!);
@@ -200,6 +250,8 @@ export function interleave<T, R>(fn: (input: T, index: number) => Observable<R>,
         outer.unsubscribe();
         for (const slot of cycle) slot?.subscription?.unsubscribe();
         outbox.dispose();
+        offKnob?.();
+        if (knob) tuning!.tuner.detach(knob);
       };
     });
 }

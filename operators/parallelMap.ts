@@ -3,10 +3,17 @@ import { availableParallelism } from 'node:os';
 import { ElementError, type OnError } from '../src/errors.js';
 import { Outbox, Valve, scoped, subscribeBehind } from '../src/flow.js';
 import { stageFor } from '../src/stats.js';
+import { AUTO_MAX_CONCURRENCY } from '../src/autotune/options.js';
+import { tunedScope } from '../src/autotune/tuner.js';
 
 export interface ParallelMapOptions {
-  /** Calls of `fn` in flight at once. Default: the machine's available parallelism. */
-  concurrency?: number;
+  /**
+   * Calls of `fn` in flight at once. Default: the machine's available parallelism. `'auto'`: the
+   * pipeline's tuner chooses while it runs, from 1 up to `maxConcurrency` (docs/autotune.md).
+   */
+  concurrency?: number | 'auto';
+  /** The ceiling of `concurrency: 'auto'` (the bound in flight). Default {@link AUTO_MAX_CONCURRENCY} (16). */
+  maxConcurrency?: number;
   /** Keep input order (a reorder buffer bounded by `concurrency`). Default true. */
   ordered?: boolean;
   /** `'fail'` (default) errors with the element's index; `'skip'` drops the element and counts it. */
@@ -39,26 +46,35 @@ interface Slot<R> {
  * it receives an `AbortSignal` that fires on teardown. Built on `mergeMap(…, concurrency)`, but
  * gated: never more than `concurrency` elements are taken from upstream and not yet emitted
  * (running, waiting for their turn, or held while the stages below are full), so nothing
- * piles up in mergeMap's unbounded buffer.
+ * piles up in mergeMap's unbounded buffer. With `concurrency: 'auto'` the tuner moves the limit
+ * between 1 and `maxConcurrency`, which is then the bound (docs/autotune.md).
  *
  * @example
  * ```ts
  * paths$.pipe(parallelMap((p, _i, signal) => readFile(p, { signal }), { concurrency: 8 }));
+ * paths$.pipe(parallelMap(fetchImage, { concurrency: 'auto', maxConcurrency: 32 })); // tuned at run time
  * ```
  */
 export function parallelMap<T, R>(
   fn: (value: T, index: number, signal: AbortSignal) => R | PromiseLike<R> | Observable<R>,
   options: ParallelMapOptions = {},
 ): OperatorFunction<T, R> {
-  const { concurrency = availableParallelism(), ordered = true, onError = 'fail', onSkip } = options;
-  if (!(Number.isInteger(concurrency) && concurrency >= 1)) {
-    throw new RangeError(`parallelMap: concurrency must be an integer >= 1, got ${concurrency}`);
+  const { ordered = true, onError = 'fail', onSkip, maxConcurrency = AUTO_MAX_CONCURRENCY } = options;
+  const auto = options.concurrency === 'auto';
+  const fixed = options.concurrency === 'auto' ? maxConcurrency : options.concurrency ?? availableParallelism();
+  if (!(Number.isInteger(fixed) && fixed >= 1)) {
+    throw new RangeError(`parallelMap: ${auto ? 'maxConcurrency' : 'concurrency'} must be an integer >= 1${auto ? '' : " or 'auto'"}, got ${fixed}`);
   }
   const name = options.name ?? 'parallelMap';
   const key = {};
   return (source) =>
-    scoped<R>((subscriber, scope) => {
+    scoped<R>((subscriber, below) => {
+      // 'auto': the pipeline's tuner sets `concurrency` (a pipeline without statistics gets its own).
+      const tuning = auto ? tunedScope(below, key) : undefined;
+      const scope = tuning?.scope ?? below;
       const stage = stageFor(scope.stats, key, name, 'operator');
+      const knob = tuning?.tuner.attach(key, stage, { kind: 'parallelism', label: 'concurrency', min: 1, max: fixed, initial: 1 });
+      let concurrency = knob ? knob.value : fixed;
       const abort = new AbortController();
       /** Open while fewer than `concurrency` elements are inside this stage. */
       const gate = new Valve(stage.name);
@@ -68,8 +84,15 @@ export function parallelMap<T, R>(
       const parked = new Map<number, Slot<R>>();
       /** The index whose values go out next (ordered mode only). */
       let nextIndex = 0;
-      const update = (): void => gate.set(inside + parked.size + outbox.size < concurrency);
-      const outbox = new Outbox<R>(subscriber, scope, update, stage);
+      const update = (): void => {
+        knob?.observe(inside, inside + parked.size, outbox.size);
+        gate.set(inside + parked.size + outbox.size < concurrency);
+      };
+      const outbox = new Outbox<R>(subscriber, below, update, stage);
+      const offKnob = knob?.onChange((value) => {
+        concurrency = value;
+        update();
+      });
 
       const call = (value: T, index: number): ObservableInput<Slot<R>> => {
         const settle = (error: unknown): Observable<Slot<R>> => {
@@ -108,6 +131,7 @@ export function parallelMap<T, R>(
       };
 
       const deliver = (slot: Slot<R>): void => {
+        if (knob && slot.values.length > 0) knob.sample(slot.values[0]);
         for (const v of slot.values) outbox.push(v);
       };
       const upstream = subscribeBehind(scope, gate, source.pipe(
@@ -116,10 +140,11 @@ export function parallelMap<T, R>(
             stage.in++;
             update();
           }),
-          mergeMap(call, concurrency),
+          mergeMap(call, fixed),
         ), {
         next(slot) {
           inside--;
+          knob?.complete();
           if (!ordered) {
             deliver(slot);
           } else if (slot.index !== nextIndex) {
@@ -144,6 +169,8 @@ export function parallelMap<T, R>(
         upstream.unsubscribe();
         outbox.dispose();
         parked.clear();
+        offKnob?.();
+        if (knob) tuning!.tuner.detach(knob);
       };
     });
 }

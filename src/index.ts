@@ -11,6 +11,7 @@ export * from './types.js';
 export { PipelineStats, StageStats, type StageSnapshot, type StageKind } from './stats.js';
 export { configureFlowGuard, flowGuardMode, FlowError, type GuardMode } from './guard.js';
 export { AbortError } from './abort.js';
+export { autotuneSummary, autotuneHtml, tunerFor, renderAutotuneHtml, formatSummary as formatAutotune, type AutotuneOptions, type AutotuneSummary, type TunedStage, type Decision as AutotuneDecision } from './autotune/index.js';
 export { fromIterable, type IterableInput, type FromIterableOptions } from './fromIterable.js';
 export { pushSource, type PushSink, type PushSourceOptions, type OverflowPolicy } from './pushSource.js';
 export { stack, padStack, unstack, batchSize, type PaddedShapes } from './stack.js';

@@ -3,6 +3,8 @@ import { withSignal } from './abort.js';
 import { LimitError } from './errors.js';
 import { Outbox, scoped } from './flow.js';
 import { stageFor, type StageStats } from './stats.js';
+import { AUTO_MAX_HIGH_WATER_MARK } from './autotune/options.js';
+import { tunedScope } from './autotune/tuner.js';
 
 /**
  * What a push source does when its buffer is full:
@@ -15,8 +17,15 @@ import { stageFor, type StageStats } from './stats.js';
 export type OverflowPolicy = 'pause' | 'drop-oldest' | 'drop-newest' | 'error';
 
 export interface PushSourceOptions {
-  /** Elements held for the stages below before the producer is asked to pause. */
-  highWaterMark?: number;
+  /**
+   * Elements held for the stages below before the producer is asked to pause. `'auto'`: the
+   * pipeline's tuner sets it while the source runs (deeper when the pipeline waits on an empty
+   * buffer that also runs full: bursty fetches), from 256 within 1 … `maxHighWaterMark`
+   * (docs/autotune.md).
+   */
+  highWaterMark?: number | 'auto';
+  /** The ceiling of `highWaterMark: 'auto'` (the bound in flight). Default {@link AUTO_MAX_HIGH_WATER_MARK} (4096). */
+  maxHighWaterMark?: number;
   overflow?: OverflowPolicy;
   /** The stage's name in pipeline statistics (and in its `AbortError`). */
   name?: string;
@@ -73,17 +82,28 @@ export function pushSource<T>(
   setup: (sink: PushSink<T>) => (() => void) | void,
   options: PushSourceOptions = {},
 ): Observable<T> {
-  const { highWaterMark = 256, overflow = 'pause', name = 'pushSource' } = options;
-  if (!(highWaterMark >= 1)) throw new RangeError(`pushSource: highWaterMark must be >= 1, got ${highWaterMark}`);
+  const { overflow = 'pause', name = 'pushSource', maxHighWaterMark = AUTO_MAX_HIGH_WATER_MARK } = options;
+  const auto = options.highWaterMark === 'auto';
+  const fixed = options.highWaterMark === 'auto' ? maxHighWaterMark : options.highWaterMark ?? 256;
+  if (!(fixed >= 1)) throw new RangeError(`pushSource: ${auto ? 'maxHighWaterMark' : 'highWaterMark'} must be >= 1, got ${fixed}`);
   const key = {};
-  const source = scoped<T>((subscriber, scope) => {
+  const source = scoped<T>((subscriber, below) => {
+    // 'auto': the pipeline's tuner sets the mark (a pipeline without statistics gets its own).
+    const tuning = auto ? tunedScope(below, key) : undefined;
+    const scope = tuning?.scope ?? below;
     const stage = stageFor(scope.stats, key, name, 'source');
+    const knob = tuning?.tuner.attach(key, stage, { kind: 'buffer', label: 'highWaterMark', min: 1, max: fixed, initial: Math.min(256, fixed) });
+    let highWaterMark = knob ? knob.value : fixed;
     const abort = new AbortController();
     const listeners: (() => void)[] = [];
     /** The producer was told to pause and has not been woken yet. */
     let paused = false;
     let waiters: (() => void)[] = [];
     const drained = (): void => {
+      if (knob) {
+        knob.complete();
+        knob.observe(0, 0, outbox.size);
+      }
       if (!paused || outbox.size >= highWaterMark) return;
       paused = false;
       for (const listener of listeners) listener();
@@ -91,7 +111,11 @@ export function pushSource<T>(
       waiters = [];
       for (const wake of woken) wake();
     };
-    const outbox = new Outbox<T>(subscriber, scope, drained, stage);
+    const outbox = new Outbox<T>(subscriber, below, drained, stage);
+    const offKnob = knob?.onChange((value) => {
+      highWaterMark = value;
+      if (outbox.size < value) drained();
+    });
     const sink: PushSink<T> = {
       next(value) {
         if (subscriber.closed) return;
@@ -112,7 +136,9 @@ export function pushSource<T>(
               break;
           }
         }
+        knob?.sample(value);
         outbox.push(value);
+        knob?.observe(0, 0, outbox.size);
         if (outbox.size >= highWaterMark) paused = true;
       },
       error: (error) => outbox.error(error),
@@ -138,6 +164,8 @@ export function pushSource<T>(
     return () => {
       abort.abort();
       outbox.dispose();
+      offKnob?.();
+      if (knob) tuning!.tuner.detach(knob);
       for (const wake of waiters) wake();
       waiters = [];
       teardown?.();

@@ -11,6 +11,7 @@
  * console.log(stats.format());
  * ```
  */
+import type { AutotuneOptions } from './autotune/options.js';
 
 export type StageKind = 'source' | 'operator' | 'sink';
 
@@ -98,8 +99,19 @@ export class StageStats {
 /** A stage that counts into nothing, for pipelines run without statistics. */
 const detached = (name: string, kind: StageKind): StageStats => new StageStats(name, kind);
 
+/** Settings that belong to one pipeline. */
+export interface PipelineStatsOptions {
+  /** The pipeline tuner's settings, for stages set to `'auto'` (`ramBudget`…; docs/autotune.md). */
+  readonly autotune?: AutotuneOptions;
+}
+
 /** The statistics of one pipeline: its stages in subscription order (sink first, source last). */
 export class PipelineStats {
+  constructor(readonly options: PipelineStatsOptions = {}) {}
+
+  /** Text sections `format()` prints after the table, by name (the autotuner's choices). */
+  readonly sections = new Map<string, () => string>();
+
   /** Stages by the identity of the operator instance, so re-subscribing (epochs) reuses them. */
   private readonly byKey = new Map<object, StageStats>();
   private readonly names = new Map<string, number>();
@@ -146,7 +158,9 @@ export class PipelineStats {
     ]);
     const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
     const fmt = (cells: string[]): string => cells.map((c, i) => (i === 0 || i === 8 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
-    return [fmt(header), ...lines.map(fmt)].join('\n');
+    const table = [fmt(header), ...lines.map(fmt)].join('\n');
+    const sections = [...this.sections.values()].map((section) => section()).filter((text) => text.length > 0);
+    return [table, ...sections].join('\n\n');
   }
 }
 

@@ -17,8 +17,8 @@ export interface QueryReadOptions extends BigQueryConnection, RetryOptions {
   location?: string;
   /** Rows per page (`maxResults`). Default 1000. */
   pageSize?: number;
-  /** Rows held before the next page waits. Default: one page. */
-  highWaterMark?: number;
+  /** Rows held before the next page waits. Default: one page; `'auto'`: tuned (docs/autotune.md). */
+  highWaterMark?: number | 'auto';
   /** A value that does not fit its type: fail (default) or skip the row and count it. */
   onError?: OnError;
   /** Aborting fails the source with an `AbortError` naming it and stops paging (the job is left to finish). */

@@ -20,8 +20,8 @@ export interface TableReadOptions extends TableSessionOptions {
   session?: ReadSessionInfo;
   /** `'rows'` (default): one record per row; `'columns'`: one column batch per Arrow record batch. */
   output?: 'rows' | 'columns';
-  /** Rows (or column batches) held before the streams are paused. Default 1024 (columns: 8). */
-  highWaterMark?: number;
+  /** Rows (or column batches) held before the streams are paused. Default 1024 (columns: 8); `'auto'`: tuned up to 4096 (columns: 64; docs/autotune.md). */
+  highWaterMark?: number | 'auto';
   /**
    * A value that does not fit its type: fail (default) or skip the row and count it (with
    * `output: 'columns'` the value becomes NaN, counted the same way).
@@ -48,6 +48,7 @@ export function readTable(options: TableReadOptions): Observable<BigQueryRow | B
   const read = { ...options, output, onError, retries, shard };
   const source = pushSource<BigQueryRow | BigQueryColumns>((sink) => readStreams(sink, read), {
     highWaterMark,
+    ...(highWaterMark === 'auto' && output === 'columns' ? { maxHighWaterMark: 64 } : {}),
     overflow: 'pause',
     name: options.name ?? 'bigquery',
   });

@@ -78,8 +78,8 @@ export interface FromKafkaOptions<T> extends KafkaConnection {
   onError?: OnError;
   /** With `onError: 'skip'`, the raw bad message is also produced here (headers name the error). */
   deadLetterTopic?: string;
-  /** Records buffered for the pipeline before the consumer stops fetching. Default 256. */
-  highWaterMark?: number;
+  /** Records buffered for the pipeline before the consumer stops fetching. Default 256; `'auto'`: tuned (docs/autotune.md). */
+  highWaterMark?: number | 'auto';
   /** Stage name in statistics. Default 'kafka'. */
   name?: string;
   /** Group session timeout (kafkajs default 30000): how soon a dead worker's partitions move. */

@@ -7,6 +7,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { EpochLog, FitHistory } from './fitTypes.js';
 import type { PipelineStats } from '../stats.js';
+import { autotuneHtml } from '../autotune/index.js';
 
 export interface ReportOptions {
   title?: string;
@@ -311,6 +312,7 @@ pre { background: #fff; border: 1px solid var(--line); border-radius: 10px; padd
 <h2>Epochs</h2>
 <table><thead><tr>${cols.map((c) => `<th>${escape(c)}</th>`).join('')}</tr></thead><tbody>${rows}</tbody></table>
 ${statsTable}
+${options.stats ? autotuneHtml(options.stats) : ''}
 </body></html>
 `;
 }

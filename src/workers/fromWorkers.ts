@@ -11,6 +11,7 @@ import { Outbox, scoped } from '../flow.js';
 import { stageFor, type StageSnapshot, type StageStats } from '../stats.js';
 import { availableCores } from './cores.js';
 import type { WorkerShard } from './head.js';
+import { tuneWorkers } from '../autotune/workers.js';
 import { deserializeError, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
 
 export interface FromWorkersOptions<A = undefined> {
@@ -18,6 +19,8 @@ export interface FromWorkersOptions<A = undefined> {
    * Worker threads, each running the head on its own shard. `'auto'` (the default): one per core
    * but one (`availableCores() − 1`, at least 1: the CPUs this process may run on, capped by a
    * container's cgroup CPU quota), leaving a core to the main thread, which trains or consumes.
+   * From the second subscription (epoch) on, the pipeline's tuner may use fewer when they mostly
+   * waited for credit, within its memory budget (docs/autotune.md).
    */
   readonly workers?: number | 'auto';
   /** Passed to the head in every worker (structured-cloned: plain data, typed arrays, Maps…). */
@@ -128,9 +131,10 @@ load(${JSON.stringify(workerMain.href)});
  * ```
  */
 export function fromWorkers<T, A = undefined>(module: URL | string, options: FromWorkersOptions<A> = {}): Observable<T> {
-  const workers = options.workers === undefined || options.workers === 'auto' ? autoWorkers() : options.workers;
+  const auto = options.workers === undefined || options.workers === 'auto';
+  const fixed = auto ? autoWorkers() : (options.workers as number);
   const { credit = 4, transfer = true, maxOvershoot = 1024, stopTimeoutMs = 1000, statsEveryMs = 250, keepAliveMs = 0, name = 'fromWorkers' } = options;
-  if (!(Number.isInteger(workers) && workers >= 1)) throw new RangeError(`fromWorkers: workers must be an integer >= 1 or 'auto', got ${String(options.workers)}`);
+  if (!(Number.isInteger(fixed) && fixed >= 1)) throw new RangeError(`fromWorkers: workers must be an integer >= 1 or 'auto', got ${String(options.workers)}`);
   if (!(Number.isInteger(credit) && credit >= 1)) throw new RangeError(`fromWorkers: credit must be an integer >= 1, got ${credit}`);
   if (!(Number.isInteger(maxOvershoot) && maxOvershoot >= 0)) throw new RangeError(`fromWorkers: maxOvershoot must be an integer >= 0, got ${maxOvershoot}`);
   if (!(keepAliveMs >= 0)) throw new RangeError(`fromWorkers: keepAliveMs must be >= 0, got ${keepAliveMs}`);
@@ -227,10 +231,13 @@ export function fromWorkers<T, A = undefined>(module: URL | string, options: Fro
     return crew;
   };
 
-  return scoped<T>((subscriber, scope) => {
+  return scoped<T>((subscriber, below) => {
+    // 'auto': the pipeline's tuner chooses the count for this subscription (autotune/workers.ts).
+    const tuning = auto ? tuneWorkers(below, key, name, fixed, credit) : undefined;
+    const scope = tuning?.scope ?? below;
     const stage = stageFor(scope.stats, key, name, 'source');
-    /** Threads for this subscription (fixed today; a tuner may choose it per subscription). */
-    const count = workers;
+    /** Threads for this subscription: fixed, or the tuner's choice for this epoch. */
+    const count = tuning ? tuning.start(stage) : fixed;
     // Live threads of this stage (a gauge over subscriptions: an epoch's threads may exit after the next one starts).
     stage.extra.threads ??= 0;
     /** The worker each element held in the outbox came from, in the outbox's order. */
@@ -301,6 +308,7 @@ export function fromWorkers<T, A = undefined>(module: URL | string, options: Fro
           tell(w, { t: 'credit', run, n: returned[w] });
           returned[w] = 0;
         }
+        tuning?.observe(outbox.size);
       },
       stage,
     );
@@ -336,8 +344,10 @@ export function fromWorkers<T, A = undefined>(module: URL | string, options: Fro
             for (const value of message.values) {
               owners.push(w);
               stage.in++;
+              tuning?.received(value);
               outbox.push(value as T);
             }
+            tuning?.observe(outbox.size);
             return;
           }
           case 'done':
@@ -368,6 +378,7 @@ export function fromWorkers<T, A = undefined>(module: URL | string, options: Fro
     return () => {
       closed = true;
       outbox.dispose();
+      tuning?.end();
       if (released) return;
       released = true;
       if (keepAliveMs > 0 && !crew.broken && crew.threads.every(Boolean)) {

@@ -1,0 +1,240 @@
+/**
+ * The tuner's decisions, driven by a simulated pipeline on an injected clock: no timing, so
+ * every run takes the same decisions.
+ *
+ * The simulation is a fluid model of `source → map (c slots, latency L) → sink`: the rate is the
+ * slowest of the source, the map (c / L) and the sink; the map's slots are all busy when it is
+ * the slowest; its output waits (blocked) when the sink is the slowest; the sink waits for the
+ * share of time its input does not keep it busy. It reports to a knob and a sink stage exactly as
+ * `parallelMap` and `consume` do, and the tuner looks every 200 ms.
+ */
+import test from 'ava';
+import { PipelineStats, type StageStats } from '../src/stats.js';
+import { tunerFor, autotuneSummary, autotuneHtml, decide, initialState, type Knob, type Tuner, type Window } from '../src/autotune/index.js';
+import { decideWorkers } from '../src/autotune/workers.js';
+
+interface Work {
+  /** ms per call of the map. */
+  latency: number;
+  /** ms the sink takes per element. */
+  sinkMs: number;
+  /** ms the source takes per element (default: infinitely fast). */
+  sourceMs?: number;
+  /** Slots that really run at once (a worker pool of that many threads); calls beyond queue. */
+  cores?: number;
+  /** Bytes of one element. */
+  bytes?: number;
+}
+
+class Sim {
+  now = 0;
+  readonly stats: PipelineStats;
+  readonly tuner: Tuner;
+  readonly knob: Knob;
+  readonly sink: StageStats;
+  private done = 0;
+  /** Elements done per simulated ms, last value. */
+  rate = 0;
+
+  constructor(options: { ramBudget?: number; max?: number } = {}) {
+    this.stats = new PipelineStats({ autotune: { manual: true, clock: () => this.now, ramBudget: options.ramBudget ?? 2 ** 30 } });
+    this.tuner = tunerFor(this.stats);
+    this.sink = this.stats.stage({}, 'consume', 'sink');
+    const stage = this.stats.stage({}, 'parallelMap', 'operator');
+    this.knob = this.tuner.attach({}, stage, { kind: 'parallelism', label: 'concurrency', min: 1, max: options.max ?? 16, initial: 1 });
+  }
+
+  /** Runs `ms` simulated milliseconds of `work`, the tuner looking every 200 ms. */
+  run(ms: number, work: Work): void {
+    for (let i = 0; i < ms; i++) {
+      const c = this.knob.value;
+      const cores = work.cores ?? Infinity;
+      // A pool of `cores` threads: calls beyond them wait, so the latency seen grows with c.
+      const latency = work.latency * Math.max(1, c / cores);
+      const mapRate = c / latency;
+      const sourceRate = work.sourceMs ? 1 / work.sourceMs : Infinity;
+      const sinkRate = 1 / work.sinkMs;
+      const rate = Math.min(mapRate, sourceRate, sinkRate);
+      const mapLimits = mapRate <= Math.min(sourceRate, sinkRate);
+      const sinkLimits = sinkRate < Math.min(mapRate, sourceRate);
+      const running = rate * latency;
+      this.knob.observe(running, mapLimits ? c : running, sinkLimits ? 1 : 0);
+      if (work.bytes) this.knob.sample(new Uint8Array(work.bytes));
+      this.now++;
+      this.done += rate;
+      const whole = Math.floor(this.done);
+      if (whole > 0) {
+        this.knob.complete(whole);
+        this.done -= whole;
+      }
+      this.sink.waitMs += 1 - rate / sinkRate;
+      this.rate = rate;
+      if (this.now % 200 === 0) this.tuner.tick();
+    }
+  }
+
+  /** Decisions after simulated time `from`. */
+  since(from: number) {
+    return this.tuner.decisions.filter((d) => d.atMs > from);
+  }
+}
+
+test('raises concurrency when the map is the bottleneck, to what the sink can take', (t) => {
+  const sim = new Sim();
+  // 10 ms per call, the sink takes an element per ms: 10 calls in flight keep it busy.
+  sim.run(3000, { latency: 10, sinkMs: 1 });
+  t.true(sim.knob.value >= 10, `concurrency ${sim.knob.value}`);
+  t.true(sim.rate >= 0.99, `the sink is fed (rate ${sim.rate}/ms)`);
+  const raise = sim.tuner.decisions.find((d) => d.action === 'raise');
+  t.truthy(raise);
+  t.is(raise!.from, 1);
+  t.true(raise!.to > 1);
+  t.regex(raise!.bottleneck ?? '', /parallelMap: all 1 slots busy 100 %.*sink waiting 90 %/);
+  // Converged: within 2 s of simulated time, and no change in the last second.
+  const lastChange = sim.tuner.decisions.filter((d) => d.action !== 'hold').at(-1)!;
+  t.true(lastChange.atMs <= 2000, `last change at ${lastChange.atMs} ms`);
+});
+
+test('does not raise when the source or the sink sets the pace', (t) => {
+  const bySource = new Sim();
+  // The source gives an element every 5 ms; one 3 ms call at a time keeps up.
+  bySource.run(3000, { latency: 3, sinkMs: 1, sourceMs: 5 });
+  t.is(bySource.knob.value, 1);
+  t.is(bySource.tuner.decisions.filter((d) => d.action === 'raise').length, 0);
+  const bySink = new Sim();
+  bySink.run(3000, { latency: 4, sinkMs: 10 });
+  t.is(bySink.knob.value, 1);
+});
+
+test('stops at the memory budget and says so', (t) => {
+  // 4,000-byte elements (plus the estimate's 64-byte header), a budget for 5 of them.
+  const sim = new Sim({ ramBudget: 5 * 4064 });
+  sim.run(3000, { latency: 10, sinkMs: 1, bytes: 4000 });
+  t.is(sim.knob.value, 5);
+  const hold = sim.tuner.decisions.find((d) => d.action === 'hold');
+  t.truthy(hold);
+  t.regex(hold!.reason, /memory budget \(5 elements fit\)/);
+  t.true(sim.tuner.heldBytes() <= 5 * 4064);
+});
+
+test('lowers when the elements grow past the memory budget', (t) => {
+  const sim = new Sim({ ramBudget: 64 * 1024 });
+  sim.run(3000, { latency: 10, sinkMs: 1, bytes: 1000 });
+  t.true(sim.knob.value >= 10);
+  // The elements become 8 KiB: 64 KiB holds 7 of them.
+  sim.run(600, { latency: 10, sinkMs: 1, bytes: 8192 });
+  t.true(sim.knob.value <= 7, `concurrency ${sim.knob.value}`);
+  t.true(sim.tuner.heldBytes() <= 64 * 1024);
+  const lower = sim.since(3000).find((d) => d.action === 'lower');
+  t.truthy(lower);
+  t.regex(lower!.reason, /over the memory budget/);
+});
+
+test('re-tunes after the map cost changes ×4, within 5 s', (t) => {
+  const sim = new Sim({ max: 64 });
+  // The sink takes an element every 2 ms: 10 ms calls need 5 in flight, 40 ms calls 20.
+  sim.run(4000, { latency: 10, sinkMs: 2 });
+  const before = sim.knob.value;
+  t.true(before >= 5 && before < 20, `before: ${before}`);
+  t.true(sim.rate >= 0.49);
+  sim.run(5000, { latency: 40, sinkMs: 2 });
+  t.true(sim.knob.value >= 20, `after: ${sim.knob.value}`);
+  const recovered = sim.since(4000).filter((d) => d.action === 'raise');
+  t.true(recovered.length >= 1);
+  t.true(recovered.at(-1)!.atMs <= 4000 + 5000, 'the last raise came within 5 s');
+  t.regex(recovered[0].reason, /at 40 ms per element/);
+  t.true(sim.rate >= 0.49, 'the sink is fed again');
+});
+
+test('finds a plateau (a pool of 2 threads) and settles on the smallest value that keeps its throughput', (t) => {
+  const sim = new Sim();
+  sim.run(6000, { latency: 10, sinkMs: 1, cores: 2 });
+  t.true(sim.knob.value >= 2 && sim.knob.value <= 3, `concurrency ${sim.knob.value}`);
+  const revert = sim.tuner.decisions.find((d) => d.action === 'revert' && /limit is elsewhere/.test(d.reason));
+  t.truthy(revert, 'a raise that gave nothing was taken back');
+  t.true(sim.rate >= 0.19, 'the pool stays busy');
+});
+
+test('a raise that only partly pays (a pool of 6 threads) keeps the slots that work', (t) => {
+  const sim = new Sim();
+  sim.run(8000, { latency: 10, sinkMs: 1, cores: 6 });
+  t.true(sim.knob.value >= 6 && sim.knob.value <= 8, `concurrency ${sim.knob.value}`);
+  t.true(sim.rate >= 0.59, `rate ${sim.rate}/ms`);
+  t.true(sim.tuner.decisions.some((d) => d.action === 'lower' && /slots promised: about 6\.0 slots' worth/.test(d.reason)));
+});
+
+test('explains its choices: stats.format(), the summary and the HTML section', (t) => {
+  const sim = new Sim();
+  sim.run(2000, { latency: 10, sinkMs: 1 });
+  const text = sim.stats.format();
+  t.regex(text, /autotune: memory budget 1\.00 GiB/);
+  t.regex(text, /parallelMap\s+concurrency\s+\d+\s+1–16/);
+  t.regex(text, /\+0\.\d\d s {2}parallelMap\.concurrency {2}raise 1 → \d+: bottleneck: .*Little's law/);
+  t.regex(text, /\[saw parallelMap: all 1 slots busy/);
+  const summary = autotuneSummary(sim.stats)!;
+  t.is(summary.stages.length, 1);
+  t.is(summary.stages[0].value, sim.knob.value);
+  t.is(summary.stages[0].last?.action, 'raise');
+  t.true(summary.decisions.length >= 2);
+  const html = autotuneHtml(sim.stats);
+  t.regex(html, /<h2>Autotune<\/h2>/);
+  t.regex(html, /<td>parallelMap\.concurrency<\/td><td>raise<\/td><td>1 → \d+<\/td>/);
+  t.is(autotuneHtml(new PipelineStats()), '', 'nothing tuned, no section');
+  t.false(new PipelineStats().format().includes('autotune'), 'no tuner, no section');
+});
+
+test('a buffer deepens for a bursty producer and stops when deepening stops helping', (t) => {
+  const state = initialState();
+  const w = (over: Partial<Window>): Window => ({ ms: 200, completed: 40, rate: 200, latencyMs: 0, meanInUse: 1, saturated: 0.2, blocked: 0.5, idle: 0.3, sinkWait: 0.25, ...over });
+  const bounds = { min: 1, max: 16, cap: 16 };
+  const first = decide('buffer', state, 1, bounds, w({}), 'prefetch');
+  t.is(first?.action, 'raise');
+  t.is(first?.to, 2);
+  t.regex(first?.bottleneck ?? '', /empty 30 % of the time, the sink waiting 25 %, yet full 20 %/);
+  // The sink waits less at depth 2 (two windows make a judgement): kept.
+  t.is(decide('buffer', state, 2, bounds, w({ sinkWait: 0.1, rate: 230 }), 'prefetch'), undefined);
+  t.is(decide('buffer', state, 2, bounds, w({ sinkWait: 0.1, rate: 230 }), 'prefetch'), undefined);
+  const second = decide('buffer', state, 2, bounds, w({ sinkWait: 0.1, rate: 230 }), 'prefetch');
+  t.is(second?.to, 3);
+  // No better at 3: back to 2, and 2 is where it stays.
+  t.is(decide('buffer', state, 3, bounds, w({ sinkWait: 0.1, rate: 230 }), 'prefetch'), undefined);
+  const back = decide('buffer', state, 3, bounds, w({ sinkWait: 0.1, rate: 230 }), 'prefetch');
+  t.is(back?.action, 'revert');
+  t.is(back?.to, 2);
+  t.is(decide('buffer', state, 2, bounds, w({ sinkWait: 0.1, rate: 230 }), 'prefetch')?.action, 'hold');
+  t.is(decide('buffer', state, 2, bounds, w({ sinkWait: 0.1, rate: 230 }), 'prefetch'), undefined, 'a hold is said once');
+  // Never full: a slow producer, not a bursty one; a deeper buffer would not help.
+  t.is(decide('buffer', initialState(), 1, bounds, w({ saturated: 0 }), 'prefetch'), undefined);
+});
+
+test('a raise that brings nothing is taken back (a synchronous map gains nothing from more slots)', (t) => {
+  const state = initialState();
+  const bounds = { min: 1, max: 16, cap: 16 };
+  const w = (over: Partial<Window>): Window => ({ ms: 200, completed: 40, rate: 200, latencyMs: 4.5, meanInUse: 0.9, saturated: 0.9, blocked: 0, idle: 0.1, sinkWait: 0.5, ...over });
+  const raise = decide('parallelism', state, 1, bounds, w({}), 'parallelMap');
+  t.is(raise?.action, 'raise');
+  // One call at a time all the same: nothing gained, the new slots unused.
+  t.is(decide('parallelism', state, raise!.to, bounds, w({ saturated: 0, rate: 199 }), 'parallelMap'), undefined);
+  const revert = decide('parallelism', state, raise!.to, bounds, w({ saturated: 0, rate: 201 }), 'parallelMap');
+  t.is(revert?.action, 'revert');
+  t.is(revert?.to, 1);
+  t.is(decide('parallelism', state, 1, bounds, w({}), 'parallelMap')?.action, 'hold');
+});
+
+test("fromWorkers workers 'auto': fewer workers when they waited for credit and the sink never waited; all back when input-bound", (t) => {
+  const w = (over: Partial<Window>): Window => ({ ms: 10_000, completed: 4000, rate: 400, latencyMs: 0, meanInUse: 3, saturated: 0.5, blocked: 0.9, idle: 0, sinkWait: 0.01, ...over });
+  // 7 workers busy 30 % of the time: 3 keep up (7 × 0.3 × 1.2 = 2.5 → 3).
+  const lower = decideWorkers(w({}), 7, 7, 0.3);
+  t.is(lower?.action, 'lower');
+  t.is(lower?.to, 3);
+  t.regex(lower?.reason ?? '', /waited for credit 70 % of the time while the sink waited 1 %: 3 keep up/);
+  // Input-bound with busy workers: every core but one again.
+  const raise = decideWorkers(w({ sinkWait: 0.3 }), 3, 7, 0.95);
+  t.is(raise?.to, 7);
+  // Input-bound but the workers idle: more would not help.
+  t.is(decideWorkers(w({ sinkWait: 0.3 }), 3, 7, 0.4), undefined);
+  // Busy and the sink fed: as it is.
+  t.is(decideWorkers(w({}), 4, 7, 0.9), undefined);
+  // The memory budget fits fewer.
+  t.is(decideWorkers(w({}), 7, 2, 0.9)?.to, 2);
+});
