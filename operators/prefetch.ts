@@ -1,6 +1,7 @@
 import type { MonoTypeOperatorFunction } from 'rxjs';
 import { Outbox, Valve, scoped, subscribeBehind } from '../src/flow.js';
 import { stageFor } from '../src/stats.js';
+import { Mirror, registerStage } from '../src/state/registry.js';
 
 /**
  * Keeps up to `n` elements ready ahead of a slow consumer, and stops the producer when full.
@@ -28,10 +29,21 @@ export function prefetch<T>(n: number, options: { name?: string } = {}): MonoTyp
       const stage = stageFor(scope.stats, key, options.name ?? 'prefetch', 'operator');
       /** Open while the buffer has room: the producer above may run. */
       const gate = new Valve(stage.name);
+      // In a resumable pipeline: what the buffer holds is saved, mirrored as it fills and drains (see src/state/).
+      const held = new Mirror<T>();
+      const state = registerStage({ kind: 'prefetch', name: stage.name, role: 'operator', save: () => ({ buffer: held.values() }), held: () => held.size });
+      if (state) subscriber = state.emitter(subscriber, () => held.shift());
       const outbox = new Outbox<T>(subscriber, scope, () => gate.set(outbox.size < n), stage);
+      for (const value of (state?.restored as { buffer: T[] } | undefined)?.buffer ?? []) {
+        held.push(value);
+        outbox.push(value);
+      }
+      gate.set(outbox.size < n);
       const upstream = subscribeBehind(scope, gate, source, {
         next(value) {
+          state?.received();
           stage.in++;
+          if (state) held.push(value);
           outbox.push(value);
           gate.set(outbox.size < n);
         },

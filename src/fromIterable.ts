@@ -9,6 +9,7 @@ import { nextTurn, sliceSpent } from './turn.js';
  */
 const SUBSCRIBE_GRACE = 1024;
 import { stageFor } from './stats.js';
+import { resumeIterable } from './state/sources.js';
 
 /** What `fromIterable` reads: an iterable, an async iterable, or a factory called per subscription. */
 export type IterableInput<T> = Iterable<T> | AsyncIterable<T> | (() => Iterable<T> | AsyncIterable<T>);
@@ -51,6 +52,8 @@ export function fromIterable<T>(input: IterableInput<T>, options: FromIterableOp
       subscriber.error(error);
       return;
     }
+    // In a resumable pipeline: counts what is emitted, and skips what a restored state had emitted.
+    ({ subscriber, iterable } = resumeIterable('fromIterable', name, subscriber, iterable));
     const { demand } = scope;
     /** Cancels a wait for demand. */
     let cancelWait: (() => void) | undefined;

@@ -50,3 +50,4 @@ export { definePipelineHead, type PipelineHead, type WorkerShard } from './worke
 export { workerIndexOf } from './workers/protocol.js';
 export { prepareTransfer, type Prepared as PreparedTransfer } from './workers/transfer.js';
 export type { NumbersAs } from '../operators/batch.js';
+export * from './state/index.js';
