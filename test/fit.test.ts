@@ -1,11 +1,12 @@
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
-import { defer, toArray, lastValueFrom, type Observable } from 'rxjs';
+import { defer, toArray, lastValueFrom, firstValueFrom, filter, tap, type Observable } from 'rxjs';
 import { fromIterable } from '../src/fromIterable.js';
 import { prefetch } from '../operators/prefetch.js';
 import { selectBackend } from '../src/train/backend.js';
 import { fit, type FitCallback, type FitEvent } from '../src/train/fit.js';
 import { TrainStepError } from '../src/train/trainOn.js';
+import { AbortError } from '../src/abort.js';
 import type { NDArray } from '../src/types.js';
 
 test.before(async () => {
@@ -189,4 +190,124 @@ test.serial('a custom step function trains through fit', async (t) => {
   t.true(history.epochs[2].loss < history.epochs[0].loss);
   await t.throwsAsync(fit(() => tf.scalar(0), fromIterable([]), { progress: 'silent' }).history, { message: /optimizer/ });
   w.dispose();
+});
+
+const ticks = async (n: number): Promise<void> => {
+  for (let i = 0; i < n; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+};
+
+test.serial('fit is lazy: nothing trains until events$ is subscribed, history read or the run awaited; it runs once', async (t) => {
+  const model = regression();
+  const a = counting(makeBatches(4));
+  const run = fit(model, a.source, { epochs: 2, progress: 'silent' });
+  await ticks(5);
+  t.false(run.started);
+  t.is(a.subscriptions(), 0, 'no pull before anyone asks');
+  const history = await run;
+  t.true(run.started);
+  t.is(history.epochs.length, 2);
+  t.is(await run.history, history, 'the same run, not a second one');
+  t.is(a.subscriptions(), 2);
+
+  const b = counting(makeBatches(4));
+  const viaEvents = fit(model, b.source, { epochs: 1, progress: 'silent' });
+  await ticks(5);
+  t.is(b.subscriptions(), 0);
+  const last = await lastValueFrom(viaEvents.events$);
+  t.is(last.type, 'end');
+  t.is(b.subscriptions(), 1, 'subscribing to events$ started it');
+  await lastValueFrom(viaEvents.events$);
+  t.is(b.subscriptions(), 1, 'a second subscriber gets the replay, training does not rerun');
+  model.dispose();
+});
+
+test.serial('a late subscriber gets a bounded replay: every run-level event, the newest N steps, in order; then live', async (t) => {
+  const model = regression();
+  const run = fit(model, fromIterable(makeBatches(10)), { epochs: 3, progress: 'silent', replay: { steps: 4 } });
+  // One subscriber from the start; a second joins once step 15 went by.
+  const early: FitEvent[] = [];
+  const late: FitEvent[] = [];
+  run.events$.subscribe((e) => early.push(e));
+  await firstValueFrom(run.events$.pipe(filter((e) => e.type === 'step' && e.step === 15)));
+  run.events$.subscribe((e) => late.push(e));
+  await run;
+  t.is(early.filter((e) => e.type === 'step').length, 30, 'the first subscriber saw every step');
+  const lateSteps = late.flatMap((e) => (e.type === 'step' ? [e.step] : []));
+  t.deepEqual(lateSteps.slice(0, 4), [12, 13, 14, 15], 'replay: the newest 4 steps');
+  t.deepEqual(lateSteps.slice(4), Array.from({ length: 15 }, (_, i) => 16 + i), 'then every live step, none missed');
+  t.deepEqual(
+    late.filter((e) => e.type !== 'step').map((e) => e.type + ('epoch' in e ? e.epoch : '')),
+    ['epochBegin0', 'epochEnd0', 'epochBegin1', 'epochEnd1', 'epochBegin2', 'epochEnd2', 'end'],
+  );
+  // In the order they happened: epochEnd0 (after step 10) comes before step 12.
+  const order = late.map((e) => (e.type === 'step' ? `s${e.step}` : e.type + ('epoch' in e ? e.epoch : '')));
+  t.deepEqual(order.slice(0, 7), ['epochBegin0', 'epochEnd0', 'epochBegin1', 's12', 's13', 's14', 's15']);
+
+  // After the end: the same bounded replay, then complete.
+  const after = await lastValueFrom(run.events$.pipe(toArray()));
+  t.is(after.filter((e) => e.type === 'step').length, 4);
+  t.is(after.at(-1)?.type, 'end');
+  t.throws(() => fit(model, fromIterable([]), { replay: { steps: -1 } }), { instanceOf: RangeError, message: /replay\.steps/ });
+  model.dispose();
+});
+
+test.serial('an AbortSignal stops fit mid-epoch: AbortError, the source released, no tensor leaks, events$ errors', async (t) => {
+  const model = regression();
+  const state = { closed: false, pulled: 0 };
+  const endless = fromIterable(function* () {
+    const [b] = makeBatches(1);
+    try {
+      for (;;) {
+        state.pulled++;
+        yield b;
+      }
+    } finally {
+      state.closed = true;
+    }
+  });
+  const controller = new AbortController();
+  const before = tf.memory().numTensors;
+  const steps: number[] = [];
+  const run = fit(model, endless, { epochs: 3, progress: 'silent', signal: controller.signal });
+  const eventsError = t.throwsAsync(
+    lastValueFrom(run.events$),
+    { instanceOf: AbortError },
+  );
+  run.events$.subscribe({
+    next(e) {
+      if (e.type !== 'step') return;
+      steps.push(e.step);
+        // Abort from inside step 5's event: the next step boundary comes before step 6 runs to its end.
+      if (e.step === 5) controller.abort(new Error('user hit ^C'));
+    },
+    error: () => undefined,
+  });
+  const error = await t.throwsAsync(run.history, { instanceOf: AbortError });
+  t.regex(error?.message ?? '', /^fit: aborted/);
+  t.is((error?.cause as Error | undefined)?.message, 'user hit ^C');
+  await eventsError;
+  t.true(state.closed, 'the pipeline was unsubscribed');
+  t.true(steps.at(-1)! <= 6, `stopped at a step boundary (last step ${steps.at(-1)})`);
+  t.is(tf.memory().numTensors, before, 'every tensor freed');
+  const pulled = state.pulled;
+  await ticks(5);
+  t.is(state.pulled, pulled, 'nothing pulled after the abort');
+
+  // An already-aborted signal: rejects at once, pulls nothing.
+  const none = counting(makeBatches(3));
+  await t.throwsAsync(fit(model, none.source, { signal: controller.signal, progress: 'silent' }).history, { instanceOf: AbortError });
+  t.is(none.subscriptions(), 0);
+  model.dispose();
+});
+
+test.serial('an abort during validation rejects with AbortError and frees validation tensors', async (t) => {
+  const model = regression();
+  const controller = new AbortController();
+  const before = tf.memory().numTensors;
+  let evaluated = 0;
+  const validation = fromIterable(makeBatches(50, 5)).pipe(tap(() => ++evaluated === 2 && queueMicrotask(() => controller.abort())));
+  await t.throwsAsync(fit(model, fromIterable(makeBatches(3)), { epochs: 2, validation, progress: 'silent', signal: controller.signal }).history, { instanceOf: AbortError });
+  t.true(evaluated < 50, `validation cut short (${evaluated} batches)`);
+  t.is(tf.memory().numTensors, before);
+  model.dispose();
 });

@@ -6,6 +6,7 @@ import { prefetch } from '../operators/prefetch.js';
 import { selectBackend } from '../src/train/backend.js';
 import { trainOn, TrainStepError, YIELD_SLICE_MS, type StepResult } from '../src/train/trainOn.js';
 import { PipelineStats } from '../src/stats.js';
+import { AbortError } from '../src/abort.js';
 import type { NDArray } from '../src/types.js';
 
 test.before(async () => {
@@ -325,4 +326,35 @@ test.serial('a NaN batch leaves the variables unchanged (custom step)', async (t
   t.is(tf.memory().numTensors, memBefore + 2, "Adam's two moments for w, nothing else");
   w.dispose();
   optimizer.dispose();
+});
+
+test.serial('trainOn with an AbortSignal: errors with AbortError, releases the source, starts no step after, frees tensors', async (t) => {
+  const model = regression();
+  const { state, source } = counted(makeBatches(1000));
+  const controller = new AbortController();
+  const before = tf.memory().numTensors;
+  const operator = trainOn(model, { signal: controller.signal, turnEveryMs: 0 });
+  const seen: number[] = [];
+  const error = await t.throwsAsync(
+    new Promise((resolve, reject) =>
+      source.pipe(operator).subscribe({
+        next: (r) => {
+          seen.push(r.step);
+          if (r.step === 3) setImmediate(() => controller.abort());
+        },
+        error: reject,
+        complete: () => resolve(undefined),
+      }),
+    ),
+    { instanceOf: AbortError },
+  );
+  t.regex(error?.message ?? '', /^trainOn: aborted/);
+  t.true(state.closed, 'the pipeline above was unsubscribed');
+  await operator.idle();
+  const steps = operator.steps;
+  t.true(steps < 1000 && steps >= 3, `${steps} steps`);
+  await new Promise<void>((resolve) => setTimeout(resolve, 20));
+  t.is(operator.steps, steps, 'no step after the abort');
+  t.is(tf.memory().numTensors, before, 'every tensor freed');
+  model.dispose();
 });

@@ -182,3 +182,10 @@ export class Progress {
     this.stream.write(`${line}\n`);
   }
 }
+
+/** `fit`'s `progress` option as {@link ProgressOptions}: a mode, options, or `false` for silent. */
+export function progressOptions(option: ProgressMode | ProgressOptions | false | undefined): ProgressOptions {
+  if (option === false) return { mode: 'silent' };
+  if (typeof option === 'string') return { mode: option };
+  return option ?? {};
+}

@@ -5,7 +5,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { FitHistory } from './fit.js';
+import type { FitHistory } from './fitTypes.js';
 import type { PipelineStats } from '../stats.js';
 
 export interface ReportOptions {

@@ -4,6 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { defer, type Observable, type OperatorFunction } from 'rxjs';
 import { consume } from '../../operators/consume.js';
+import { withSignal } from '../abort.js';
 import { ElementError, messageOf } from '../errors.js';
 import { stageFor, type PipelineStats, type StageStats } from '../stats.js';
 import { leadingSize, selectArrays, toTensors, type BatchSelector, type FieldSelection, type NDInput, type TensorInput } from './tensors.js';
@@ -58,6 +59,12 @@ export interface TrainOnOptions<B> extends FieldSelection {
    * come from workers or the network through shallow buffers.
    */
   turnEveryMs?: number;
+  /**
+   * Aborting it errors the output with an `AbortError` naming `trainOn` and unsubscribes the
+   * pipeline above; no step starts after it, and the step running then frees its tensors when it
+   * ends (`operator.idle()` says when).
+   */
+  signal?: AbortSignal;
 }
 
 /** A training step failed: says which step of which epoch, and stops the pipeline. */
@@ -180,7 +187,13 @@ async function guardedTrainOnBatch(model: tf.LayersModel, xs: TensorInput, ys: T
  * ```
  */
 export function trainOn<B>(model: tf.LayersModel | StepFn<B>, options: TrainOnOptions<B> = {}): TrainOperator<B> {
-  return makeTrainer(model, options, { epoch: options.epoch ?? 0 });
+  const trainer = makeTrainer(model, options, { epoch: options.epoch ?? 0 });
+  const { signal } = options;
+  if (!signal) return trainer;
+  const operator = ((source: Observable<B>) => withSignal(trainer(source), signal, 'trainOn')) as TrainOperator<B>;
+  operator.idle = trainer.idle;
+  Object.defineProperty(operator, 'steps', { get: () => trainer.steps });
+  return operator;
 }
 
 /** {@link trainOn} with an epoch `fit` can move forward between subscriptions. */
