@@ -20,6 +20,8 @@ export interface PipelineCheckpoint {
   readonly pending: readonly unknown[];
   /** Every registered stage's state, in subscription order (demand end first). */
   readonly stages: readonly SavedStage[];
+  /** The epoch's source side had ended (completed, or cut by `take`): a restore emits `pending` and completes. */
+  readonly sourceDone?: boolean;
   /** Elements each stage holds in its state (a shuffle window, a prefetch buffer): the checkpoint's size is theirs plus positions. */
   readonly held: Readonly<Record<string, number>>;
 }
@@ -116,6 +118,11 @@ export function resumable<T>(source: Observable<T>, options: ResumableOptions = 
       keep(value);
       produce(scope, name, subscriber, value as T);
     }
+    if (mid?.sourceDone) {
+      run.status = 'complete';
+      subscriber.complete();
+      return;
+    }
     const end = registry.endHandle;
     const counted = new Subscriber<T>({
       next(value) {
@@ -139,19 +146,21 @@ export function resumable<T>(source: Observable<T>, options: ResumableOptions = 
 
   const checkpoint = (opts: CheckpointOptions = {}): PipelineCheckpoint => {
     const base = { format: 'rxdata-pipeline-state', version: 1 } as const;
-    if (!current) return { ...base, at: 'start', epoch: nextEpoch, consumed: 0, pending: [], stages: [], held: {} };
+    if (!current) return startOfEpoch(nextEpoch);
     const run = current;
     const consumed = opts.consumed ?? run.delivered;
     if (!(Number.isInteger(consumed) && consumed >= 0 && consumed <= run.delivered)) {
       throw new RangeError(`checkpoint: consumed must be an integer between 0 and ${run.delivered} (elements delivered by this subscription), got ${consumed}`);
     }
     const pending = run.delivered - consumed;
-    if (run.status === 'complete' && pending === 0) {
-      return { ...base, at: 'start', epoch: run.registry.epoch + 1, consumed: 0, pending: [], stages: [], held: {} };
-    }
-    if (run.status === 'ended') throw new CheckpointError('the pipeline was unsubscribed before its epoch completed; take checkpoints while it runs');
     if (pending > run.recent.length) {
       throw new CheckpointError(`${pending} elements were delivered and not consumed, more than maxPending=${maxPending} kept for a checkpoint; raise resumable's maxPending`);
+    }
+    if (run.status !== 'running') {
+      // Completed, or unsubscribed (take, a stop): the source side of this epoch is over. What the
+      // consumer still has comes first on restore; the subscription after it starts the next epoch.
+      if (pending === 0) return startOfEpoch(run.registry.epoch + 1);
+      return { ...base, at: 'mid', epoch: run.registry.epoch, consumed: run.base + consumed, pending: run.recent.slice(run.recent.length - pending), stages: [], held: {}, sourceDone: true };
     }
     const stages = run.registry.save();
     return {
@@ -174,6 +183,11 @@ export function resumable<T>(source: Observable<T>, options: ResumableOptions = 
 
   Object.defineProperty(pipeline, 'nextEpoch', { get: () => (restoreFrom ? restoreFrom.epoch : nextEpoch) });
   return Object.assign(pipeline, { checkpoint, restore }) as ResumablePipeline<T>;
+}
+
+/** The position at the beginning of `epoch`: restoring it makes the next subscription that epoch (its shuffle order), from its start. */
+export function startOfEpoch(epoch: number): PipelineCheckpoint {
+  return { format: 'rxdata-pipeline-state', version: 1, at: 'start', epoch, consumed: 0, pending: [], stages: [], held: {} };
 }
 
 /** Subscribes with the registry visible, then checks a restored pipeline matched the checkpoint. */
