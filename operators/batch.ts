@@ -3,6 +3,7 @@ import { subscribeTied } from '../src/flow.js';
 import { registerStage } from '../src/state/registry.js';
 import { derivesCardinality } from '../src/cardinality.js';
 import { stack } from '../src/stack.js';
+import { carryProvenance } from '../src/provenance.js';
 import type { Batched, DType, DTypeArrays, DTypeSpec, TypedArray } from '../src/types.js';
 
 export interface BatchOptions<D extends DTypeSpec = DTypeSpec> {
@@ -75,6 +76,8 @@ export function batchesOf<T, R>(size: number, dropRemainder: boolean, make: (ele
         let out: R;
         try {
           out = make(elements);
+          // Where the elements came from (Kafka positions, say) goes on with the batch.
+          carryProvenance(elements, out);
         } catch (error) {
           subscriber.error(error);
           return;

@@ -2,7 +2,8 @@ import test from 'ava';
 import { Kafka, logLevel } from 'kafkajs';
 import { count, lastValueFrom, map, range, take, toArray } from 'rxjs';
 import { RecordError, consume } from '../src/index.js';
-import { fromKafka, openClients, toKafka, type KafkaRecord } from '../connectors/kafka/index.js';
+import { fromKafka, toKafka, type KafkaRecord } from '../connectors/kafka/index.js';
+import { openClients } from '../connectors/kafka/openClients.js';
 import { startCluster, type MockCluster } from './harness/kafka/cluster.js';
 import { connectionsTo, eventually, fastGroup, produce, uniqueName } from './harness/kafka/helpers.js';
 

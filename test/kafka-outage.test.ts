@@ -2,7 +2,8 @@ import test from 'ava';
 import { lastValueFrom, tap } from 'rxjs';
 import { RxDataError } from '../src/index.js';
 import { fromKafka } from '../connectors/kafka/index.js';
-import { RestartBudget, openClients } from '../connectors/kafka/client.js';
+import { RestartBudget } from '../connectors/kafka/client.js';
+import { openClients } from '../connectors/kafka/openClients.js';
 import { startCluster, type MockCluster } from './harness/kafka/cluster.js';
 import { eventually, fastGroup, produce, uniqueName } from './harness/kafka/helpers.js';
 

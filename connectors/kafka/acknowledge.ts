@@ -1,33 +1,37 @@
 import { Observable, type MonoTypeOperatorFunction } from 'rxjs';
-import { ackRecords, type KafkaRecord, type Session } from './fromKafka.js';
-
-/** What acknowledge() takes from each element: one record, several, or none. */
-export type AckSelector<E> = (element: E) => KafkaRecord<unknown> | readonly KafkaRecord<unknown>[] | undefined;
-
-const isRecord = (x: unknown): x is KafkaRecord<unknown> =>
-  typeof x === 'object' && x !== null && typeof (x as KafkaRecord<unknown>).topic === 'string' && typeof (x as KafkaRecord<unknown>).offset === 'string';
-
-/** By default an element is a record, or an array holding records (a batch of them). */
-function defaultSelect<E>(element: E): readonly KafkaRecord<unknown>[] | undefined {
-  if (Array.isArray(element)) return (element as unknown[]).filter(isRecord);
-  return isRecord(element) ? [element] : undefined;
-}
+import { acknowledgeIn, type AckTarget, type Session } from './sessions.js';
 
 /**
- * Marks the Kafka records an element carries as done, so their offsets may be committed: put it
- * after the step that must finish first (the training sink). Elements pass through unchanged;
- * on completion it waits until the acknowledged offsets are committed.
+ * What acknowledge() takes from each element: records, copies of them, `{ topic, partition,
+ * offset }` positions, values or batches carrying positions, or arrays of these; `undefined`
+ * (or an empty array) for an element that acknowledges nothing.
+ */
+export type AckSelector<E> = (element: E) => AckTarget | undefined;
+
+/**
+ * Marks the Kafka records an element stands for as done, so their offsets may be committed: put
+ * it after the step that must finish first (the training sink). Elements pass through unchanged;
+ * on completion it waits until the acknowledged offsets are committed (retrying a refused commit
+ * within `retryBudgetMs`, then failing with an error naming topic, partition and offset).
+ *
+ * Positions travel with what you derive from a record: a record or a spread copy of one, a
+ * value `fromKafka` decoded to an object (`map(r => r.value)`), a batch of such values built by
+ * `batch()`, `bufferCount` arrays of any of these. An element that carries none (a primitive
+ * value, an object built after the source) fails the stream with an error saying so, rather
+ * than leaving its offsets uncommitted: pass a selector that returns the records or positions.
+ * Holds nothing beyond the element in hand.
  *
  * ```
- * fromKafka ─▶ bufferCount(32) ─▶ consume(train → records) ─▶ acknowledge() ─▶
- *                                                              │ ack(records)
- *                                    commit watermark per partition ◀─┘
+ * fromKafka ─▶ map(r => r.value) ─▶ batch(32) ─▶ consume(train) ─▶ acknowledge() ─▶
+ *                                                                   │ positions the batch carries
+ *                                         commit watermark per partition ◀─┘
  * ```
  *
  * @example
  * ```ts
- * kafka.pipe(bufferCount(32), consume(async (recs) => { await step(recs); return recs; }), acknowledge());
- * // or when the step emits something else: acknowledge((r: StepResult) => r.records)
+ * kafka.pipe(map((r) => r.value), batch(32), consume(async (b) => { await step(b); return b; }), acknowledge());
+ * // or when the step emits something else, keep the positions beside it:
+ * kafka.pipe(bufferCount(32), consume(async (records) => ({ loss: await step(records), records })), acknowledge((r) => r.records));
  * ```
  */
 export function acknowledge<E>(select?: AckSelector<E>): MonoTypeOperatorFunction<E> {
@@ -36,8 +40,13 @@ export function acknowledge<E>(select?: AckSelector<E>): MonoTypeOperatorFunctio
       const sessions = new Set<Session>();
       const subscription = source.subscribe({
         next(element) {
-          const records = select ? select(element) : defaultSelect(element);
-          if (records) for (const s of ackRecords(records)) sessions.add(s);
+          try {
+            const target = select ? select(element) : (element as AckTarget);
+            if (target !== undefined) for (const s of acknowledgeIn(target)) sessions.add(s);
+          } catch (error) {
+            subscriber.error(error);
+            return;
+          }
           subscriber.next(element);
         },
         error: (error: unknown) => subscriber.error(error),

@@ -12,6 +12,7 @@
 import { Kafka, logLevel as kafkaLogLevel, type Consumer, type KafkaConfig, type RetryOptions, type SASLOptions } from 'kafkajs';
 import type { ConnectionOptions } from 'node:tls';
 import { messageOf } from '../../src/errors.js';
+import { openClients } from './openClients.js';
 
 /** Connection settings shared by sources and sinks; `ssl` and `sasl` go to kafkajs unchanged. */
 export interface KafkaConnection {
@@ -171,9 +172,6 @@ export class RestartBudget {
     return this.since === undefined ? 0 : this.now() - this.since;
   }
 }
-
-/** Clients of ours connected and not yet disconnected, by kind (for tests and leak checks). */
-export const openClients = { consumer: 0, admin: 0, producer: 0 };
 
 const levels = { nothing: kafkaLogLevel.NOTHING, error: kafkaLogLevel.ERROR, warn: kafkaLogLevel.WARN, info: kafkaLogLevel.INFO, debug: kafkaLogLevel.DEBUG };
 

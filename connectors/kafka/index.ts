@@ -4,6 +4,7 @@
  */
 export { fromKafka, type FromKafkaOptions, type KafkaRecord, type KafkaSource, type KafkaStart, type KafkaDecode, type RecordMeta, type CommitMode } from './fromKafka.js';
 export { acknowledge, type AckSelector } from './acknowledge.js';
+export type { AckTarget, KafkaPosition } from './sessions.js';
 export { toKafka, type ToKafkaOptions, type ToKafkaResult, type KafkaOutMessage } from './toKafka.js';
-export { kafkajsClients, openClients, type KafkaClientFactory, type KafkaConnection, type ConsumerClient, type AdminClient, type ProducerClient, type FetchedBatch, type RawMessage, type ProducerMessage, type TopicPartitionOffset, type ConsumerSettings } from './client.js';
+export { kafkajsClients, type KafkaClientFactory, type KafkaConnection, type ConsumerClient, type AdminClient, type ProducerClient, type FetchedBatch, type RawMessage, type ProducerMessage, type TopicPartitionOffset, type ConsumerSettings } from './client.js';
 export { schemaRegistry, SchemaRegistryClient, readWireHeader, wireHeader, encodeMessageIndexes, decodeMessageIndexes, type SchemaRegistryOptions, type SchemaRegistryEncodeOptions, type RegisteredSchema, type RegistryDecoder, type RegistryEncoder, type SchemaType } from './schemaRegistry.js';

@@ -60,6 +60,25 @@ export class CommitTracker {
     }
   }
 
+  /**
+   * Whether `offset` was emitted and awaits its acknowledgement. Offsets enter each partition's
+   * list in ascending order (Kafka's order within a partition), so a binary search finds it.
+   */
+  holds(topic: string, partition: number, offset: bigint): boolean {
+    const t = this.parts.get(`${topic}/${partition}`);
+    if (!t || offset < t.watermark) return false;
+    let lo = t.head;
+    let hi = t.pending.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const at = t.pending[mid];
+      if (at === offset) return true;
+      if (at < offset) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return false;
+  }
+
   /** Drops a partition's state (it moved to another group member). */
   forget(topic: string, partition: number): void {
     const key = `${topic}/${partition}`;

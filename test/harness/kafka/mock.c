@@ -36,10 +36,18 @@ int main(int argc, char **argv) {
   char line[1024];
   while (fgets(line, sizeof line, stdin)) {
     char cmd[32], name[512];
-    int a = 0, b = 0;
+    int a = 0, b = 0, c = 0;
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
     if (sscanf(line, "topic %511s %d %d", name, &a, &b) == 3) {
       err = rd_kafka_mock_topic_create(mc, name, a, b);
+    } else if (sscanf(line, "errors %d %d %d", &a, &b, &c) == 3 && b > 0 && b <= 100000) {
+      /* The next b requests of API key a (cluster-wide) fail with error code c. */
+      rd_kafka_resp_err_t *codes = malloc(sizeof *codes * (size_t)b);
+      for (int i = 0; i < b; i++) codes[i] = (rd_kafka_resp_err_t)c;
+      rd_kafka_mock_push_request_errors_array(mc, (int16_t)a, (size_t)b, codes);
+      free(codes);
+    } else if (sscanf(line, "clear %d", &a) == 1) {
+      rd_kafka_mock_clear_request_errors(mc, (int16_t)a);
     } else if (sscanf(line, "%31s %d", cmd, &a) == 2 && strcmp(cmd, "down") == 0) {
       err = rd_kafka_mock_broker_set_down(mc, a);
     } else if (sscanf(line, "%31s %d", cmd, &a) == 2 && strcmp(cmd, "up") == 0) {

@@ -1,0 +1,46 @@
+/**
+ * The consumer's side of demand: waiting in the batch handler while the pipeline is full
+ * (heartbeating, so the group keeps this member), and the idle clock of streaming mode, which
+ * does not run while we wait on demand.
+ */
+import type { PushSink } from '../../src/index.js';
+import type { FetchedBatch } from './client.js';
+
+/** Waits until the pipeline wants more, the subscription stops, or the batch goes stale. */
+export async function waitForDemand(sink: PushSink<unknown>, batch: FetchedBatch, heartbeatMs: number, stopped: () => boolean): Promise<void> {
+  while (!sink.wantsMore && !stopped() && batch.isActive()) {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([sink.whenWantsMore(), new Promise<void>((resolve) => (timer = setTimeout(resolve, heartbeatMs)))]);
+    clearTimeout(timer);
+    if (!sink.wantsMore && !stopped()) await batch.heartbeat().catch(() => undefined);
+  }
+}
+
+/** Streaming mode's `idleTimeoutMs`: fires `onIdle` after that long without records. */
+export class IdleClock {
+  private timer: NodeJS.Timeout | undefined;
+  private armed = false;
+
+  constructor(
+    private readonly ms: number | undefined,
+    private readonly onIdle: () => void,
+  ) {}
+
+  /** (Re)starts the clock. */
+  arm(): void {
+    if (this.ms === undefined) return;
+    this.armed = true;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(this.onIdle, this.ms);
+  }
+
+  /** Starts the clock unless it ever ran (the first group join: a join takes seconds). */
+  armOnce(): void {
+    if (!this.armed) this.arm();
+  }
+
+  /** Stops the clock (waiting on demand is not idleness). */
+  hold(): void {
+    clearTimeout(this.timer);
+  }
+}
