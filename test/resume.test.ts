@@ -9,54 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { concatMap as rxConcatMap, from, map, type Observable } from 'rxjs';
 import { batch, consume, fromFiles, fromIterable, interleave, parallelMap, prefetch, shuffle } from '../src/index.js';
-import { CheckpointError, decodePipelineState, encodePipelineState, resumable, type PipelineCheckpoint } from '../src/state/index.js';
+import { CheckpointError, resumable } from '../src/state/index.js';
 import { sleep } from './helpers.js';
-
-/** Runs `epochs` epochs of `pipeline` through an async consumer with a lookahead (as trainOn has), recording each element; stops after `stopAfter` elements with a checkpoint. */
-async function train<T>(
-  build: () => Observable<T>,
-  epochs: number,
-  options: { stopAfter?: number; restore?: PipelineCheckpoint } = {},
-): Promise<{ trained: T[]; state?: PipelineCheckpoint }> {
-  const pipeline = resumable(build());
-  if (options.restore) pipeline.restore(decodePipelineState(encodePipelineState(options.restore)));
-  const trained: T[] = [];
-  let state: PipelineCheckpoint | undefined;
-  while (pipeline.nextEpoch < epochs && !state) {
-    await new Promise<void>((resolve, reject) => {
-      const subscription = pipeline
-        .pipe(
-          consume(async (value: T, index: number) => {
-            if (state) return;
-            await sleep(index % 3 === 0 ? 1 : 0);
-            trained.push(value);
-            if (trained.length === options.stopAfter) {
-              state = pipeline.checkpoint({ consumed: index + 1 });
-              // A crash: nothing after the checkpoint counts.
-              setImmediate(() => {
-                subscription.unsubscribe();
-                resolve();
-              });
-            }
-          }, { lookahead: 1 }),
-        )
-        .subscribe({ error: reject, complete: resolve });
-    });
-  }
-  return { trained, state };
-}
-
-/** Uninterrupted, then interrupted at each of `stops` and resumed: the concatenation equals the uninterrupted run. */
-async function checkResume<T>(t: import('ava').ExecutionContext, build: () => Observable<T>, epochs: number, stops: number[]): Promise<void> {
-  const { trained: whole } = await train(build, epochs);
-  t.true(whole.length > 0);
-  for (const stop of stops) {
-    const first = await train(build, epochs, { stopAfter: stop });
-    t.truthy(first.state, `a checkpoint at ${stop}`);
-    const rest = await train(build, epochs, { restore: first.state });
-    t.deepEqual([...first.trained, ...rest.trained], whole, `resumed after ${stop} of ${whole.length}`);
-  }
-}
+import { checkResume, train } from './fixtures/resume/train.js';
 
 const values = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
