@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { concatMap as rxConcatMap, from, map, type Observable } from 'rxjs';
-import { batch, consume, fromFiles, fromIterable, interleave, parallelMap, prefetch, shuffle } from '../src/index.js';
+import { batch, cache, consume, fromFiles, fromIterable, interleave, parallelMap, prefetch, shuffle } from '../src/index.js';
 import { CheckpointError, resumable } from '../src/state/index.js';
 import { sleep } from './helpers.js';
 import { checkResume, train } from './fixtures/resume/train.js';
@@ -111,4 +111,14 @@ test('the checkpoint reports what it holds: the shuffle window and the prefetch 
   t.true((held['#0 prefetch'] ?? 0) <= 2);
   t.is(first.state!.epoch, 0);
   t.is(first.state!.consumed, 5);
+});
+
+test('cache: a pass being recorded and a replay resume exactly, also in a process whose cache is empty', async (t) => {
+  const build = (): Observable<unknown> => fromIterable(values(60)).pipe(map((x) => ({ x })), cache(), shuffle(16, { seed: 2 }), batch(5), prefetch(2));
+  // 12 batches an epoch: stops while recording (epoch 0) and while replaying (epochs 1, 2).
+  await checkResume(t, build, 3, [4, 15, 30]);
+  // One cache kept across the interruption (the same process): the replay skips to its position.
+  const shared = cache<{ x: number }>();
+  const sameProcess = (): Observable<unknown> => fromIterable(values(60)).pipe(map((x) => ({ x })), shared, shuffle(16, { seed: 2 }), batch(5));
+  await checkResume(t, sameProcess, 3, [20]);
 });

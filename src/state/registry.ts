@@ -134,13 +134,21 @@ export class StateRegistry {
     this.endHandle = new StageHandle(this, -1, { kind: 'end', name: endName, role: 'operator', save: () => undefined }, undefined);
   }
 
+  /** Stages registered above this position start fresh on restore (a `cache` that must read its source again from the start). */
+  private freshAbove: number | undefined;
+
+  /** Stages registered after `handle` get no restored state (see `freshAbove`). */
+  startFreshAbove(handle: StageHandle): void {
+    this.freshAbove = handle.index;
+  }
+
   /** Registers a stage at the next position and hands it its restored state. Throws when a restored pipeline's stage does not match. */
   register(hooks: StageHooks): StageHandle {
     const index = this.stages.length;
     const last = this.stages[index - 1];
     if (last?.hooks.role === 'source') this.nonLinear.push(`${hooks.name} (above ${last.hooks.name})`);
     let restored: StageSnapshot | undefined;
-    if (this.restoring) {
+    if (this.restoring && !(this.freshAbove !== undefined && index > this.freshAbove)) {
       const saved = this.restoring[index];
       if (saved === undefined || saved.kind !== hooks.kind) {
         throw new Error(
@@ -157,7 +165,7 @@ export class StateRegistry {
 
   /** Checks, after the subscribe call, that a restored pipeline registered every saved stage. */
   checkRestored(): void {
-    if (this.restoring && this.restoring.length !== this.stages.length) {
+    if (this.restoring && this.freshAbove === undefined && this.restoring.length !== this.stages.length) {
       throw new Error(`restore: the checkpoint has ${this.restoring.length} stages, the pipeline registered ${this.stages.length}: the pipeline was built differently`);
     }
   }
