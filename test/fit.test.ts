@@ -7,6 +7,10 @@ import { selectBackend } from '../src/train/backend.js';
 import { fit, type FitCallback, type FitEvent } from '../src/train/fit.js';
 import { TrainStepError } from '../src/train/trainOn.js';
 import { AbortError } from '../src/abort.js';
+import { trainOn } from '../src/train/trainOn.js';
+import { isLayersModel } from '../src/train/model.js';
+import { createRequire } from 'node:module';
+import { getEventListeners } from 'node:events';
 import type { NDArray } from '../src/types.js';
 
 test.before(async () => {
@@ -209,6 +213,13 @@ test.serial('fit is lazy: nothing trains until events$ is subscribed, history re
   t.is(await run.history, history, 'the same run, not a second one');
   t.is(a.subscriptions(), 2);
 
+  // A signal is listened to only while the run runs.
+  const controller = new AbortController();
+  const withSignal = fit(model, counting(makeBatches(2)).source, { progress: 'silent', signal: controller.signal });
+  t.is(getEventListeners(controller.signal, 'abort').length, 0, 'not before it starts');
+  await withSignal;
+  t.is(getEventListeners(controller.signal, 'abort').length, 0, 'not after it ended');
+
   const b = counting(makeBatches(4));
   const viaEvents = fit(model, b.source, { epochs: 1, progress: 'silent' });
   await ticks(5);
@@ -310,4 +321,29 @@ test.serial('an abort during validation rejects with AbortError and frees valida
   t.true(evaluated < 50, `validation cut short (${evaluated} batches)`);
   t.is(tf.memory().numTensors, before);
   model.dispose();
+});
+
+test.serial('a LayersModel from a second copy of tfjs-layers trains (checked by shape, not instanceof); a non-model is a clear error', async (t) => {
+  // A fresh instance of the tfjs-layers bundle: its own LayersModel class, sharing tfjs-core's global engine.
+  const require = createRequire(import.meta.url);
+  const path = require.resolve('@tensorflow/tfjs-layers');
+  const cached = require.cache[path];
+  delete require.cache[path];
+  const second = require(path) as typeof tf;
+  if (cached) require.cache[path] = cached;
+  const foreign = second.sequential({ layers: [second.layers.dense({ units: 1, inputShape: [2], kernelInitializer: 'zeros' })] });
+  foreign.compile({ optimizer: tf.train.sgd(0.1), loss: 'meanSquaredError' });
+  t.false(foreign instanceof tf.LayersModel, 'a class of its own');
+  t.true(isLayersModel(foreign));
+  const history = await fit(foreign, fromIterable(makeBatches(5)), { epochs: 2, validation: fromIterable(makeBatches(2, 3)), progress: 'silent' });
+  t.is(history.epochs.length, 2);
+  t.true(history.epochs[1].loss < history.epochs[0].loss);
+  t.is(typeof history.history.val_loss?.[1], 'number');
+  foreign.dispose();
+
+  await t.throwsAsync(fit({ trainOnBatch: () => 0 } as unknown as tf.LayersModel, fromIterable(makeBatches(1)), { progress: 'silent' }).history, {
+    instanceOf: TypeError,
+    message: /^fit: the model must be a tf\.LayersModel .* or a step function; got an object without evaluate, getWeights, setWeights, save$/,
+  });
+  t.throws(() => trainOn(42 as unknown as tf.LayersModel), { instanceOf: TypeError, message: /^trainOn: the model must be .*got number$/ });
 });

@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import type { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { messageOf } from '../errors.js';
@@ -42,12 +43,38 @@ const tryNode = (pkg: '@tensorflow/tfjs-node-gpu' | '@tensorflow/tfjs-node'): At
   return pkg;
 };
 
+/** The process-wide events Emscripten's Node glue listens to. */
+const PROCESS_EVENTS = ['uncaughtException', 'unhandledRejection'] as const;
+
+/**
+ * Runs `init` and removes the `uncaughtException` / `unhandledRejection` listeners it added.
+ *
+ * tfjs-backend-wasm's Emscripten glue installs listeners that rethrow (`if (!(ex instanceof
+ * ExitStatus)) throw ex`, `throw reason`). A rethrow from inside a listener makes Node print the
+ * listener's source line before the error, and under source maps (tsx) that line is the whole
+ * minified Emscripten module, ~39 KB, ahead of the user's own message; the exit code also becomes
+ * 7 instead of 1. Without them Node's default handling is the same, minus the noise. Listeners
+ * anyone else had, or adds outside `init`, stay.
+ */
+export async function withoutProcessListeners<T>(init: () => Promise<T>): Promise<T> {
+  // As a plain EventEmitter: process's typed overloads take one event name literal at a time.
+  const emitter: EventEmitter = process;
+  const before = PROCESS_EVENTS.map((event) => new Set(emitter.listeners(event)));
+  try {
+    return await init();
+  } finally {
+    PROCESS_EVENTS.forEach((event, i) => {
+      for (const listener of emitter.listeners(event)) if (!before[i].has(listener)) emitter.removeListener(event, listener as (...args: unknown[]) => void);
+    });
+  }
+}
+
 const tryWasm: Attempt = async () => {
   // In Node the .wasm binaries must be read from the package's dist directory as a file path.
   const require = createRequire(import.meta.url);
   const dist = dirname(require.resolve('@tensorflow/tfjs-backend-wasm'));
   setWasmPaths(`${dist}/`);
-  if (!(await tf.setBackend('wasm'))) throw new Error(`wasm binaries in ${dist} failed to initialise`);
+  if (!(await withoutProcessListeners(() => tf.setBackend('wasm')))) throw new Error(`wasm binaries in ${dist} failed to initialise`);
   return '@tensorflow/tfjs-backend-wasm';
 };
 

@@ -247,6 +247,7 @@ export async function restoreCheckpoint(model: tf.LayersModel, path: string): Pr
         tf.dispose(old.map((w) => w.tensor));
       }
     } finally {
+      // tfjs' Variable checks instanceof by shape (Symbol.hasInstance), so another tfjs copy's variables count too.
       tf.dispose(slots.map((w) => w.tensor).filter((t) => !(t instanceof tf.Variable)));
     }
   } finally {

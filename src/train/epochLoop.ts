@@ -17,8 +17,12 @@ export class StopControl {
   private cut: (() => void) | undefined;
   private readonly onAbort = (): void => this.request();
 
-  constructor(private readonly signal?: AbortSignal) {
-    signal?.addEventListener('abort', this.onAbort, { once: true });
+  constructor(private readonly signal?: AbortSignal) {}
+
+  /** The run starts: from now on an abort stops it (a run never started never listens). */
+  watch(): void {
+    this.throwIfAborted();
+    this.signal?.addEventListener('abort', this.onAbort, { once: true });
   }
 
   get requested(): boolean {

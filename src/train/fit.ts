@@ -24,6 +24,7 @@ import { epochLog, runEpoch, StopControl } from './epochLoop.js';
 import { lazyRun } from './fitRun.js';
 import type { FitEvent, FitHistory, FitOptions, FitRun } from './fitTypes.js';
 import { HistoryRecorder } from './historyRecorder.js';
+import { trainable } from './model.js';
 import { Progress, progressOptions } from './progress.js';
 import { writeRunReport } from './reportSink.js';
 import { makeTrainer, type StepFn, type TrainContext } from './trainOn.js';
@@ -33,8 +34,6 @@ import { validate } from './validation.js';
 export type { CheckpointOptions, EpochLog, FitCallback, FitEvent, FitHistory, FitOptions, FitRun, StepLog } from './fitTypes.js';
 export type { ReplayOptions } from './eventReplay.js';
 export { evaluateBatches } from './validation.js';
-
-const isModel = (x: unknown): x is tf.LayersModel => x instanceof tf.LayersModel;
 
 /**
  * Trains `model` on a cold pipeline of batches for a number of epochs, Keras style.
@@ -86,7 +85,7 @@ async function train<B>(
   const startedAt = performance.now();
   const epochs = options.epochs ?? 1;
   const selector: BatchSelector<B> = options.select ?? { inputs: options.inputs, labels: options.labels };
-  const layers = isModel(model) ? model : undefined;
+  const { layers } = trainable(model, 'fit');
   if (options.validation && !layers) throw new TypeError('fit: validation needs a tf.LayersModel (a custom step has no evaluate)');
   if ((options.checkpoint || options.resumeFrom) && !layers) throw new TypeError('fit: checkpoints need a tf.LayersModel');
 
@@ -119,7 +118,8 @@ async function train<B>(
         progress.step(result);
         emit({ type: 'step', ...result });
         await callbacks.batchEnd(result);
-        await checkpoints.afterStep(result.step, context.epoch, data.state(result.batch + 1));
+        // A step cut short by an abort still ends (its tensors freed), but saves nothing.
+        if (!stop.aborted) await checkpoints.afterStep(result.step, context.epoch, data.state(result.batch + 1));
       },
     },
     context,
@@ -163,7 +163,7 @@ async function train<B>(
       progress.epochEnd(log);
       emit({ type: 'epochEnd', ...log });
       await callbacks.epochEnd(epoch, logs);
-      await checkpoints.afterEpoch(epoch, trainer.steps, data.state());
+      if (!stop.aborted) await checkpoints.afterEpoch(epoch, trainer.steps, data.state());
       if (stop.requested) break;
     }
     stop.throwIfAborted();

@@ -38,7 +38,7 @@ export function lazyRun(stats: PipelineStats, stop: StopControl, train: Training
   };
   const run = async (): Promise<FitHistory> => {
     try {
-      stop.throwIfAborted();
+      stop.watch();
       const result = await train((event) => replay.next(event));
       replay.next({ type: 'end', history: result });
       replay.complete();

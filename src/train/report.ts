@@ -5,7 +5,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { FitHistory } from './fitTypes.js';
+import type { EpochLog, FitHistory } from './fitTypes.js';
 import type { PipelineStats } from '../stats.js';
 
 export interface ReportOptions {
@@ -43,7 +43,13 @@ function ticks(lo: number, hi: number, count = 5): number[] {
 const label = (v: number): string => (Math.abs(v) >= 1000 ? v.toFixed(0) : Number(v.toPrecision(3)).toString());
 
 /** A line chart as an SVG string. */
-function lineChart(title: string, series: readonly Series[], opts: { xLabel: string; yLabel?: string; yMin?: number; yMax?: number; percent?: boolean }): string {
+/** How a chart shows values above its top: `xs` of points drawn at the edge, and a note saying so. */
+interface Clipping {
+  readonly xs: readonly number[];
+  readonly note: string;
+}
+
+function lineChart(title: string, series: readonly Series[], opts: { xLabel: string; yLabel?: string; yMin?: number; yMax?: number; percent?: boolean; clipped?: Clipping }): string {
   const W = 560;
   const H = 260;
   const m = { l: 56, r: 16, t: 34, b: 42 };
@@ -91,6 +97,15 @@ function lineChart(title: string, series: readonly Series[], opts: { xLabel: str
     parts.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="${s.faint ? 1 : 2.2}" stroke-opacity="${s.faint ? 0.35 : 1}" stroke-linejoin="round"/>`);
     if (s.markers) for (const p of s.points) parts.push(`<circle cx="${sx(p[0]).toFixed(1)}" cy="${sy(p[1]).toFixed(1)}" r="3.2" fill="#fff" stroke="${s.color}" stroke-width="2"/>`);
   }
+  if (opts.clipped && opts.clipped.xs.length) {
+    // Values above the axis sit on its top edge: an upward triangle marks each, and a note counts them.
+    const top = sy(y1);
+    for (const x of opts.clipped.xs) {
+      const cx = sx(x);
+      parts.push(`<path class="clip" d="M${(cx - 3.5).toFixed(1)} ${(top + 6).toFixed(1)}L${cx.toFixed(1)} ${top.toFixed(1)}L${(cx + 3.5).toFixed(1)} ${(top + 6).toFixed(1)}Z"/>`);
+    }
+    parts.push(`<text x="${W - m.r}" y="${m.t - 4}" class="note" text-anchor="end">▲ ${escape(opts.clipped.note)}</text>`);
+  }
   // Legend, right-aligned in the title row.
   let lx = W - m.r;
   for (const s of [...series].reverse()) {
@@ -121,13 +136,47 @@ function thin<T>(items: readonly T[], max = 1500): T[] {
   return Array.from({ length: max }, (_, i) => items[Math.floor(i * stride)]);
 }
 
+/** Lower is better for losses and errors; higher for the rest (accuracy, AUC, …). */
+const isLossLike = (name: string): boolean => /loss|error|mse|mae|crossentropy/i.test(name);
+
+/** The validation quantities any epoch has, `val_loss` first. */
+function validationNames(epochs: readonly EpochLog[]): string[] {
+  const names = [...new Set(epochs.flatMap((e) => Object.keys(e.validation ?? {})))];
+  return names.sort((a, b) => Number(b === 'val_loss') - Number(a === 'val_loss'));
+}
+
+/** The epoch with the best value of `name` (lowest loss, highest otherwise); the earliest on a tie. */
+function bestEpoch(epochs: readonly EpochLog[], name: string): { epoch: number; value: number } | undefined {
+  let best: { epoch: number; value: number } | undefined;
+  for (const e of epochs) {
+    const value = e.validation?.[name];
+    if (value === undefined || Number.isNaN(value)) continue;
+    if (!best || (isLossLike(name) ? value < best.value : value > best.value)) best = { epoch: e.epoch, value };
+  }
+  return best;
+}
+
+/**
+ * The run's input wait: waited ÷ wall time over the epochs after the first, which warms up
+ * (V8 compiling, caches filling, files opened) and would skew the average; the first shown apart.
+ * With one epoch there is nothing else to average.
+ */
+function inputWaitSummary(epochs: readonly EpochLog[]): { average: number; note: string } {
+  const ratio = (list: readonly EpochLog[]): number => list.reduce((n, e) => n + e.waitMs, 0) / Math.max(list.reduce((n, e) => n + e.wallMs, 0), 1e-9);
+  const [first, ...rest] = epochs;
+  if (!first) return { average: 0, note: 'no epochs' };
+  if (rest.length === 0) return { average: ratio(epochs), note: `one epoch, warm-up included` };
+  const span = rest.length === 1 ? `epoch ${rest[0].epoch + 1}` : `epochs ${rest[0].epoch + 1}–${rest.at(-1)!.epoch + 1}`;
+  return { average: ratio(rest), note: `average of ${span}; warm-up epoch ${first.epoch + 1} excluded: ${(ratio([first]) * 100).toFixed(1)}%` };
+}
+
 const COLORS = ['#2563eb', '#dc2626', '#059669', '#d97706', '#7c3aed', '#0891b2'];
 
 /**
  * Renders a training history as a self-contained HTML page.
  *
  * ```
- * FitHistory ─▶ header cards (final loss, val metrics, samples/s, input wait, backend)
+ * FitHistory ─▶ header cards (final loss, best and last val metrics, samples/s, input wait after warm-up, backend)
  *            ─▶ SVG: loss per step + per epoch + validation │ metrics per epoch │ input wait per step
  *            ─▶ per-epoch table, pipeline statistics table
  * ```
@@ -172,17 +221,20 @@ export function renderReport(history: FitHistory, options: ReportOptions = {}): 
 
   const totalSamples = epochs.reduce((n, e) => n + e.samples, 0);
   const trainMs = epochs.reduce((n, e) => n + e.wallMs, 0);
-  const waitMs = epochs.reduce((n, e) => n + e.waitMs, 0);
-  const inputWait = waitMs / Math.max(trainMs, 1e-9);
+  const wait = inputWaitSummary(epochs);
   const card = (k: string, v: string, note = ''): string => `<div class="card"><div class="k">${escape(k)}</div><div class="v">${escape(v)}</div>${note ? `<div class="n">${escape(note)}</div>` : ''}</div>`;
+  const fmtMetric = (k: string, v: number): string => (isLossLike(k) || v > 1 || v < 0 ? v.toFixed(4) : `${(v * 100).toFixed(2)}%`);
   const cards = [
     card('epochs', `${epochs.length}`, `${history.steps.length} steps, stopped: ${history.stopped}`),
-    last ? card('final loss', last.loss.toFixed(4), last.validation?.val_loss !== undefined ? `val_loss ${last.validation.val_loss.toFixed(4)}` : '') : '',
-    ...Object.entries(last?.validation ?? {})
-      .filter(([k]) => k !== 'val_loss')
-      .map(([k, v]) => card(k, v <= 1 && v >= 0 ? `${(v * 100).toFixed(2)}%` : v.toFixed(4))),
+    last ? card('final loss', last.loss.toFixed(4), `epoch ${last.epoch + 1}`) : '',
+    ...validationNames(epochs).map((k) => {
+      const best = bestEpoch(epochs, k)!;
+      const lastValue = last?.validation?.[k];
+      const lastNote = lastValue === undefined ? '' : ` · last ${fmtMetric(k, lastValue)} (epoch ${last!.epoch + 1})`;
+      return card(`best ${k}`, fmtMetric(k, best.value), `epoch ${best.epoch + 1}${lastNote}`);
+    }),
     card('throughput', `${Math.round((totalSamples / Math.max(trainMs, 1e-9)) * 1000)} samples/s`, `${(history.wallMs / 1000).toFixed(1)} s wall`),
-    card('input wait', `${(inputWait * 100).toFixed(1)}%`, inputWait > 0.05 ? 'input-bound (> 5 %)' : 'compute-bound (≤ 5 %)'),
+    card('input wait', `${(wait.average * 100).toFixed(1)}%`, `${wait.average > 0.05 ? 'input-bound (> 5 %)' : 'compute-bound (≤ 5 %)'}; ${wait.note}`),
     card('backend', history.backend),
     ...Object.entries(options.facts ?? {}).map(([k, v]) => card(k, typeof v === 'number' ? label(v) : v)),
   ].join('');
@@ -212,11 +264,16 @@ export function renderReport(history: FitHistory, options: ReportOptions = {}): 
   // Early steps' losses dwarf the rest: cap the axis at the 98th percentile so the curves stay readable.
   const sortedLoss = history.steps.map((x) => x.loss).sort((a, b) => a - b);
   const lossCap = Math.max(sortedLoss[Math.floor(sortedLoss.length * 0.98)] ?? 0, ...epochs.map((e) => e.loss), ...valLoss.map((p) => p[1]));
-  const clipped = lossSeries.map((x) => (x.faint ? { ...x, points: x.points.map(([a, b]) => [a, Math.min(b, lossCap * 1.05)] as const) } : x));
+  const lossTop = lossCap * 1.05;
+  const clipped = lossSeries.map((x) => (x.faint ? { ...x, points: x.points.map(([a, b]) => [a, Math.min(b, lossTop)] as const) } : x));
+  const above = history.steps.filter((x) => x.loss > lossTop).length;
+  const clipping: Clipping | undefined = above
+    ? { xs: stepLoss.filter(([, b]) => b > lossTop).map(([a]) => a), note: `${above} point${above === 1 ? '' : 's'} above p98 (${label(lossTop)}), drawn at the top edge` }
+    : undefined;
   const throughput: Series[] = [{ name: 'samples/s', color: COLORS[4], points: epochs.map((e) => [e.epoch + 1, e.samplesPerSec] as const), markers: true }];
   const charts = [
-    lineChart('Loss', clipped, { xLabel: 'step', yLabel: 'loss', yMin: 0, yMax: lossCap * 1.05 || undefined }),
-    metricSeries.length ? lineChart('Metrics per epoch', metricSeries, { xLabel: 'epoch' }) : '',
+    lineChart('Loss', clipped, { xLabel: 'step', yLabel: 'loss', yMin: 0, yMax: lossTop || undefined, clipped: clipping }),
+    metricSeries.length ? lineChart('Metrics per epoch', metricSeries, { xLabel: 'epoch', yLabel: [...new Set(metricNames.map((n) => n.replace(/^val_/, '')))].join(' / ') }) : '',
     lineChart('Input wait per step', waitSeries, { xLabel: 'step', yLabel: 'wait ÷ (wait + step)', yMin: 0, yMax: Math.min(1, maxWait * 1.1), percent: true }),
     lineChart('Throughput per epoch', throughput, { xLabel: 'epoch', yLabel: 'samples/s', yMin: 0 }),
   ].filter(Boolean);
@@ -240,6 +297,7 @@ h1 { margin: 0 0 4px; font-size: 22px; } h2 { font-size: 15px; margin: 28px 0 10
 .chart .ct { font-weight: 600; font-size: 13px; fill: var(--fg); } .chart .tick { font-size: 10.5px; fill: var(--mut); }
 .chart .al { font-size: 11px; fill: var(--mut); } .chart .lg { font-size: 11px; fill: #334155; }
 .chart .grid { stroke: var(--line); stroke-width: 1; } .chart .axis { stroke: #94a3b8; stroke-width: 1; }
+.chart .clip { fill: #b91c1c; } .chart .note { font-size: 10.5px; fill: #b91c1c; }
 table { border-collapse: collapse; background: #fff; border: 1px solid var(--line); border-radius: 10px; overflow: hidden; font-variant-numeric: tabular-nums; }
 th, td { padding: 6px 12px; text-align: right; border-bottom: 1px solid var(--line); } th { background: #f1f5f9; font-weight: 600; font-size: 12px; color: #334155; }
 tr:last-child td { border-bottom: none; }

@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { defer, type Observable, type OperatorFunction } from 'rxjs';
 import { consume } from '../../operators/consume.js';
 import { withSignal } from '../abort.js';
+import { trainable } from './model.js';
 import { ElementError, messageOf } from '../errors.js';
 import { stageFor, type PipelineStats, type StageStats } from '../stats.js';
 import { leadingSize, selectArrays, toTensors, type BatchSelector, type FieldSelection, type NDInput, type TensorInput } from './tensors.js';
@@ -95,8 +96,6 @@ export interface TrainContext {
 
 /** The longest trainOn runs steps back to back without letting the event loop turn, ms. */
 export const YIELD_SLICE_MS = 5;
-
-const isModel = (x: unknown): x is tf.LayersModel => x instanceof tf.LayersModel;
 
 /** The part of tfjs' engine state a failed gradient computation leaves behind. */
 interface TapeState {
@@ -202,7 +201,8 @@ export function makeTrainer<B>(model: tf.LayersModel | StepFn<B>, options: Train
   const turnEveryMs = options.turnEveryMs ?? YIELD_SLICE_MS;
   if (!(turnEveryMs >= 0)) throw new RangeError(`trainOn: turnEveryMs must be >= 0, got ${turnEveryMs}`);
   const selector: BatchSelector<B> = options.select ?? { inputs: options.inputs, labels: options.labels };
-  if (!isModel(model) && !options.optimizer) throw new TypeError('trainOn: a custom step function needs options.optimizer');
+  const { layers, step: custom } = trainable(model, 'trainOn');
+  if (custom && !options.optimizer) throw new TypeError('trainOn: a custom step function needs options.optimizer');
   const key = {};
   /** Steps done across subscriptions (epochs), for the `step` counter. */
   let steps = options.initialStep ?? 0;
@@ -224,17 +224,17 @@ export function makeTrainer<B>(model: tf.LayersModel | StepFn<B>, options: Train
       const size = leadingSize(arrays.xs);
       const xs = toTensors(arrays.xs, made);
       const ys = toTensors(arrays.ys, made);
-      if (isModel(model)) {
-        const out = await guardedTrainOnBatch(model, xs, ys);
+      if (layers) {
+        const out = await guardedTrainOnBatch(layers, xs, ys);
         const values = Array.isArray(out) ? out : [out];
-        const names = model.metricsNames;
+        const names = layers.metricsNames;
         const metrics: Record<string, number> = {};
         for (let i = 1; i < values.length; i++) metrics[names[i] ?? `metric${i}`] = values[i];
         return { loss: values[0], metrics, size };
       }
       // minimize() would apply the gradients before we see the loss: compute, check, then apply,
       // so a NaN batch leaves the weights and the optimizer's slots as they were.
-      const { value, grads } = withTapeCleanup(() => options.optimizer!.computeGradients(() => model({ xs, ys, batch }, tf)));
+      const { value, grads } = withTapeCleanup(() => options.optimizer!.computeGradients(() => custom!({ xs, ys, batch }, tf)));
       try {
         const loss = (await value.data())[0];
         if (Number.isFinite(loss)) options.optimizer!.applyGradients(grads);
