@@ -35,7 +35,16 @@ export interface StageSnapshot {
   readonly maxBuffered: number;
   /** Free-form gauges a connector adds (consumer lag, commits, reconnects…). */
   readonly extra: Readonly<Record<string, number>>;
+  /**
+   * The newest errors the stage skipped (at most {@link RECENT_SKIPS}, oldest first), each naming
+   * its origin (`data.csv:17`, a socket peer); a socket source also keeps here the peers it
+   * dropped (a `LimitError`), which `skipped` does not count.
+   */
+  readonly recentSkips: readonly unknown[];
 }
+
+/** How many skipped errors a stage keeps for inspection. */
+export const RECENT_SKIPS = 10;
 
 /** One stage's live counters. Fields are public for speed: stages bump them on the hot path. */
 export class StageStats {
@@ -48,7 +57,7 @@ export class StageStats {
   current = 0;
   maxBuffered = 0;
   readonly extra: Record<string, number> = {};
-  /** Errors skipped, kept for inspection (the newest few only). */
+  /** Errors skipped, kept for inspection (the newest {@link RECENT_SKIPS} only). */
   readonly recentSkips: unknown[] = [];
 
   constructor(
@@ -65,7 +74,7 @@ export class StageStats {
   skip(error: unknown): void {
     this.skipped++;
     this.recentSkips.push(error);
-    if (this.recentSkips.length > 10) this.recentSkips.shift();
+    if (this.recentSkips.length > RECENT_SKIPS) this.recentSkips.shift();
   }
 
   snapshot(): StageSnapshot {
@@ -81,6 +90,7 @@ export class StageStats {
       buffered: this.current,
       maxBuffered: this.maxBuffered,
       extra: { ...this.extra },
+      recentSkips: [...this.recentSkips],
     };
   }
 }

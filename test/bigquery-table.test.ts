@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import { lastValueFrom, take, toArray, type Observable } from 'rxjs';
-import { PipelineStats, RecordError, RxDataError, consume } from '../src/index.js';
+import { AbortError, PipelineStats, RecordError, RxDataError, consume } from '../src/index.js';
 import { createReadSession, fromBigQuery, type BigQueryRow } from '../connectors/bigquery/index.js';
 import { startLocalBigQuery, TABLES, type LocalBigQuery } from './harness/bigquery/index.js';
 import { sleep } from './helpers.js';
@@ -173,6 +173,28 @@ test.serial('teardown after take() cancels the open streams', async (t) => {
   t.is(rows.length, 5);
   await until(() => cancelled() >= 3);
   t.is(cancelled(), 3);
+});
+
+test.serial('signal: an abort fails the read with an AbortError naming the table and cancels every stream', async (t) => {
+  const session = `/s${bq.storage.log.sessions.length + 1}/`;
+  const cancelled = () => bq.storage.log.cancelledStreams.filter((k) => k.includes(session)).length;
+  const controller = new AbortController();
+  let rows = 0;
+  const read = lastValueFrom(
+    fromBigQuery({ ...bq.connection, table: TABLES.big, streams: 3, signal: controller.signal }).pipe(
+      consume(async () => {
+        // The streams are open and flowing when the signal aborts.
+        if (++rows === 100) controller.abort(new Error('stop'));
+        await sleep(0);
+      }),
+    ),
+  );
+  const error = await t.throwsAsync(read, { instanceOf: AbortError });
+  t.is(error.message, `fromBigQuery(table ${TABLES.big}): aborted`);
+  t.is((error.cause as Error).message, 'stop');
+  await until(() => cancelled() >= 3);
+  t.is(cancelled(), 3);
+  t.true(rows < bq.tables.get(TABLES.big)!.rowCount);
 });
 
 test.serial('a stream broken mid-read resumes at its offset: no row lost or doubled', async (t) => {

@@ -30,6 +30,30 @@ test('CRC32C matches the standard check value and TFRecord masking', (t) => {
   t.is(maskedCrc32c(bytes.subarray(0, 8)), bytes.readUInt32LE(8));
 });
 
+test('CRC32C: the 16-byte slicing equals the bit-at-a-time definition at every length, offset and continuation', (t) => {
+  /** The definition: reflected Castagnoli polynomial, one bit at a time. */
+  const reference = (bytes: Uint8Array, crc = 0): number => {
+    let c = ~crc >>> 0;
+    for (const byte of bytes) {
+      c ^= byte;
+      for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+    }
+    return ~c >>> 0;
+  };
+  const random = mulberry32(7);
+  const bytes = Uint8Array.from({ length: 300 }, () => Math.floor(random() * 256));
+  // Lengths around the 16-byte steps, from unaligned starts (the tail loop and the step loop).
+  for (let length = 0; length <= 70; length++) {
+    for (const start of [0, 1, 5, 15]) {
+      const part = bytes.subarray(start, start + length);
+      t.is(crc32c(bytes, 0, start, start + length), reference(part), `length ${length} from ${start}`);
+    }
+  }
+  // Continuing from a previous CRC is the CRC of the concatenation.
+  t.is(crc32c(bytes.subarray(37), crc32c(bytes.subarray(0, 37))), reference(bytes));
+  t.is(crc32c(bytes), reference(bytes));
+});
+
 test('reads the TFRecords TensorFlow wrote: every CSV row exactly once, all CRCs valid', async (t) => {
   const csv = readFileSync(join(DATA, 'train.csv'), 'utf8').trim().split('\n').slice(1);
   const expected = new Map<string, number>();

@@ -14,7 +14,8 @@ interface CountableTable extends BigQueryConnection {
 export async function countTableRows(options: CountableTable): Promise<Cardinality> {
   const m = /^([^.:]+)[.:]([^.]+)\.([^.]+)$/.exec(options.table.replace(/`/g, ''));
   if (!m) return 'unknown';
-  const [metadata] = (await restClient(options).dataset(m[2], { projectId: m[1] }).table(m[3]).getMetadata()) as unknown as [{ numRows?: string | number }];
+  const table = restClient(options).dataset(m[2], { projectId: m[1] }).table(m[3]);
+  const [metadata] = (await table.getMetadata()) as unknown as [{ numRows?: string | number }];
   return metadata.numRows === undefined ? 'unknown' : Number(metadata.numRows);
 }
 

@@ -75,7 +75,18 @@ export function readClient(connection: BigQueryConnection): BigQueryReadClient {
 export type ErrorKind = 'retry' | 'denied' | 'missing' | 'fatal';
 
 /** gRPC status codes (google.rpc.Code). */
-const GRPC = { CANCELLED: 1, UNKNOWN: 2, DEADLINE_EXCEEDED: 4, NOT_FOUND: 5, PERMISSION_DENIED: 7, RESOURCE_EXHAUSTED: 8, ABORTED: 10, INTERNAL: 13, UNAVAILABLE: 14, UNAUTHENTICATED: 16 } as const;
+const GRPC = {
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  ABORTED: 10,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
+} as const;
 
 /** Classifies a REST (`ApiError`, HTTP status in `code`) or gRPC (status in `code`) error. */
 export function classify(error: unknown, transport: 'rest' | 'grpc'): ErrorKind {

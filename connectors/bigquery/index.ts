@@ -3,11 +3,18 @@
  * Type mapping: see ./types.ts and docs/bigquery.md.
  */
 import type { Observable } from 'rxjs';
+import { withSignal } from '../../src/abort.js';
 import { readQuery, type QueryReadOptions } from './query.js';
 import { readTable, type TableReadOptions } from './table.js';
 import type { BigQueryColumns, BigQueryRow } from './types.js';
 
-export { createReadSession, type ReadSessionInfo, type ShardSpec, type TableReadOptions, type TableSessionOptions } from './table.js';
+export {
+  createReadSession,
+  type ReadSessionInfo,
+  type ShardSpec,
+  type TableReadOptions,
+  type TableSessionOptions,
+} from './table.js';
 export type { QueryReadOptions } from './query.js';
 export type { BigQueryConnection, RetryOptions } from './clients.js';
 export type { BigQueryValue, BigQueryRow, BigQueryColumns, BigQueryField } from './types.js';
@@ -53,5 +60,7 @@ export function fromBigQuery(options: FromBigQueryOptions): Observable<BigQueryR
   const hasQuery = 'query' in options && typeof options.query === 'string';
   const hasTable = 'table' in options && typeof options.table === 'string';
   if (hasQuery === hasTable) throw new TypeError('fromBigQuery: give exactly one of `query` or `table`');
-  return hasQuery ? readQuery(options as QueryReadOptions) : readTable(options as TableReadOptions);
+  if (hasQuery) return withSignal(readQuery(options as QueryReadOptions), options.signal, 'fromBigQuery(query)');
+  const table = options as TableReadOptions;
+  return withSignal(readTable(table), options.signal, `fromBigQuery(table ${table.table})`);
 }

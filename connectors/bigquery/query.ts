@@ -21,6 +21,8 @@ export interface QueryReadOptions extends BigQueryConnection, RetryOptions {
   highWaterMark?: number;
   /** A value that does not fit its type: fail (default) or skip the row and count it. */
   onError?: OnError;
+  /** Aborting fails the source with an `AbortError` naming it and stops paging (the job is left to finish). */
+  signal?: AbortSignal;
   /** The stage's name in pipeline statistics. Default `bigquery`. */
   name?: string;
 }
@@ -42,7 +44,9 @@ const short = (query: string): string => {
 /** Runs a query job and reads its results (see `fromBigQuery`). */
 export function readQuery(options: QueryReadOptions): Observable<BigQueryRow> {
   const { pageSize = 1000, onError = 'fail' } = options;
-  if (!(Number.isInteger(pageSize) && pageSize >= 1)) throw new RangeError(`fromBigQuery: pageSize must be an integer >= 1, got ${pageSize}`);
+  if (!(Number.isInteger(pageSize) && pageSize >= 1)) {
+    throw new RangeError(`fromBigQuery: pageSize must be an integer >= 1, got ${pageSize}`);
+  }
   return pushSource<BigQueryRow>(
     (sink) => {
       const extra = sink.stats.extra;

@@ -23,7 +23,14 @@ import { RecordError } from '../../src/errors.js';
 import type { NDArray } from '../../src/types.js';
 
 /** A value of a row as this connector hands it out (see the mapping above). */
-export type BigQueryValue = number | boolean | string | Uint8Array | null | readonly BigQueryValue[] | { readonly [field: string]: BigQueryValue };
+export type BigQueryValue =
+  | number
+  | boolean
+  | string
+  | Uint8Array
+  | null
+  | readonly BigQueryValue[]
+  | { readonly [field: string]: BigQueryValue };
 
 /** One row: column name → value. */
 export type BigQueryRow = Record<string, BigQueryValue>;
@@ -43,7 +50,8 @@ export interface BigQueryField {
 type Where = () => string;
 
 function unsafe(value: string | bigint, type: string, where: Where): RecordError {
-  return new RecordError(`value ${String(value)} does not fit ${type} (beyond ±2^53, the exact range of a JavaScript number)`, where());
+  const message = `value ${String(value)} does not fit ${type} (beyond ±2^53, the exact range of a JavaScript number)`;
+  return new RecordError(message, where());
 }
 
 /** Days since the epoch → 'YYYY-MM-DD'. */
@@ -120,7 +128,11 @@ export function parseRestValue(field: BigQueryField, v: unknown, where: Where): 
 }
 
 /** Converts the REST rows of one page (`{ f: [{ v }] }`) into records. */
-export function parseRestRow(fields: readonly BigQueryField[], row: { f?: RestCell[] }, where: (column: string) => string): BigQueryRow {
+export function parseRestRow(
+  fields: readonly BigQueryField[],
+  row: { f?: RestCell[] },
+  where: (column: string) => string,
+): BigQueryRow {
   const out: BigQueryRow = {};
   const cells = row.f ?? [];
   for (let i = 0; i < fields.length; i++) {
@@ -214,7 +226,14 @@ function datetimeString(us: bigint): string {
 }
 
 function timeString(value: bigint, unit: arrow.TimeUnit): string {
-  const us = unit === arrow.TimeUnit.NANOSECOND ? value / 1000n : unit === arrow.TimeUnit.MILLISECOND ? value * 1000n : unit === arrow.TimeUnit.SECOND ? value * 1_000_000n : value;
+  const us =
+    unit === arrow.TimeUnit.NANOSECOND
+      ? value / 1000n
+      : unit === arrow.TimeUnit.MILLISECOND
+        ? value * 1000n
+        : unit === arrow.TimeUnit.SECOND
+          ? value * 1_000_000n
+          : value;
   const seconds = Number(us / 1_000_000n);
   const hh = String(Math.floor(seconds / 3600)).padStart(2, '0');
   const mm = String(Math.floor((seconds % 3600) / 60)).padStart(2, '0');
@@ -226,7 +245,11 @@ function timeString(value: bigint, unit: arrow.TimeUnit): string {
 export type RowWhere = (row: number, column: string) => string;
 
 /** Decodes an Arrow record batch into records. */
-export function arrowRows(batch: arrow.RecordBatch, where: RowWhere, onBadRow?: (error: unknown) => void): BigQueryRow[] {
+export function arrowRows(
+  batch: arrow.RecordBatch,
+  where: RowWhere,
+  onBadRow?: (error: unknown) => void,
+): BigQueryRow[] {
   const n = batch.numRows;
   const fields = batch.schema.fields;
   const columns = fields.map((_, k) => batch.getChildAt(k)!);
@@ -255,13 +278,21 @@ export function arrowRows(batch: arrow.RecordBatch, where: RowWhere, onBadRow?: 
  * Uint8Array, the rest into arrays of record values. With `onBadValue` ('skip'), a value that
  * does not fit (INT64 past 2^53) becomes NaN and is reported instead of failing the read.
  */
-export function arrowColumns(batch: arrow.RecordBatch, where: RowWhere, onBadValue?: (error: unknown) => void): BigQueryColumns {
+export function arrowColumns(
+  batch: arrow.RecordBatch,
+  where: RowWhere,
+  onBadValue?: (error: unknown) => void,
+): BigQueryColumns {
   const n = batch.numRows;
   const out: BigQueryColumns = {};
   batch.schema.fields.forEach((field, k) => {
     const vector = batch.getChildAt(k)!;
     const type = vector.type as arrow.DataType;
-    const numeric = arrow.DataType.isInt(type) || arrow.DataType.isFloat(type) || arrow.DataType.isDecimal(type) || (arrow.DataType.isTimestamp(type) && type.timezone);
+    const numeric =
+      arrow.DataType.isInt(type) ||
+      arrow.DataType.isFloat(type) ||
+      arrow.DataType.isDecimal(type) ||
+      (arrow.DataType.isTimestamp(type) && type.timezone);
     if (numeric) {
       const data = vector.data.length === 1 ? vector.data[0] : undefined;
       if (data && data.values instanceof Float64Array) {

@@ -1,5 +1,6 @@
 /**
- * CRC-32C (Castagnoli), the checksum TFRecord framing uses, slicing by 16 bytes a step.
+ * CRC-32C (Castagnoli), the checksum TFRecord framing uses: slicing-by-16 (16 tables, 16 bytes a
+ * step), the tail byte by byte; checked against the bit-at-a-time definition in the tests.
  * TFRecord stores it "masked" so that a CRC of data holding CRCs stays well distributed.
  */
 
@@ -58,6 +59,7 @@ export function crc32c(b: Uint8Array, crc = 0, start = 0, end = b.length): numbe
       T1[b[i + 14]] ^
       T0[b[i + 15]];
   }
+  // The last 0 to 15 bytes, one at a time (table 0 alone: the classic byte-wise CRC).
   for (; i < n; i++) c = T0[(c ^ b[i]) & 0xff] ^ (c >>> 8);
   return ~c >>> 0;
 }

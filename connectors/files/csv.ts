@@ -32,6 +32,32 @@ export interface CsvOptions {
   readonly labels?: readonly string[];
 }
 
+/**
+ * Internal options: names the fast path (csvFast.ts) read from the file's header before handing
+ * the file over, still open to the row-name rule (see {@link withRowNames}).
+ */
+export interface CsvInternals {
+  readonly headerNames?: readonly string[];
+}
+
+/** The name a header cell that is empty gets, after its position: pandas' `Unnamed: 0`. */
+export const unnamedColumn = (index: number): string => `Unnamed: ${index}`;
+
+/** Column names from a header's cells: trimmed, and an empty one named by its position (`Unnamed: 0`). */
+export function headerNames(cells: readonly string[]): string[] {
+  return cells.map((cell, i) => cell.trim() || unnamedColumn(i));
+}
+
+/**
+ * The header's names for rows `width` cells wide: a header one cell short of its rows (R's
+ * `write.csv`, whose rows begin with an unnamed row name) gets that first column as `Unnamed: 0`,
+ * as if its header began with an empty cell (pandas' `to_csv` with the index). Any other width is
+ * left to the row's own column-count check.
+ */
+export function withRowNames(names: readonly string[], width: number): string[] {
+  return width === names.length + 1 ? [unnamedColumn(0), ...names] : [...names];
+}
+
 /** A CSV row as named cells. */
 export type CsvRow = { [column: string]: string | number | boolean };
 
@@ -67,6 +93,10 @@ export function convert(cell: string, name: string, column: CsvColumn | undefine
 
 /** csv-parse quotes the whole offending field in its messages: up to a line's worth of data in an error. */
 const brief = (message: string): string => (message.length > 300 ? `${message.slice(0, 300)}…` : message);
+
+/** An opening quote that runs to the end of the file, named at the line where its record starts. */
+const quoteNotClosed = (error: CsvError, at: string): RecordError =>
+  new RecordError('malformed CSV: quote not closed: the record starting here runs to the end of the file', at, { cause: error });
 
 /** Line breaks inside a quoted field: each moves the next record's first line down. */
 const BREAKS = /\r\n|\r|\n/g;
@@ -117,10 +147,11 @@ async function* readBatches<T>(stream: Readable): AsyncGenerator<T[]> {
 export async function* csvRows(
   stream: Readable,
   path: string,
-  options: CsvOptions & { readonly maxLineBytes?: number },
+  options: CsvOptions & CsvInternals & { readonly maxLineBytes?: number },
   onError: OnError,
   stage: StageStats,
-  failure: (error: unknown) => RecordError = (error) => new RecordError(`cannot read file: ${messageOf(error)}`, path, { cause: error }),
+  failure: (error: unknown, line?: number) => RecordError = (error) =>
+    new RecordError(`cannot read file: ${messageOf(error)}`, path, { cause: error }),
   firstLine = 1,
 ): AsyncGenerator<(CsvRow | LabelledRow)[]> {
   const { delimiter = ',', quote = '"', labels, select, maxLineBytes = MAX_LINE_BYTES } = options;
@@ -152,6 +183,12 @@ export async function* csvRows(
       }
       // After the fatal error, what the parser says about the cut-off input is a consequence, not a record.
       if (fatal) return undefined;
+      if (error?.code === 'CSV_QUOTE_NOT_CLOSED') {
+        // Found at the end of the file; reported once the rows before it are counted, at the line
+        // where its record starts.
+        unclosed = error;
+        return undefined;
+      }
       stage.skip(new RecordError(`malformed CSV: ${error ? brief(messageOf(error)) : 'unknown error'}`, `${path}:${typeof error?.lines === 'number' ? error.lines + firstLine - 1 : '?'}`, { cause: error }));
       // Resynchronise the count where csv-parse found the error.
       if (typeof error?.lines === 'number') line = error.lines + firstLine;
@@ -160,6 +197,8 @@ export async function* csvRows(
   });
   /** A record over the limit under 'skip': csv-parse cannot resume after it, so it ends the file once the rows before it are out. */
   let fatal: RecordError | undefined;
+  /** An opening quote never closed, skipped under 'skip' (it runs to the end of the file). */
+  let unclosed: CsvError | undefined;
   // Over-long lines never reach the parser: an error at their line, or dropped and counted.
   const guard = lineGuard(maxLineBytes, (line) => {
     const error = new RecordError(`line longer than maxLineBytes=${maxLineBytes}`, `${path}:${line + firstLine - 1}`);
@@ -167,12 +206,15 @@ export async function* csvRows(
     stage.skip(error);
     return undefined;
   });
-  stream.on('error', (error) => parser.destroy(failure(error)));
+  // The line the parser had reached when the bytes failed (a corrupt gzip stream).
+  stream.on('error', (error) => parser.destroy(failure(error, parser.info.lines + firstLine - 1)));
   // readBatches reads the parser's error from `errored`: an error emitted between its waits must not be uncaught.
   parser.on('error', () => undefined);
   guard.on('error', (error) => parser.destroy(error));
   stream.pipe(guard).pipe(parser);
-  let names: string[] | undefined = options.columnNames ? [...options.columnNames] : undefined;
+  let names: string[] | undefined = options.columnNames ? [...options.columnNames] : options.headerNames ? [...options.headerNames] : undefined;
+  /** The names came from the file's header (so a header one cell short gets a row-name column). */
+  let namesFromHeader = !options.columnNames && !!options.headerNames;
   /** Per output position: the source column index (resolved once the names are known). */
   let picks: number[] = [];
   let labelPicks: number[] = [];
@@ -219,11 +261,15 @@ export async function* csvRows(
         if (header && !headerSeen) {
           headerSeen = true;
           // Given names win over the header's (files whose header lacks the row-name column).
-          if (names === undefined) names = record.map((n) => n.trim());
+          if (names === undefined) {
+            names = headerNames(record);
+            namesFromHeader = true;
+          }
           continue;
         }
         if (names === undefined) names = record.map((_, i) => String(i));
         if (!resolved) {
+          if (namesFromHeader) names = withRowNames(names, record.length);
           resolve(names);
           resolved = true;
         }
@@ -242,8 +288,11 @@ export async function* csvRows(
       if (out.length > 0) yield out;
     }
     if (fatal) throw fatal;
+    // `line` is now where the unclosed record starts: every record before it was counted.
+    if (unclosed) stage.skip(quoteNotClosed(unclosed, `${path}:${line}`));
   } catch (error) {
     if (error instanceof RecordError) throw error;
+    if ((error as { code?: string }).code === 'CSV_QUOTE_NOT_CLOSED') throw quoteNotClosed(error as CsvError, `${path}:${line}`);
     const lines = (error as { lines?: number }).lines;
     if ((error as { code?: string }).code === 'CSV_MAX_RECORD_SIZE') {
       throw new RecordError(`CSV record longer than maxLineBytes=${maxLineBytes}`, `${path}:${lines === undefined ? '?' : lines + firstLine - 1}`, { cause: error });

@@ -9,8 +9,9 @@ import { MAX_LINE_BYTES } from './lines.js';
 import { Readable } from 'node:stream';
 import { RecordError, type OnError } from '../../src/errors.js';
 import type { StageStats } from '../../src/stats.js';
-import { convert, csvRows, type CsvColumn, type CsvOptions, type LabelledRow } from './csv.js';
+import { convert, csvRows, headerNames, withRowNames, type CsvColumn, type CsvInternals, type CsvOptions, type LabelledRow } from './csv.js';
 import { FloatSlab } from './slab.js';
+import { ioError } from './source.js';
 
 const FLOAT: CsvColumn = { type: 'float' };
 const LF = 10;
@@ -52,27 +53,34 @@ function number(b: Uint8Array, s: number, end: number, d: number): number {
   while (i < end && (b[i] === SPACE || b[i] === TAB)) i++;
   let negative = false;
   if (i < end && (b[i] === 0x2d || b[i] === 0x2b)) negative = b[i++] === 0x2d;
+  // Leading zeros are no significant digits: skipped first, so the digit loops only accumulate.
+  const start = i;
+  while (i < end && b[i] === 0x30) i++;
   let mantissa = 0;
-  let digits = 0;
-  let significant = 0;
-  let scale = 0;
   let c = 0;
+  let from = i;
   for (; i < end; i++) {
     c = b[i] - 0x30;
     if (c < 0 || c > 9) break;
     mantissa = mantissa * 10 + c;
-    digits++;
-    if (mantissa !== 0) significant++;
   }
+  let significant = i - from;
+  let digits = i - start;
+  let scale = 0;
   if (i < end && b[i] === 0x2e) {
-    for (i++; i < end; i++) {
+    i++;
+    const point = i;
+    // 0.000123: zeros after the point are significant only after a non-zero digit.
+    if (significant === 0) while (i < end && b[i] === 0x30) i++;
+    from = i;
+    for (; i < end; i++) {
       c = b[i] - 0x30;
       if (c < 0 || c > 9) break;
       mantissa = mantissa * 10 + c;
-      digits++;
-      scale++;
-      if (mantissa !== 0) significant++;
     }
+    significant += i - from;
+    digits += i - point;
+    scale = i - point;
   }
   let exponent = 0;
   let bad = digits === 0 || significant > 19;
@@ -81,20 +89,25 @@ function number(b: Uint8Array, s: number, end: number, d: number): number {
     i++;
     let negExp = false;
     if (i < end && (b[i] === 0x2d || b[i] === 0x2b)) negExp = b[i++] === 0x2d;
-    const from = i;
+    const at = i;
     for (; i < end; i++) {
       c = b[i] - 0x30;
       if (c < 0 || c > 9) break;
       if (exponent < 1000) exponent = exponent * 10 + c;
     }
-    if (i === from) bad = true;
+    if (i === at) bad = true;
     if (negExp) exponent = -exponent;
   }
-  while (i < end && (b[i] === SPACE || b[i] === TAB)) i++;
-  if (i < end && b[i] !== d && b[i] !== LF && b[i] !== CR) {
-    // Something else in the cell: find its end, the general conversion will judge it.
-    while (i < end && b[i] !== d && b[i] !== LF && b[i] !== CR) i++;
-    bad = true;
+  if (i < end) {
+    c = b[i];
+    if (c !== d && c !== LF && c !== CR) {
+      while (i < end && (b[i] === SPACE || b[i] === TAB)) i++;
+      if (i < end && b[i] !== d && b[i] !== LF && b[i] !== CR) {
+        // Something else in the cell: find its end, the general conversion will judge it.
+        while (i < end && b[i] !== d && b[i] !== LF && b[i] !== CR) i++;
+        bad = true;
+      }
+    }
   }
   cellEnd = i;
   if (bad) return NaN;
@@ -119,32 +132,58 @@ function sureFloat32(value: number): boolean {
 
 const utf8 = new TextDecoder('utf-8', { fatal: false });
 
+/** Not a feature or label column: its cells are passed over unread. */
+const UNUSED = 0x7fffffff;
+
+/** Where the last `parseRow` stopped: the line break that ended the row, or the region's end. */
+let rowEnd = 0;
+
+/** The index of the first line break in `b[p, e)`, or `e`. */
+function lineEnd(b: Uint8Array, p: number, e: number): number {
+  while (p < e && b[p] !== LF && b[p] !== CR) p++;
+  return p;
+}
+
+/** The index just past the line break at `b[stop]` (`\r\n` counts as one), or `e`. */
+const pastBreak = (b: Uint8Array, stop: number, e: number): number =>
+  stop >= e ? e : stop + (b[stop] === CR && stop + 1 < e && b[stop + 1] === LF ? 2 : 1);
+
+/** A failure of a file's chunks as the RecordError that names it, with the line reached (gzip adds its offset). */
+export type ChunkFailure = (error: unknown, line?: number) => RecordError;
+
 /**
  * Reads labelled rows (`{ xs: Float32Array, ys }`, as `csvRows` with `labels`) from a file's
  * chunks, one batch per chunk. See the module comment; `numericCsv(options)` must hold.
+ * A chunk is read only until the next is asked for (the reader may reuse its memory): whatever
+ * outlives it (a line's start, a hand-over) is copied. An error of `chunks` goes through `failure`
+ * with the line reached.
  */
 export async function* numericCsvRows(
-  chunks: AsyncIterable<Buffer>,
+  chunks: AsyncIterable<Uint8Array>,
   path: string,
   options: CsvOptions & { readonly maxLineBytes?: number },
   onError: OnError,
   stage: StageStats,
+  failure: ChunkFailure = (error) => ioError(error, path),
 ): AsyncGenerator<LabelledRow[]> {
   const maxLineBytes = options.maxLineBytes ?? MAX_LINE_BYTES;
-  const { delimiter = ',', quote = '"', columns = {}, labels = [], select } = options;
+  const { delimiter = ',', quote = '"', labels = [], select } = options;
+  const columns = options.columns ?? {};
+  const columnOf = (name: string): CsvColumn | undefined => (Object.hasOwn(columns, name) ? columns[name] : undefined);
   const header = options.header ?? options.columnNames === undefined;
   const d = delimiter.charCodeAt(0);
   const q = quote === false ? -1 : quote.charCodeAt(0);
   /** The 1-based line the next line break ends. */
   let line = 1;
   let names: string[] | undefined = options.columnNames ? [...options.columnNames] : undefined;
+  /** The names came from the file's header (so a header one cell short gets a row-name column). */
+  let namesFromHeader = false;
   let headerSeen = !header;
   /** The feature columns and the label columns (source indices), once the names are known. */
   let picks: number[] | undefined;
   let labelPicks: number[] = [];
   /** Per source column: its feature index k, or label k as -(k + 1), or UNUSED. */
   let slot = new Int32Array(0);
-  const UNUSED = 0x7fffffff;
   /** Per source column: an `int` column (its values must be integers). */
   let ints = new Uint8Array(0);
   /** The current row's labels. */
@@ -161,22 +200,26 @@ export async function* numericCsvRows(
     for (const name of Object.keys(columns)) index(name);
     labelPicks = labels.map(index);
     const kept = select ? select.map(index) : all.map((_, i) => i);
-    picks = kept.filter((i) => !labelPicks.includes(i));
+    const chosen = kept.filter((i) => !labelPicks.includes(i));
+    picks = chosen;
     slot = new Int32Array(all.length).fill(UNUSED);
-    picks.forEach((c, k) => (slot[c] = k));
+    chosen.forEach((c, k) => (slot[c] = k));
     labelPicks.forEach((c, k) => (slot[c] = -(k + 1)));
-    ints = Uint8Array.from(all, (n) => (columns[n]?.type === 'int' ? 1 : 0));
+    ints = Uint8Array.from(all, (n) => (columnOf(n)?.type === 'int' ? 1 : 0));
     ys = new Float64Array(labelPicks.length);
   };
 
-  /** A row the general way (csv.ts's conversion, in its order), for a line the fast parse could not take whole: same values, same error. */
+  /**
+   * A row the general way (csv.ts's conversion, in its order), for a line the fast parse could
+   * not take whole: same values, same error.
+   */
   const generalRow = (record: string[], at: string): LabelledRow | RecordError => {
     const all = names!;
     if (record.length !== all.length) return new RecordError(`expected ${all.length} columns, got ${record.length}`, at);
+    const value = (c: number): number => Number(convert(record[c], all[c], columnOf(all[c]) ?? FLOAT, at));
     try {
-      const xs = new Float32Array(picks!.length);
-      for (let k = 0; k < picks!.length; k++) xs[k] = Number(convert(record[picks![k]], all[picks![k]], columns[all[picks![k]]] ?? FLOAT, at));
-      const values = labelPicks.map((c) => Number(convert(record[c], all[c], columns[all[c]] ?? FLOAT, at)));
+      const xs = Float32Array.from(picks!, value);
+      const values = labelPicks.map(value);
       return { xs, ys: values.length === 1 ? values[0] : Float32Array.from(values) };
     } catch (error) {
       return error as RecordError;
@@ -187,33 +230,83 @@ export async function* numericCsvRows(
   const cellsOf = (b: Uint8Array, s: number, e: number): string[] => utf8.decode(b.subarray(s, e)).split(delimiter);
 
   /**
+   * The header line (or, without one, the first row: its width names the columns) and, at the
+   * first row, the column picks. `s` starts a line that is not empty, `stop` is its end.
+   */
+  const learn = (b: Uint8Array, s: number, stop: number): void => {
+    if (!headerSeen) {
+      headerSeen = true;
+      if (names === undefined) {
+        names = headerNames(cellsOf(b, s, stop));
+        namesFromHeader = true;
+      }
+      return;
+    }
+    let width = 1;
+    for (let p = s; p < stop; p++) if (b[p] === d) width++;
+    if (names === undefined) names = Array.from({ length: width }, (_, i) => String(i));
+    else if (namesFromHeader) names = withRowNames(names, width);
+    resolve(names);
+  };
+
+  /**
+   * Parses one row's cells from `b[s]` up to the line break that ends it (or `e`), and sets
+   * `rowEnd` there: one pass over the bytes, no string. Returns the row or the RecordError that
+   * names it.
+   */
+  const parseRow = (b: Uint8Array, s: number, e: number, at: number): LabelledRow | RecordError => {
+    const width = names!.length;
+    const xs = slab.take(picks!.length);
+    let column = 0;
+    let p = s;
+    for (;;) {
+      const where = column < width ? slot[column] : UNUSED;
+      if (where === UNUSED) {
+        while (p < e && b[p] !== d && b[p] !== LF && b[p] !== CR) p++;
+      } else {
+        const value = number(b, p, e, d);
+        // Not a plain decimal, an int column's fraction, or a long decimal whose float32 is not
+        // certain: the line goes the general way.
+        if (Number.isNaN(value) || (ints[column] === 1 && !Number.isInteger(value)) || (approximate && !(where >= 0 && sureFloat32(value)))) {
+          rowEnd = lineEnd(b, p, e);
+          return generalRow(cellsOf(b, s, rowEnd), `${path}:${at}`);
+        }
+        if (where >= 0) xs[where] = value;
+        else ys[-where - 1] = value;
+        p = cellEnd;
+      }
+      column++;
+      if (p >= e || b[p] !== d) break;
+      p++; // the delimiter
+    }
+    rowEnd = p;
+    if (column !== width) return new RecordError(`expected ${width} columns, got ${column}`, `${path}:${at}`);
+    return { xs, ys: ys.length === 1 ? ys[0] : Float32Array.from(ys) };
+  };
+
+  /**
    * Parses the complete lines in `b[s, e)` (e just past a line break, or the file's end) into
    * `out`. Returns the bad row's error when it must stop (onError 'fail'), else undefined.
    */
   const parseLines = (b: Uint8Array, s: number, e: number, out: LabelledRow[]): RecordError | undefined => {
     let p = s;
     while (p < e) {
-      const at = line;
-      // The line's end (its break) and the start of the next.
-      let stop = p;
-      while (stop < e && b[stop] !== LF && b[stop] !== CR) stop++;
-      let next = stop;
-      if (next < e) next += b[next] === CR && next + 1 < e && b[next + 1] === LF ? 2 : 1;
-      line++;
-      if (stop === p) {
-        p = next;
+      const at = line++;
+      if (b[p] === LF || b[p] === CR) {
+        p = pastBreak(b, p, e);
         continue;
       }
-      if (!headerSeen) {
-        headerSeen = true;
-        if (names === undefined) names = cellsOf(b, p, stop).map((n) => n.trim());
-        p = next;
-        continue;
+      if (picks === undefined) {
+        const stop = lineEnd(b, p, e);
+        const wasHeader = !headerSeen;
+        learn(b, p, stop);
+        if (wasHeader) {
+          p = pastBreak(b, stop, e);
+          continue;
+        }
       }
-      if (names === undefined) names = cellsOf(b, p, stop).map((_, i) => String(i));
-      if (picks === undefined) resolve(names);
-      const row = parseRow(b, p, stop, `${path}:${at}`);
-      p = next;
+      const row = parseRow(b, p, e, at);
+      p = pastBreak(b, rowEnd, e);
       if (row instanceof RecordError) {
         if (onError === 'skip') {
           stage.skip(row);
@@ -226,35 +319,8 @@ export async function* numericCsvRows(
     return undefined;
   };
 
-  /** One line's cells into a row, or the RecordError that names it. */
-  const parseRow = (b: Uint8Array, s: number, e: number, at: string): LabelledRow | RecordError => {
-    const width = names!.length;
-    const xs = slab.take(picks!.length);
-    let column = 0;
-    let p = s;
-    for (;;) {
-      const where = column < width ? slot[column] : UNUSED;
-      if (where === UNUSED) {
-        while (p < e && b[p] !== d) p++;
-      } else {
-        const value = number(b, p, e, d);
-        // Not a plain decimal, an int column's fraction, or a long decimal whose float32 is not
-        // certain: the line goes the general way.
-        if (Number.isNaN(value) || (ints[column] === 1 && !Number.isInteger(value)) || (approximate && !(where >= 0 && sureFloat32(value)))) return generalRow(cellsOf(b, s, e), at);
-        if (where >= 0) xs[where] = value;
-        else ys[-where - 1] = value;
-        p = cellEnd;
-      }
-      column++;
-      if (p >= e) break;
-      p++; // the delimiter
-    }
-    if (column !== width) return new RecordError(`expected ${width} columns, got ${column}`, at);
-    return { xs, ys: ys.length === 1 ? ys[0] : Float32Array.from(ys) };
-  };
-
   const it = chunks[Symbol.asyncIterator]();
-  /** The bytes of a line begun in an earlier chunk (at most one line). */
+  /** The bytes of a line begun in an earlier chunk (at most one line), a copy. */
   let rest: Uint8Array = new Uint8Array(0);
   /** The last chunk ended in CR: a LF starting the next one belongs to that break. */
   let pendingCR = false;
@@ -262,9 +328,16 @@ export async function* numericCsvRows(
   let handedOver = false;
   try {
     for (;;) {
-      const result = await it.next();
+      let result: IteratorResult<Uint8Array>;
+      try {
+        result = await it.next();
+      } catch (error) {
+        throw failure(error, line);
+      }
       if (result.done) break;
-      let chunk: Uint8Array = result.value;
+      const value = result.value;
+      // One element kind on the hot path (a Buffer is a Uint8Array of another map).
+      let chunk = new Uint8Array(value.buffer, value.byteOffset, value.length);
       if (first) {
         first = false;
         // A UTF-8 byte order mark, as csv-parse's `bom` option drops it.
@@ -276,7 +349,7 @@ export async function* numericCsvRows(
         // Quoted fields, or a line that may grow past maxLineBytes: the general parser takes the
         // file over from the start of this line (it refuses or skips over-long lines).
         handedOver = true;
-        yield* handOver(concat(rest, chunk), it);
+        yield* handOver(concat(rest, chunk, true), it);
         return;
       }
       const out: LabelledRow[] = [];
@@ -285,16 +358,14 @@ export async function* numericCsvRows(
       while (last >= 0 && chunk[last] !== LF && chunk[last] !== CR) last--;
       let error: RecordError | undefined;
       if (last < 0) {
-        rest = concat(rest, chunk);
+        rest = concat(rest, chunk, true);
       } else {
         let from = 0;
         if (rest.length > 0) {
           // The line begun earlier ends at this chunk's first break.
-          let firstBreak = 0;
-          while (chunk[firstBreak] !== LF && chunk[firstBreak] !== CR) firstBreak++;
-          const joined = concat(rest, chunk.subarray(0, firstBreak + 1));
-          from = firstBreak + 1;
-          if (chunk[firstBreak] === CR && from < chunk.length && chunk[from] === LF) from++;
+          const firstBreak = lineEnd(chunk, 0, chunk.length);
+          const joined = concat(rest, chunk.subarray(0, firstBreak + 1), false);
+          from = pastBreak(chunk, firstBreak, chunk.length);
           error = parseLines(joined, 0, joined.length, out);
         }
         if (!error) error = parseLines(chunk, from, last + 1, out);
@@ -316,22 +387,31 @@ export async function* numericCsvRows(
   }
 
   /** Continues the file through `csvRows` from `head` (the current line on) and the chunks after it. */
-  async function* handOver(head: Uint8Array, tail: AsyncIterator<Buffer>): AsyncGenerator<LabelledRow[]> {
+  async function* handOver(head: Uint8Array, tail: AsyncIterator<Uint8Array>): AsyncGenerator<LabelledRow[]> {
     async function* bytes(): AsyncGenerator<Uint8Array> {
       try {
         yield head;
-        for (let r = await tail.next(); !r.done; r = await tail.next()) yield r.value;
+        // Copies: the stream below may hold a chunk past the next read.
+        for (let r = await tail.next(); !r.done; r = await tail.next()) yield r.value.slice();
       } finally {
         await tail.return?.();
       }
     }
-    const rest = { ...options, header: !headerSeen, columnNames: names };
-    yield* csvRows(Readable.from(bytes(), { objectMode: false }), path, rest, onError, stage, undefined, line) as AsyncGenerator<LabelledRow[]>;
+    // Names already read stay: given ones as given, a header's still open to the row-name rule.
+    const rest: CsvOptions & CsvInternals = {
+      ...options,
+      header: !headerSeen,
+      columnNames: picks !== undefined || !namesFromHeader ? names : undefined,
+      headerNames: picks === undefined && namesFromHeader ? names : undefined,
+    };
+    const stream = Readable.from(bytes(), { objectMode: false });
+    yield* csvRows(stream, path, rest, onError, stage, failure, line) as AsyncGenerator<LabelledRow[]>;
   }
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (a.length === 0) return b;
+/** `a` then `b` in one array; `b` itself when `a` is empty and `own` is false (else a copy). */
+function concat(a: Uint8Array, b: Uint8Array, own: boolean): Uint8Array {
+  if (a.length === 0) return own ? b.slice() : b;
   const out = new Uint8Array(a.length + b.length);
   out.set(a);
   out.set(b, a.length);

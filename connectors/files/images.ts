@@ -3,6 +3,7 @@ import { lstat, readdir, readFile, realpath } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import jpeg from 'jpeg-js';
 import type { Observable } from 'rxjs';
+import { withSignal } from '../../src/abort.js';
 import { RecordError, messageOf, type OnError } from '../../src/errors.js';
 import type { NDArray } from '../../src/types.js';
 import { linkTarget, selectFiles, walkFiles, type FileShard, type FollowSymlinks } from './listFiles.js';
@@ -226,6 +227,8 @@ export interface ImageFolderOptions {
   readonly name?: string;
   /** Which decoder reads the images (see {@link ImageDecoder}). Default `'auto'`. */
   readonly decoder?: ImageDecoder;
+  /** Aborting fails the source with an `AbortError` naming it and cancels the file read in flight. */
+  readonly signal?: AbortSignal;
 }
 
 /** One labelled image (a type alias, not an interface, so that `batch` stacks it field by field). */
@@ -304,7 +307,8 @@ export function fromImageFolder(root: string, options: ImageFolderOptions = {}):
   // Class names come from data (a config, a labels file): one naming '../x' would read outside the root.
   options.classes?.forEach(checkClassName);
   const key = {};
-  return pullBatches<LabelledImage>(key, options.name ?? 'fromImageFolder', (stage) =>
+  const { signal } = options;
+  const images = pullBatches<LabelledImage>(key, options.name ?? 'fromImageFolder', (stage) =>
     (async function* () {
       const classes = options.classes ? [...options.classes] : await imageFolderClasses(root, followSymlinks);
       const index = new Map(classes.map((c, i) => [c, i]));
@@ -318,10 +322,12 @@ export function fromImageFolder(root: string, options: ImageFolderOptions = {}):
         const label = index.get(labelName)!;
         let image: Image;
         try {
-          const bytes = await readFile(path);
+          const bytes = await readFile(path, { signal });
           stage.extra.bytesRead = (stage.extra.bytesRead ?? 0) + bytes.length;
           image = await decodeImageAsync(bytes, { size, channels, origin: path, maxPixels, decoder: options.decoder });
         } catch (error) {
+          // A read cancelled by the signal is no bad image: the source is already failing.
+          if (signal?.aborted) throw error;
           const failure = error instanceof RecordError ? error : new RecordError(`cannot read image: ${messageOf(error)}`, path, { cause: error });
           if (onError === 'skip') {
             stage.skip(failure);
@@ -333,4 +339,5 @@ export function fromImageFolder(root: string, options: ImageFolderOptions = {}):
       }
     })(),
   );
+  return withSignal(images, signal, `fromImageFolder(${root})`);
 }

@@ -20,8 +20,15 @@ export const MAX_LINE_BYTES = 16 * 1024 * 1024;
  * the limit, the rest of it is read past up to the next line break, and it comes out as
  * `{ text: '', tooLong: true }` with its line number, for the caller to report or skip. So a
  * reader holds at most about `maxLineBytes` plus a read chunk, whatever the file.
+ *
+ * An error of `chunks` is thrown as `failed(error, line)` makes it, `line` being the line it was
+ * reading (a corrupt gzip stream names its offset and that line).
  */
-export async function* splitLines(chunks: AsyncIterable<Buffer | string>, maxLineBytes = MAX_LINE_BYTES): AsyncGenerator<Line[]> {
+export async function* splitLines(
+  chunks: AsyncIterable<Buffer | string>,
+  maxLineBytes = MAX_LINE_BYTES,
+  failed: (error: unknown, line: number) => unknown = (error) => error,
+): AsyncGenerator<Line[]> {
   const decoder = new StringDecoder('utf8');
   /** Text of the line being assembled (everything after the last line break seen). */
   let rest = '';
@@ -38,47 +45,61 @@ export async function* splitLines(chunks: AsyncIterable<Buffer | string>, maxLin
     if (restBytes + (end - start) * 3 <= maxLineBytes) return false;
     return restBytes + Buffer.byteLength(text.slice(start, end), 'utf8') > maxLineBytes;
   };
-  for await (const chunk of chunks) {
-    let text = typeof chunk === 'string' ? chunk : decoder.write(chunk);
-    if (pendingCR && text.startsWith('\n')) text = text.slice(1);
-    pendingCR = false;
-    const out: Line[] = [];
-    let start = 0;
-    for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      if (c !== 10 && c !== 13) continue;
-      if (dropping || over(text, start, i)) {
-        out.push({ text: '', line: ++line, tooLong: true });
-        dropping = false;
-      } else {
-        const piece = text.slice(start, i);
-        out.push({ text: rest ? rest + piece : piece, line: ++line });
+  const it = chunks[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      let next: IteratorResult<Buffer | string>;
+      try {
+        next = await it.next();
+      } catch (error) {
+        throw failed(error, line + 1);
       }
-      rest = '';
-      restBytes = 0;
-      if (c === 13) {
-        if (i + 1 < text.length) {
-          if (text.charCodeAt(i + 1) === 10) i++;
+      if (next.done) break;
+      const chunk = next.value;
+      let text = typeof chunk === 'string' ? chunk : decoder.write(chunk);
+      if (pendingCR && text.startsWith('\n')) text = text.slice(1);
+      pendingCR = false;
+      const out: Line[] = [];
+      let start = 0;
+      for (let i = 0; i < text.length; i++) {
+        const c = text.charCodeAt(i);
+        if (c !== 10 && c !== 13) continue;
+        if (dropping || over(text, start, i)) {
+          out.push({ text: '', line: ++line, tooLong: true });
+          dropping = false;
         } else {
-          pendingCR = true;
+          const piece = text.slice(start, i);
+          out.push({ text: rest ? rest + piece : piece, line: ++line });
         }
-      }
-      start = i + 1;
-    }
-    if (!dropping && start < text.length) {
-      const tail = text.slice(start);
-      const bytes = Buffer.byteLength(tail, 'utf8');
-      if (restBytes + bytes > maxLineBytes) {
-        // Stop gathering: the line is a bad record whatever follows.
-        dropping = true;
         rest = '';
         restBytes = 0;
-      } else {
-        rest += tail;
-        restBytes += bytes;
+        if (c === 13) {
+          if (i + 1 < text.length) {
+            if (text.charCodeAt(i + 1) === 10) i++;
+          } else {
+            pendingCR = true;
+          }
+        }
+        start = i + 1;
       }
+      if (!dropping && start < text.length) {
+        const tail = text.slice(start);
+        const bytes = Buffer.byteLength(tail, 'utf8');
+        if (restBytes + bytes > maxLineBytes) {
+          // Stop gathering: the line is a bad record whatever follows.
+          dropping = true;
+          rest = '';
+          restBytes = 0;
+        } else {
+          rest += tail;
+          restBytes += bytes;
+        }
+      }
+      if (out.length > 0) yield out;
     }
-    if (out.length > 0) yield out;
+  } finally {
+    // Stopped early (or failed): the file closes.
+    await it.return?.();
   }
   const last = decoder.end();
   if (!dropping && last) {

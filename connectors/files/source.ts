@@ -3,6 +3,7 @@
  * a pull source that lets every file of one `fromFiles` call report into one statistics stage.
  */
 import { createReadStream } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import type { Observable } from 'rxjs';
@@ -23,8 +24,11 @@ export interface ByteSource {
   bytesRead(): number;
   /** Destroys the streams (and so closes the file descriptor). Idempotent. */
   close(): void;
-  /** A read or decompression failure as a RecordError naming the file and where it was: the compressed byte offset for gzip. */
-  failure(error: unknown): RecordError;
+  /**
+   * A read or decompression failure as a RecordError naming the file and where it was: for gzip
+   * the compressed byte offset, and the line the reader had reached when it knows it.
+   */
+  failure(error: unknown, line?: number): RecordError;
 }
 
 export function isGzip(path: string, compression: Compression = 'auto'): boolean {
@@ -53,9 +57,51 @@ export function openBytes(path: string, compression: Compression = 'auto', highW
       file.destroy();
       gunzip.destroy();
     },
-    // bytesWritten: compressed bytes the inflater took in, so the bad data lies before it.
-    failure: (error) => ioError(error, isZlibError(error) ? `${path} compressed byte ${gunzip.bytesWritten}` : path),
+    // bytesWritten: compressed bytes the inflater had consumed when it failed; the bad data lies
+    // in the input after it (within the read chunk it was working on).
+    failure: (error, line) => {
+      if (!isZlibError(error)) return ioError(error, path);
+      return ioError(error, `${path} compressed byte ${gunzip.bytesWritten}${line === undefined ? '' : `, line ${line}`}`);
+    },
   };
+}
+
+/**
+ * The bytes of an uncompressed file in `chunkBytes` reads through two buffers that are reused:
+ * while the consumer works on one chunk the next is read into the other (one chunk of read-ahead,
+ * as a stream's). So a yielded chunk is valid only until the next `next()`: for consumers that
+ * copy what they keep (the numeric CSV parser). No buffer per read, no stream machinery: measured
+ * on a 63 MB CSV, a quarter of `createReadStream`'s CPU time at 64 KiB. `onRead(bytes)` counts
+ * what came from disk. The handle closes when the file ends, fails, or the consumer stops.
+ */
+export async function* reusedChunks(path: string, onRead: (bytes: number) => void, chunkBytes = CHUNK_BYTES): AsyncGenerator<Uint8Array> {
+  const handle: FileHandle = await open(path, 'r');
+  const buffers = [new Uint8Array(chunkBytes), new Uint8Array(chunkBytes)];
+  let turn = 0;
+  let position = 0;
+  const read = (buffer: Uint8Array): Promise<number> =>
+    handle.read(buffer, 0, chunkBytes, position).then(({ bytesRead }) => {
+      position += bytesRead;
+      return bytesRead;
+    });
+  let pending: Promise<number> | undefined = read(buffers[0]);
+  try {
+    for (;;) {
+      const bytes = await pending;
+      pending = undefined;
+      if (bytes === 0) return;
+      onRead(bytes);
+      const chunk = buffers[turn];
+      turn ^= 1;
+      // Read ahead into the other buffer (the consumer is done with it: it asked for this chunk).
+      pending = read(buffers[turn]);
+      yield bytes === chunkBytes ? chunk : chunk.subarray(0, bytes);
+    }
+  } finally {
+    // A read still in flight finishes before the handle closes; its error no longer matters.
+    await pending?.catch(() => undefined);
+    await handle.close();
+  }
 }
 
 const isZlibError = (error: unknown): boolean => error instanceof Error && 'code' in error && typeof error.code === 'string' && error.code.startsWith('Z_');
