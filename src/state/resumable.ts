@@ -102,7 +102,7 @@ export function resumable<T>(source: Observable<T>, options: ResumableOptions = 
     restoreFrom = undefined;
     const epoch = from ? from.epoch : nextEpoch;
     nextEpoch = epoch + 1;
-    const mid = from?.at === 'mid' ? from : undefined;
+    const mid = from?.at === 'mid' && !expired(from, name) ? from : undefined;
     const registry = new StateRegistry(epoch, mid?.stages, name);
     const run: Run = { registry, base: mid?.consumed ?? 0, delivered: 0, recent: [], status: 'running' };
     current = run;
@@ -183,6 +183,23 @@ export function resumable<T>(source: Observable<T>, options: ResumableOptions = 
 
   Object.defineProperty(pipeline, 'nextEpoch', { get: () => (restoreFrom ? restoreFrom.epoch : nextEpoch) });
   return Object.assign(pipeline, { checkpoint, restore }) as ResumablePipeline<T>;
+}
+
+/**
+ * Whether a stage's saved position has expired (a BigQuery read session, kept 6 hours): then the
+ * epoch restarts from its beginning, and a warning says why (the elements of the epoch trained
+ * before the checkpoint are trained again).
+ */
+function expired(state: PipelineCheckpoint, name: string): boolean {
+  const now = Date.now();
+  for (const stage of state.stages) {
+    const at = (stage.state as { expiresAt?: unknown } | null)?.expiresAt;
+    if (typeof at === 'number' && at <= now) {
+      process.emitWarning(`${name}: the position of '${stage.name}' expired at ${new Date(at).toISOString()}; epoch ${state.epoch} restarts from its beginning`, { code: 'RXDATA_STATE_EXPIRED' });
+      return true;
+    }
+  }
+  return false;
 }
 
 /** The position at the beginning of `epoch`: restoring it makes the next subscription that epoch (its shuffle order), from its start. */
