@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { concatMap as rxConcatMap, from, map, type Observable } from 'rxjs';
-import { batch, cache, consume, fromFiles, fromIterable, interleave, parallelMap, prefetch, shuffle } from '../src/index.js';
+import { batch, cache, consume, fromFiles, fromIterable, interleave, parallelMap, prefetch, shard, shuffle } from '../src/index.js';
 import { CheckpointError, resumable } from '../src/state/index.js';
 import { sleep } from './helpers.js';
 import { checkResume, train } from './fixtures/resume/train.js';
@@ -121,4 +121,9 @@ test('cache: a pass being recorded and a replay resume exactly, also in a proces
   const shared = cache<{ x: number }>();
   const sameProcess = (): Observable<unknown> => fromIterable(values(60)).pipe(map((x) => ({ x })), shared, shuffle(16, { seed: 2 }), batch(5));
   await checkResume(t, sameProcess, 3, [20]);
+});
+
+test('shard between stages of ours keeps its count across a restore', async (t) => {
+  const build = (): Observable<unknown> => fromIterable(values(90)).pipe(shard(3, 1), shuffle(7, { seed: 5 }), batch(4));
+  await checkResume(t, build, 2, [2, 5, 9]);
 });
