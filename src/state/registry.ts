@@ -172,6 +172,12 @@ export class StateRegistry {
 
   /** Every stage's state, or an error naming the stage that makes the pipeline unsaveable. */
   save(): SavedStage[] {
+    this.check();
+    return this.stages.map((s) => ({ kind: s.hooks.kind, name: s.hooks.name, state: s.hooks.save() }));
+  }
+
+  /** Throws a {@link CheckpointError} naming what makes the pipeline unsaveable, if anything. */
+  check(): void {
     if (this.nonLinear.length > 0) {
       throw new CheckpointError(`the pipeline merges several sources of ours (${this.nonLinear.join(', ')}): positions of fan-in stages (merge, zip, concat) cannot be saved; use interleave`);
     }
@@ -185,7 +191,6 @@ export class StateRegistry {
     if (top.hooks.role !== 'source') {
       throw new CheckpointError(`the source above '${top.hooks.name}' cannot save its position (it is not fromIterable, fromFiles, interleave, fromKafka or fromBigQuery)`);
     }
-    return this.stages.map((s) => ({ kind: s.hooks.kind, name: s.hooks.name, state: s.hooks.save() }));
   }
 
   /** Elements held per stage that holds any (for the checkpoint's size report). */

@@ -153,16 +153,19 @@ export function resumable<T>(source: Observable<T>, options: ResumableOptions = 
       throw new RangeError(`checkpoint: consumed must be an integer between 0 and ${run.delivered} (elements delivered by this subscription), got ${consumed}`);
     }
     const pending = run.delivered - consumed;
+    // An epoch over and all consumed: the next subscription starts the next one, whatever the stages.
+    if (run.status !== 'running' && pending === 0) return startOfEpoch(run.registry.epoch + 1);
+    // What the stages can save is the more fundamental question: asked before the pending count.
+    run.registry.check();
+    const stages = run.status === 'running' ? run.registry.save() : [];
     if (pending > run.recent.length) {
       throw new CheckpointError(`${pending} elements were delivered and not consumed, more than maxPending=${maxPending} kept for a checkpoint; raise resumable's maxPending`);
     }
     if (run.status !== 'running') {
       // Completed, or unsubscribed (take, a stop): the source side of this epoch is over. What the
       // consumer still has comes first on restore; the subscription after it starts the next epoch.
-      if (pending === 0) return startOfEpoch(run.registry.epoch + 1);
       return { ...base, at: 'mid', epoch: run.registry.epoch, consumed: run.base + consumed, pending: run.recent.slice(run.recent.length - pending), stages: [], held: {}, sourceDone: true };
     }
-    const stages = run.registry.save();
     return {
       ...base,
       at: 'mid',
