@@ -1,5 +1,6 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import { subscribeTied } from '../src/flow.js';
+import { registerStage } from '../src/state/registry.js';
 import { derivesCardinality } from '../src/cardinality.js';
 import { stack } from '../src/stack.js';
 import { carryProvenance } from '../src/provenance.js';
@@ -65,6 +66,12 @@ export function batchesOf<T, R>(size: number, dropRemainder: boolean, make: (ele
     new Observable<R>((subscriber) => {
       /** The group being filled (at most `size` elements). */
       let buffer: T[] = [];
+      // In a resumable pipeline: the partial group is saved (see src/state/).
+      const state = registerStage({ kind: 'batch', name: 'batch', role: 'operator', save: () => ({ buffer: buffer.slice() }), held: () => buffer.length });
+      if (state) {
+        buffer = (state.restored as { buffer: T[] } | undefined)?.buffer.slice() ?? [];
+        subscriber = state.emitter(subscriber);
+      }
       const emit = (elements: T[]): void => {
         let out: R;
         try {
@@ -79,6 +86,7 @@ export function batchesOf<T, R>(size: number, dropRemainder: boolean, make: (ele
       };
       const upstream = subscribeTied(subscriber, source, {
         next(value) {
+          state?.received();
           buffer.push(value);
           if (buffer.length < size) return;
           const full = buffer;

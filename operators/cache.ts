@@ -1,4 +1,4 @@
-import { Observable, type MonoTypeOperatorFunction } from 'rxjs';
+import { Observable, skip, type MonoTypeOperatorFunction } from 'rxjs';
 import { existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -9,6 +9,7 @@ import { RecordFileWriter, readRecordFile } from '../src/recordFile.js';
 import { isTypedArray } from '../src/types.js';
 import { isPlainObject } from '../src/stack.js';
 import { stageFor } from '../src/stats.js';
+import { registerStage, withoutRegistry, type StageHandle } from '../src/state/registry.js';
 
 export interface CacheOptions {
   /** Bytes held in memory before spilling to `dir`, or failing without one. Default 1 GiB. */
@@ -123,8 +124,45 @@ export function cache<T>(options: CacheOptions = {}): CacheOperator<T> {
   const operator = ((source: Observable<T>) =>
     scoped<T>((subscriber, scope) => {
       const stage = stageFor(scope.stats, key, name, 'operator');
-      if (recorded && replay) return replay.subscribe(subscriber);
-      if (recording) return source.subscribe(subscriber);
+      // In a resumable pipeline (src/state/): a replay saves its position; a recording pass saves
+      // nothing of its own (its source's stages save theirs). Restored: a replay position with no
+      // recording in this process reads the source again from the start, recording it all and
+      // emitting from the position on; a recording pass restored mid-way passes through without
+      // recording (it is not a complete pass): the next complete pass records.
+      const replaying = Boolean(recorded && replay);
+      /** Elements emitted before this subscription (a restored replay position). */
+      let base = 0;
+      const state: StageHandle | undefined = registerStage({
+        kind: 'cache',
+        name,
+        role: replaying ? 'source' : 'operator',
+        save: () => (replaying ? { mode: 'replay', position: base + state!.out } : { mode: 'record', unseen }),
+      });
+      const restored = state?.restored as { mode: 'replay'; position: number } | { mode: 'record'; unseen: number } | undefined;
+      /** Elements of the source to pass over without emitting: what a restored replay position had emitted already. */
+      let unseen = restored?.mode === 'record' ? restored.unseen : 0;
+      if (state) subscriber = state.emitter(subscriber);
+      if (replaying && replay) {
+        if (restored?.mode === 'record') throw new Error(`restore: ${name} was recording at the checkpoint, but holds a complete recording here`);
+        base = restored?.mode === 'replay' ? restored.position : 0;
+        const from = replay;
+        return withoutRegistry(() => (base > 0 ? from.pipe(skip(base)) : from).subscribe(subscriber));
+      }
+      if (recording || restored?.mode === 'record') {
+        return subscribeTied(subscriber, source, {
+          next(value) {
+            state?.received();
+            if (unseen > 0) unseen--;
+            else subscriber.next(value);
+          },
+          error: (error) => subscriber.error(error),
+          complete: () => subscriber.complete(),
+        });
+      }
+      if (restored?.mode === 'replay' && state) {
+        unseen = restored.position;
+        state.registry.startFreshAbove(state);
+      }
       recording = true;
       /** Elements recorded in memory (until a spill). */
       let items: T[] = [];
@@ -173,6 +211,12 @@ export function cache<T>(options: CacheOptions = {}): CacheOperator<T> {
             done = true;
             discard();
             subscriber.error(error);
+            return;
+          }
+          state?.received();
+          if (unseen > 0) {
+            // Emitted before the checkpoint (from a replay in the process that saved it).
+            unseen--;
             return;
           }
           stage.out++;

@@ -1,6 +1,7 @@
 import type { Observable, OperatorFunction, Subscription } from 'rxjs';
 import { Outbox, Valve, scoped, subscribeBehind, pumpLoop } from '../src/flow.js';
 import { stageFor } from '../src/stats.js';
+import { Mirror, registerStage, withoutRegistry } from '../src/state/registry.js';
 import { availableParallelism } from 'node:os';
 import { AUTO_MAX_CYCLE_LENGTH } from '../src/autotune/options.js';
 import { tunedScope } from '../src/autotune/tuner.js';
@@ -35,6 +36,28 @@ interface Slot<R> {
   /** Values received and not yet emitted (one for our sources; foreign ones may push more). */
   readonly queue: R[];
   done: boolean;
+  /** Which input (0-based, in the outer source's order) this slot reads, and what the slot took from it. */
+  input: number;
+  taken: number;
+  /** Values to drop before the first one taken: what a restored slot had taken before the checkpoint. */
+  skip: number;
+  /** A string input (a file path), to check a restored pipeline reads the same inputs. */
+  label: string | undefined;
+}
+
+/**
+ * What `interleave` saves in a pipeline checkpoint: positions, not elements. Inputs opened so far,
+ * the cycle (per open slot: its input's number and how many values were taken from it), whose
+ * turn it is, and the (at most one) value taken and not yet emitted. On restore the outer source
+ * is read again (it must give the same inputs: a sorted file list, an array), finished inputs are
+ * passed over unopened, and each open one is re-subscribed and its first `taken` values dropped.
+ */
+interface InterleaveState<R> {
+  readonly opened: number;
+  readonly current: number;
+  readonly inBlock: number;
+  readonly slots: ({ readonly input: number; readonly taken: number; readonly label: string | undefined } | null)[];
+  readonly pending: R[];
 }
 
 /**
@@ -92,6 +115,26 @@ export function interleave<T, R>(fn: (input: T, index: number) => Observable<R>,
       const outerGate = new Valve(stage.name);
       outerGate.set(false);
       let open = 0;
+      // In a resumable pipeline this stage owns the positions of its inputs and inner sources (they
+      // are subscribed with the registry hidden): see InterleaveState.
+      const pendingOut = new Mirror<R>();
+      const state = registerStage({
+        kind: 'interleave',
+        name,
+        role: 'source',
+        save: (): InterleaveState<R> => ({
+          opened: inputIndex,
+          current,
+          inBlock,
+          slots: cycle.map((slot) => (slot ? { input: slot.input, taken: slot.taken, label: slot.label } : null)),
+          pending: pendingOut.values(),
+        }),
+        held: () => pendingOut.size,
+      });
+      const restored = state?.restored as InterleaveState<R> | undefined;
+      if (state) subscriber = state.emitter(subscriber, () => pendingOut.shift());
+      /** Outer inputs seen in this subscription (a restored one matches the first `restored.opened` to its slots). */
+      let seen = 0;
       const outbox = new Outbox<R>(subscriber, below, () => pump(), stage);
       /** The positions in turn: the cycle length, or more while slots past a lowered one drain. */
       const span = (): number => {
@@ -104,21 +147,35 @@ export function interleave<T, R>(fn: (input: T, index: number) => Observable<R>,
         inBlock = 0;
         current = (current + 1) % span();
       };
+      const newSlot = (input: number, skip: number, label: string | undefined): Slot<R> => {
+        const gate = new Valve(stage.name);
+        gate.set(false);
+        open++;
+        return { subscription: undefined, gate, queue: [], done: false, input, taken: skip, skip, label };
+      };
       const openSlot = (index: number, input: T): void => {
+        const number = inputIndex++;
+        const slot = newSlot(number, 0, typeof input === 'string' ? input : undefined);
+        cycle[index] = slot;
+        attach(slot, input);
+      };
+      /** Subscribes `slot`'s inner source (for a restored slot: a placeholder made at subscription). */
+      const attach = (slot: Slot<R>, input: T): void => {
         let inner: Observable<R>;
         try {
-          inner = fn(input, inputIndex++);
+          inner = fn(input, slot.input);
         } catch (error) {
           outbox.error(error);
           return;
         }
-        const gate = new Valve(stage.name);
-        gate.set(false);
-        const slot: Slot<R> = { subscription: undefined, gate, queue: [], done: false };
-        cycle[index] = slot;
-        open++;
-        slot.subscription = subscribeBehind(scope, gate, inner, {
+        const gate = slot.gate;
+        slot.subscription = withoutRegistry(() => subscribeBehind(scope, gate, inner, {
           next(value) {
+            if (slot.skip > 0) {
+              // Taken before the checkpoint: dropped, and the gate stays as it was.
+              slot.skip--;
+              return;
+            }
             if (knob) {
               knob.complete();
               knob.sample(value);
@@ -130,11 +187,15 @@ export function interleave<T, R>(fn: (input: T, index: number) => Observable<R>,
           },
           error: (error) => outbox.error(error),
           complete() {
+            if (slot.skip > 0) {
+              outbox.error(new Error(`restore: ${name}: input #${slot.input}${slot.label ? ` (${slot.label})` : ''} ended ${slot.skip} elements before the position in the checkpoint (the data changed since)`));
+              return;
+            }
             slot.done = true;
             gate.set(false);
             pump();
           },
-        }, subscriber);
+        }, subscriber));
       };
       /** Takes the next value of slot `index` into the outbox, or asks it for one. True when it moved on. */
       const take = (index: number): 'value' | 'ended' | 'waiting' => {
@@ -142,6 +203,8 @@ export function interleave<T, R>(fn: (input: T, index: number) => Observable<R>,
         if (slot.queue.length > 0) {
           const value = slot.queue.shift()!;
           stage.in++;
+          slot.taken++;
+          if (state) pendingOut.push(value);
           outbox.push(value);
           return 'value';
         }
@@ -233,18 +296,53 @@ export function interleave<T, R>(fn: (input: T, index: number) => Observable<R>,
         for (const s of cycle) if (s && s.queue.length === 0 && !s.done) s.gate.set(true);
       };
 
-      const outer = subscribeBehind(scope, outerGate, source, {
+      if (restored) {
+        // Placeholders for the open slots, subscribed as the outer source gives their inputs again.
+        current = restored.current;
+        inBlock = restored.inBlock;
+        inputIndex = restored.opened;
+        restored.slots.forEach((saved, k) => {
+          if (saved) cycle[k] = newSlot(saved.input, saved.taken, saved.label);
+        });
+        for (const value of restored.pending) {
+          pendingOut.push(value);
+          outbox.push(value);
+        }
+        if (restored.opened > 0) outerGate.set(true);
+      }
+      const outer = withoutRegistry(() => subscribeBehind(scope, outerGate, source, {
         next(input) {
+          if (restored && seen < restored.opened) {
+            // An input opened before the checkpoint: reopen it where it was, or pass over it (finished).
+            const number = seen++;
+            const k = cycle.findIndex((slot) => slot?.input === number && slot.subscription === undefined);
+            if (k >= 0) {
+              const slot = cycle[k]!;
+              const label = typeof input === 'string' ? input : undefined;
+              if (slot.label !== label) {
+                outbox.error(new Error(`restore: ${name}: input #${number} is ${JSON.stringify(label)}, the checkpoint has ${JSON.stringify(slot.label)} (the inputs changed since)`));
+                return;
+              }
+              attach(slot, input);
+            }
+            if (seen === restored.opened) outerGate.set(false);
+            pump();
+            return;
+          }
           inputs.push(input);
           outerGate.set(false);
           pump();
         },
         error: (error) => outbox.error(error),
         complete() {
+          if (restored && seen < restored.opened) {
+            outbox.error(new Error(`restore: ${name}: the outer source gave ${seen} inputs, the checkpoint had opened ${restored.opened} (the inputs changed since)`));
+            return;
+          }
           inputsDone = true;
           pump();
         },
-      }, subscriber);
+      }, subscriber));
       pump();
       return () => {
         outer.unsubscribe();

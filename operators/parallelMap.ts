@@ -1,8 +1,9 @@
-import { Observable, from, isObservable, mergeMap, of, tap, type ObservableInput, type OperatorFunction } from 'rxjs';
+import { Observable, concat, from, isObservable, mergeMap, of, tap, type ObservableInput, type OperatorFunction } from 'rxjs';
 import { availableParallelism } from 'node:os';
 import { ElementError, type OnError } from '../src/errors.js';
 import { Outbox, Valve, scoped, subscribeBehind } from '../src/flow.js';
 import { stageFor } from '../src/stats.js';
+import { registerStage } from '../src/state/registry.js';
 import { AUTO_MAX_CONCURRENCY } from '../src/autotune/options.js';
 import { tunedScope } from '../src/autotune/tuner.js';
 
@@ -22,6 +23,21 @@ export interface ParallelMapOptions {
   onSkip?: (error: ElementError) => void;
   /** The stage's name in pipeline statistics. */
   name?: string;
+}
+
+/** What `parallelMap` saves in a pipeline checkpoint: the inputs taken and not yet fully emitted (their calls rerun on restore), in order. */
+interface ParallelMapState<T> {
+  /** `skip`: values of that input's call already emitted (an Observable `fn` may give several). */
+  readonly items: { readonly value: T; readonly index: number; readonly skip: number }[];
+  /** The index the next new input gets. */
+  readonly next: number;
+}
+
+/** An input inside the stage, for a checkpoint: `left` values of its call wait in the outbox once delivered. */
+interface Held<T> {
+  readonly value: T;
+  skip: number;
+  left: number;
 }
 
 /** What one element's call produced: all its values once the call has finished. */
@@ -88,6 +104,34 @@ export function parallelMap<T, R>(
         knob?.observe(inside, inside + parked.size, outbox.size);
         gate.set(inside + parked.size + outbox.size < concurrency);
       };
+      // In a resumable pipeline: the inputs taken and not yet emitted are saved, and their calls
+      // rerun on restore before new inputs (see src/state/). `held` is keyed by arrival index.
+      const held = new Map<number, Held<T>>();
+      /** Owners (arrival indices) of the values in the outbox, oldest first. */
+      const owners: number[] = [];
+      let arrivals = 0;
+      const state = registerStage({
+        kind: 'parallelMap',
+        name,
+        role: 'operator',
+        save: (): ParallelMapState<T> => ({
+          items: [...held.entries()].sort((a, b) => a[0] - b[0]).map(([i, h]) => ({ value: h.value, index: external(i), skip: h.skip })),
+          next: external(arrivals),
+        }),
+        held: () => held.size,
+      });
+      const restored = state?.restored as ParallelMapState<T> | undefined;
+      const resumed = restored?.items ?? [];
+      /** The index `fn` saw for this arrival in the run that saved the state. */
+      const external = (i: number): number => (!restored ? i : i < resumed.length ? resumed[i].index : restored.next + i - resumed.length);
+      if (state) {
+        subscriber = state.emitter(subscriber, () => {
+          const owner = owners.shift()!;
+          const h = held.get(owner)!;
+          h.skip++;
+          if (--h.left === 0) held.delete(owner);
+        });
+      }
       const outbox = new Outbox<R>(subscriber, below, update, stage);
       const offKnob = knob?.onChange((value) => {
         concurrency = value;
@@ -96,7 +140,7 @@ export function parallelMap<T, R>(
 
       const call = (value: T, index: number): ObservableInput<Slot<R>> => {
         const settle = (error: unknown): Observable<Slot<R>> => {
-          const failure = new ElementError(name, index, error);
+          const failure = new ElementError(name, external(index), error);
           if (onError === 'fail') throw failure;
           stage.skip(failure);
           onSkip?.(failure);
@@ -104,7 +148,7 @@ export function parallelMap<T, R>(
         };
         let result: R | PromiseLike<R> | Observable<R>;
         try {
-          result = fn(value, index, abort.signal);
+          result = fn(value, external(index), abort.signal);
         } catch (error) {
           return settle(error);
         }
@@ -132,10 +176,27 @@ export function parallelMap<T, R>(
 
       const deliver = (slot: Slot<R>): void => {
         if (knob && slot.values.length > 0) knob.sample(slot.values[0]);
-        for (const v of slot.values) outbox.push(v);
+        if (!state) {
+          for (const v of slot.values) outbox.push(v);
+          return;
+        }
+        const h = held.get(slot.index)!;
+        const values = h.skip > 0 ? slot.values.slice(h.skip) : slot.values;
+        h.left = values.length;
+        if (values.length === 0) held.delete(slot.index);
+        for (const v of values) {
+          owners.push(slot.index);
+          outbox.push(v);
+        }
       };
-      const upstream = subscribeBehind(scope, gate, source.pipe(
-          tap(() => {
+      const input = restored ? concat(from(resumed.map((r) => r.value)), source) : source;
+      const upstream = subscribeBehind(scope, gate, input.pipe(
+          tap((value) => {
+            if (state) {
+              const i = arrivals++;
+              if (i >= resumed.length) state.received();
+              held.set(i, { value, skip: i < resumed.length ? resumed[i].skip : 0, left: 0 });
+            }
             inside++;
             stage.in++;
             update();

@@ -3,6 +3,7 @@ import { Outbox, Valve, scoped, subscribeBehind } from '../src/flow.js';
 import { stageFor } from '../src/stats.js';
 import { AUTO_MAX_PREFETCH } from '../src/autotune/options.js';
 import { tunedScope } from '../src/autotune/tuner.js';
+import { Mirror, registerStage } from '../src/state/registry.js';
 
 /**
  * Keeps up to `n` elements ready ahead of a slow consumer, and stops the producer when full.
@@ -42,6 +43,10 @@ export function prefetch<T>(n: number | 'auto', options: { name?: string; /** Th
       let depth = knob ? knob.value : fixed;
       /** Open while the buffer has room: the producer above may run. */
       const gate = new Valve(stage.name);
+      // In a resumable pipeline: what the buffer holds is saved, mirrored as it fills and drains (see src/state/).
+      const held = new Mirror<T>();
+      const state = registerStage({ kind: 'prefetch', name: stage.name, role: 'operator', save: () => ({ buffer: held.values() }), held: () => held.size });
+      if (state) subscriber = state.emitter(subscriber, () => held.shift());
       const room = (): void => {
         knob?.observe(0, 0, outbox.size);
         gate.set(outbox.size < depth);
@@ -50,14 +55,21 @@ export function prefetch<T>(n: number | 'auto', options: { name?: string; /** Th
         knob?.complete();
         room();
       }, stage);
+      for (const value of (state?.restored as { buffer: T[] } | undefined)?.buffer ?? []) {
+        held.push(value);
+        outbox.push(value);
+      }
+      gate.set(outbox.size < depth);
       const offKnob = knob?.onChange((value) => {
         depth = value;
         room();
       });
       const upstream = subscribeBehind(scope, gate, source, {
         next(value) {
+          state?.received();
           stage.in++;
           knob?.sample(value);
+          if (state) held.push(value);
           outbox.push(value);
           room();
         },

@@ -1,4 +1,6 @@
-import { filter, type MonoTypeOperatorFunction } from 'rxjs';
+import { Observable, type MonoTypeOperatorFunction } from 'rxjs';
+import { subscribeTied } from '../src/flow.js';
+import { registerStage } from '../src/state/registry.js';
 import { derivesCardinality } from '../src/cardinality.js';
 
 /**
@@ -25,5 +27,24 @@ export function shard<T>(count: number, index: number): MonoTypeOperatorFunction
     throw new RangeError(`shard: index must be an integer in [0, ${count}), got ${index}`);
   }
   // Elements index, index + count, …: ⌈(n − index) / count⌉ of them (see src/cardinality.ts).
-  return derivesCardinality((n) => Math.max(0, Math.ceil((n - index) / count)), filter((_value, i) => i % count === index));
+  // A filter on the element's index; in a resumable pipeline the count seen is saved (src/state/).
+  return derivesCardinality((n) => Math.max(0, Math.ceil((n - index) / count)), (source) =>
+    new Observable<T>((subscriber) => {
+      /** Elements seen so far in this subscription. */
+      let seen = 0;
+      const state = registerStage({ kind: 'shard', name: 'shard', role: 'operator', save: () => ({ seen }) });
+      if (state) {
+        seen = (state.restored as { seen: number } | undefined)?.seen ?? 0;
+        subscriber = state.emitter(subscriber);
+      }
+      const out = subscriber;
+      return subscribeTied(out, source, {
+        next(value) {
+          state?.received();
+          if (seen++ % count === index) out.next(value);
+        },
+        error: (error) => out.error(error),
+        complete: () => out.complete(),
+      });
+    }));
 }

@@ -1,7 +1,16 @@
 import type { MonoTypeOperatorFunction } from 'rxjs';
 import { Outbox, scoped, subscribeTied } from '../src/flow.js';
-import { mixSeed, mulberry32, randomSeed } from '../src/random.js';
+import { Mulberry32, mixSeed, randomSeed } from '../src/random.js';
+import { Mirror, registerStage } from '../src/state/registry.js';
 import { stageFor } from '../src/stats.js';
+
+/** What `shuffle` saves in a pipeline checkpoint: its window (elements), the generator's state, and what is left of its final drain. */
+interface ShuffleState<T> {
+  readonly window: T[];
+  readonly rng: number;
+  readonly draining: boolean;
+  readonly drain: T[];
+}
 
 export interface ShuffleOptions {
   /** Same seed, same order. Default: a random seed chosen when the operator is created. */
@@ -43,13 +52,38 @@ export function shuffle<T>(windowSize: number, options: ShuffleOptions = {}): Mo
   return (source) =>
     scoped<T>((subscriber, scope) => {
       const stage = stageFor(scope.stats, key, options.name ?? 'shuffle', 'operator');
-      const random = mulberry32(reshuffleEachEpoch ? mixSeed(baseSeed, epoch++) : baseSeed);
+      // In a resumable pipeline: the epoch is the pipeline's, and the window, the generator's
+      // state and the final drain are saved (see src/state/).
+      const state = registerStage({
+        kind: 'shuffle',
+        name: stage.name,
+        role: 'operator',
+        save: (): ShuffleState<T> => ({ window: window.slice(), rng: rng.state, draining, drain: drained.values() }),
+        held: () => window.length + drained.size,
+      });
+      const rng = new Mulberry32(reshuffleEachEpoch ? mixSeed(baseSeed, state ? state.epoch : epoch++) : baseSeed);
+      const random = (): number => rng.next();
       /** The window: at most `windowSize` elements. */
       let window: T[] = [];
+      /** The upstream completed: the window is being drained (mirrored in `drained` for a checkpoint). */
+      let draining = false;
+      const drained = new Mirror<T>();
+      const restored = state?.restored as ShuffleState<T> | undefined;
+      if (state) subscriber = state.emitter(subscriber, () => draining && drained.shift());
       /** Emits the final drain only as fast as the stages below take it. */
       const outbox = new Outbox<T>(subscriber, scope, undefined, stage);
+      if (restored) {
+        window = restored.window.slice();
+        rng.state = restored.rng;
+        draining = restored.draining;
+        for (const v of restored.drain) {
+          drained.push(v);
+          outbox.push(v);
+        }
+      }
       const upstream = subscribeTied(subscriber, source, {
         next(value) {
+          state?.received();
           stage.in++;
           if (window.length < windowSize) {
             window.push(value);
@@ -73,7 +107,11 @@ export function shuffle<T>(windowSize: number, options: ShuffleOptions = {}): Mo
             rest[i] = rest[j];
             rest[j] = t;
           }
-          for (const v of rest) outbox.push(v);
+          draining = true;
+          for (const v of rest) {
+            if (state) drained.push(v);
+            outbox.push(v);
+          }
           outbox.complete();
         },
       });

@@ -2,6 +2,7 @@ import type { Observable } from 'rxjs';
 import { withSignal } from './abort.js';
 import { declareCardinality } from './cardinality.js';
 import { produce, produceComplete, runInScope, scoped, trampoline } from './flow.js';
+import { resumeIterable } from './state/sources.js';
 import { stageFor } from './stats.js';
 import { nextTurn, sliceSpent } from './turn.js';
 
@@ -58,6 +59,8 @@ export function fromIterable<T>(input: IterableInput<T>, options: FromIterableOp
       subscriber.error(error);
       return;
     }
+    // In a resumable pipeline: counts what is emitted, and skips what a restored state had emitted.
+    ({ subscriber, iterable } = resumeIterable('fromIterable', name, subscriber, iterable));
     const { demand } = scope;
     /** Cancels a wait for demand. */
     let cancelWait: (() => void) | undefined;

@@ -53,3 +53,4 @@ export { workerIndexOf } from './workers/protocol.js';
 export { prepareTransfer, type Prepared as PreparedTransfer } from './workers/transfer.js';
 export { availableCores, cgroupCpuQuota } from './workers/cores.js';
 export type { NumbersAs } from '../operators/batch.js';
+export * from './state/index.js';

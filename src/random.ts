@@ -21,3 +21,19 @@ export function mixSeed(seed: number, epoch: number): number {
 export function randomSeed(): number {
   return (Math.random() * 2 ** 32) >>> 0;
 }
+
+/** mulberry32 with its state readable and settable, so a shuffle can save and restore its place in the sequence. */
+export class Mulberry32 {
+  /** The generator's whole state: the same value gives the same sequence from here on. */
+  state: number;
+  constructor(seed: number) {
+    this.state = seed >>> 0;
+  }
+  next(): number {
+    const a = (this.state = (this.state + 0x6d2b79f5) >>> 0);
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+}

@@ -13,6 +13,8 @@ export interface ReadSessionInfo {
   readonly arrowSchema: Uint8Array;
   /** The server's estimate of the rows the session holds. */
   readonly estimatedRowCount: number;
+  /** When the session expires (ms since the epoch), when the server said (a saved pipeline position is void after it). */
+  readonly expireTime?: number;
 }
 
 export interface TableSessionOptions extends BigQueryConnection, RetryOptions {
@@ -86,5 +88,6 @@ export async function createReadSession(
     streams: (session.streams ?? []).map((s) => s.name ?? ''),
     arrowSchema: bytesOf(session.arrowSchema?.serializedSchema),
     estimatedRowCount: Number(session.estimatedRowCount ?? 0),
+    expireTime: session.expireTime?.seconds ? Number(session.expireTime.seconds) * 1000 : undefined,
   };
 }

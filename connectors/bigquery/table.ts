@@ -8,6 +8,7 @@ import { pushSource } from '../../src/pushSource.js';
 import { withTableCardinality } from './cardinality.js';
 import { tablePath, type ReadSessionInfo, type TableSessionOptions } from './session.js';
 import { readStreams, type ShardSpec } from './tableStreams.js';
+import { resumableTable, type BigQueryResume } from './resume.js';
 import type { BigQueryColumns, BigQueryRow } from './types.js';
 
 export { createReadSession, tablePath, type ReadSessionInfo, type TableSessionOptions } from './session.js';
@@ -46,11 +47,25 @@ export function readTable(options: TableReadOptions): Observable<BigQueryRow | B
   tablePath(options.table);
   const highWaterMark = options.highWaterMark ?? (output === 'columns' ? 8 : 1024);
   const read = { ...options, output, onError, retries, shard };
-  const source = pushSource<BigQueryRow | BigQueryColumns>((sink) => readStreams(sink, read), {
-    highWaterMark,
-    ...(highWaterMark === 'auto' && output === 'columns' ? { maxHighWaterMark: 64 } : {}),
-    overflow: 'pause',
-    name: options.name ?? 'bigquery',
-  });
+  /** A resumable pipeline's context for the subscription being opened (resume.ts). */
+  let handedOff: BigQueryResume | undefined;
+  const name = options.name ?? 'bigquery';
+  const source = resumableTable(
+    pushSource<BigQueryRow | BigQueryColumns>(
+      (sink) => {
+        const resume = handedOff;
+        handedOff = undefined;
+        return readStreams(sink, { ...read, resume });
+      },
+      {
+        highWaterMark,
+        ...(highWaterMark === 'auto' && output === 'columns' ? { maxHighWaterMark: 64 } : {}),
+        overflow: 'pause',
+        name,
+      },
+    ),
+    name,
+    (resume) => (handedOff = resume),
+  );
   return withTableCardinality(options, source);
 }

@@ -9,6 +9,7 @@ import { backoff, classify, clearError, readClient, type BigQueryConnection, typ
 import { readRowsOpener, type OpenReadRows, type ReadRowsCall, type ReadRowsResponse } from './readRows.js';
 import { bytesOf, createReadSession, type ReadSessionInfo, type TableSessionOptions } from './session.js';
 import { arrowColumns, arrowRows, decodeArrowBatch, type BigQueryColumns, type BigQueryRow } from './types.js';
+import type { BigQueryResume } from './resume.js';
 
 /** Which streams of the session this worker reads: those with `i % count === index`. */
 export interface ShardSpec {
@@ -23,6 +24,8 @@ export interface StreamReadOptions extends TableSessionOptions, BigQueryConnecti
   readonly onError: OnError;
   readonly retries: number;
   readonly shard: ShardSpec;
+  /** In a resumable pipeline: where to start, and where to note each row's position (resume.ts). */
+  readonly resume?: BigQueryResume;
 }
 
 /** One stream of the session being read. */
@@ -31,6 +34,12 @@ interface StreamState {
   readonly index: number;
   /** Rows received so far: where a resumed ReadRows starts (`offset`). */
   offset: number;
+  /** Rows at the start of the stream to drop: emitted before the checkpoint a restored stream resumes from. */
+  drop: number;
+  /** Rows of the batch being delivered emitted so far. */
+  emittedInBatch: number;
+  /** Where the current ReadRows call started (a restored offset, or 0): positions are noted from it. */
+  readonly start: number;
   /** Consecutive failures without a row in between. */
   failures: number;
   /** The live call; replaced when the stream resumes. */
@@ -95,8 +104,26 @@ export function readStreams(sink: PushSink<Output>, options: StreamReadOptions):
           `table ${table} stream ${s.index} row ${base + row} column "${column}"`;
         s.offset += batch.numRows;
         extra.rows += batch.numRows;
-        if (output === 'columns') sink.next(arrowColumns(batch, where, skip));
-        else for (const row of arrowRows(batch, where, skip)) sink.next(row);
+        const resume = options.resume;
+        if (output === 'columns') {
+          const columns = arrowColumns(batch, where, skip);
+          resume?.tag(columns, s.index, s.offset, 0);
+          sink.next(columns);
+        } else {
+          for (const row of arrowRows(batch, where, skip)) {
+            if (resume) {
+              // Positions count rows emitted since the batch's start: bad rows skipped are skipped again.
+              if (s.drop > 0) {
+                s.drop--;
+                s.emittedInBatch++;
+                continue;
+              }
+              resume.tag(row, s.index, base, ++s.emittedInBatch);
+            }
+            sink.next(row);
+          }
+          s.emittedInBatch = 0;
+        }
       }
     } catch (error) {
       if (error instanceof RecordError) throw error;
@@ -151,7 +178,9 @@ export function readStreams(sink: PushSink<Output>, options: StreamReadOptions):
   };
 
   const run = async (): Promise<void> => {
-    const session = options.session ?? (await createReadSession(options, client, () => extra.retries++));
+    const restored = options.resume?.restored;
+    const session = restored?.session ?? options.session ?? (await createReadSession(options, client, () => extra.retries++));
+    options.resume?.onSession(session);
     const openReadRows = await readRowsOpener(client);
     if (sink.signal.aborted) return;
     if (session.arrowSchema.length === 0 && session.streams.length > 0) {
@@ -160,7 +189,8 @@ export function readStreams(sink: PushSink<Output>, options: StreamReadOptions):
     }
     session.streams.forEach((name, index) => {
       if (index % shard.count !== shard.index) return;
-      states.push({ name, index, offset: 0, failures: 0, call: undefined, done: false });
+      const at = restored?.streams[index];
+      states.push({ name, index, offset: at?.offset ?? 0, start: at?.offset ?? 0, drop: at?.emitted ?? 0, emittedInBatch: 0, failures: 0, call: undefined, done: false });
     });
     extra.streams = states.length;
     remaining = states.length;

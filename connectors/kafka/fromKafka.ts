@@ -21,6 +21,7 @@ import { PartitionBook } from './partitions.js';
 import { batchReader } from './reader.js';
 import { acknowledgeIn, register, unregister, type AckTarget, type Session } from './sessions.js';
 import { partitionSpans, topicNames } from './snapshot.js';
+import { resumableKafka, resumeSpan, type KafkaResume } from './resume.js';
 import type { CommitMode, FromKafkaOptions, KafkaDecode, KafkaRecord, KafkaSource, KafkaStart, RecordMeta } from './types.js';
 
 export type { CommitMode, FromKafkaOptions, KafkaDecode, KafkaRecord, KafkaSource, KafkaStart, RecordMeta } from './types.js';
@@ -64,7 +65,11 @@ export function fromKafka<T>(options: FromKafkaOptions<T>): KafkaSource<T> {
   const failure = (what: string, cause: unknown): RxDataError => new RxDataError(`fromKafka: ${what}: ${messageOf(cause)}`, origin, { cause });
 
   /** One subscription: a consumer in the group, its partitions, its commits; returns the teardown. */
+  /** A resumable pipeline's saved position for the subscription being opened (resume.ts). */
+  let handedOff: KafkaResume | undefined;
   function open(sink: PushSink<KafkaRecord<T>>): () => void {
+    const resume = handedOff;
+    handedOff = undefined;
     const groupId = options.groupId ?? `rxdata-${randomUUID()}`;
     const consumer = clients.consumer(options, {
       groupId,
@@ -75,7 +80,8 @@ export function fromKafka<T>(options: FromKafkaOptions<T>): KafkaSource<T> {
       maxBytesPerPartition: options.maxBytesPerPartition,
     });
     const life = { stopped: false };
-    const book = new PartitionBook(consumer, mode === 'bounded', start === 'committed');
+    // Restored partitions are sought to their saved positions, not the group's committed offsets.
+    const book = new PartitionBook(consumer, mode === 'bounded', start === 'committed' && !resume?.restored);
     const commits = new Committer(commitMode, consumer, sink.stats.extra, {
       budgetMs: options.retryBudgetMs ?? DEFAULT_RETRY_BUDGET_MS,
       initialMs: options.retry?.initialRetryTime ?? 300,
@@ -126,7 +132,7 @@ export function fromKafka<T>(options: FromKafkaOptions<T>): KafkaSource<T> {
         const names = await topicNames(admin, topicList);
         if (names.size === 0) throw new Error(`fromKafka: no topic matches ${topicList.map(String).join(', ')}`);
         for (const topic of names) {
-          for (const span of await partitionSpans(admin, topic, start, options.groupId)) {
+          for (const span of (await partitionSpans(admin, topic, start, options.groupId)).map((s) => resumeSpan(s, resume))) {
             book.plan(span);
             sink.stats.extra[`lag:${span.topic}/${span.partition}`] = Number(span.end - span.low);
           }
@@ -175,7 +181,11 @@ export function fromKafka<T>(options: FromKafkaOptions<T>): KafkaSource<T> {
   }
 
   const name = options.name ?? 'kafka';
-  const source = withSignal(pushSource<KafkaRecord<T>>(open, { highWaterMark: options.highWaterMark ?? 256, overflow: 'pause', name }), options.signal, `fromKafka(${topicList.map(String).join(', ')})`);
+  const source = resumableKafka(
+    withSignal(pushSource<KafkaRecord<T>>(open, { highWaterMark: options.highWaterMark ?? 256, overflow: 'pause', name }), options.signal, `fromKafka(${topicList.map(String).join(', ')})`),
+    name,
+    (resume) => (handedOff = resume),
+  );
   // Bounded reads know their length: asked lazily, it costs an admin round trip.
   if (mode === 'bounded') declareCardinality(source, () => countBoundedKafka({ ...options, topics: topicList, start, clients }).catch(() => 'unknown' as const));
   return Object.assign(source, {

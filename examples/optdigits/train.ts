@@ -3,6 +3,7 @@
  * progress, and prints the test accuracy and the pipeline statistics.
  *
  *   npm run demo -- --epochs 20 --batch-size 32 --backend wasm --report report.html --quiet
+ *   npm run demo -- --resume      (an interrupted run picking up mid-epoch: examples/optdigits/resume.ts)
  */
 import { parseArgs } from 'node:util';
 import type { BackendName } from '../../src/train/backend.js';
@@ -15,13 +16,20 @@ const { values } = parseArgs({
     backend: { type: 'string', default: 'auto' },
     report: { type: 'string' },
     quiet: { type: 'boolean', default: false },
+    resume: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 
 if (values.help) {
   console.log('usage: npm run demo -- [--epochs N] [--batch-size N] [--backend auto|tensorflow|wasm|webgpu|cpu] [--report file.html] [--quiet]');
+  console.log('       npm run demo -- --resume    (a run killed mid-epoch, resumed from its checkpoint: see docs/resume.md)');
   process.exit(0);
+}
+
+if (values.resume) {
+  const { resumeDemo } = await import('./resume.js');
+  process.exit((await resumeDemo()) ? 0 : 1);
 }
 
 const positive = (name: string, text: string): number => {

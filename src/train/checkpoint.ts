@@ -124,7 +124,14 @@ export function loadModel(dir: string): Promise<tf.LayersModel> {
  * await saveCheckpoint(model, 'runs/a', { nextEpoch: 3, step: 360 });
  * ```
  */
-export async function saveCheckpoint(model: tf.LayersModel, root: string, state: Omit<CheckpointState, 'savedAt' | 'optimizer'>, keep = 3): Promise<string> {
+export async function saveCheckpoint(
+  model: tf.LayersModel,
+  root: string,
+  state: Omit<CheckpointState, 'savedAt' | 'optimizer'>,
+  keep = 3,
+  /** More files to save in the checkpoint folder (the pipeline's state: `pipeline.bin`), whole or not at all with it. */
+  files: Readonly<Record<string, Uint8Array>> = {},
+): Promise<string> {
   const name = `ckpt-${String(state.step).padStart(8, '0')}`;
   const dir = join(root, name);
   const tmpDir = join(root, `.${name}.${process.pid}.tmp`);
@@ -134,6 +141,7 @@ export async function saveCheckpoint(model: tf.LayersModel, root: string, state:
     const optimizer = await saveModel(model, tmpDir);
     const full: CheckpointState = { ...state, savedAt: new Date().toISOString(), optimizer };
     await writeFile(join(tmpDir, STATE_FILE), JSON.stringify(full, null, 2));
+    for (const [file, bytes] of Object.entries(files)) await writeFile(join(tmpDir, file), bytes);
     // The same step saved twice (an epoch end that is also an everySteps step): the new one wins.
     await rm(dir, { recursive: true, force: true });
     await rename(tmpDir, dir);
@@ -250,4 +258,10 @@ export async function restoreCheckpoint(model: tf.LayersModel, path: string): Pr
     ? (JSON.parse(await readFile(join(dir, STATE_FILE), 'utf8')) as CheckpointState)
     : { nextEpoch: 0, step: 0, savedAt: '' };
   return state;
+}
+
+/** A file saved beside the model in the checkpoint `path` names (see `saveCheckpoint`'s `files`), or undefined when it has none. */
+export async function readCheckpointFile(path: string, file: string): Promise<Uint8Array | undefined> {
+  const full = join(await resolveCheckpoint(path), file);
+  return existsSync(full) ? readFile(full) : undefined;
 }

@@ -3,14 +3,22 @@
  * calls to {@link saveCheckpoint} and {@link restoreCheckpoint}.
  */
 import type * as tf from '@tensorflow/tfjs';
-import { restoreCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { readCheckpointFile, restoreCheckpoint, saveCheckpoint } from './checkpoint.js';
 import type { CheckpointOptions } from './fitTypes.js';
 
 /** Where training starts: epoch and step counters (0 and 0 unless resumed). */
 export interface StartPoint {
   readonly initialEpoch: number;
   readonly step: number;
+  /** The pipeline's state saved with the checkpoint (`pipeline.bin`), when it has one. */
+  readonly pipeline?: Uint8Array;
 }
+
+/** The pipeline state's file in a checkpoint folder. */
+export const PIPELINE_FILE = 'pipeline.bin';
+
+/** The pipeline's state at the moment of a save, as bytes (see src/state/), or nothing to save. */
+export type PipelineStateFn = () => Uint8Array | undefined;
 
 /** Told of each checkpoint written: its path, the step count, and the epoch it was saved in. */
 export type OnSaved = (saved: { readonly path: string; readonly step: number; readonly epoch: number }) => void;
@@ -50,24 +58,29 @@ export class CheckpointPolicy {
     if (!path || !this.model) return { initialEpoch: 0, step: 0 };
     const state = await restoreCheckpoint(this.model, path);
     this.initialEpoch = state.nextEpoch;
-    return { initialEpoch: state.nextEpoch, step: state.step };
+    return { initialEpoch: state.nextEpoch, step: state.step, pipeline: await readCheckpointFile(path, PIPELINE_FILE) };
   }
 
-  /** After step number `step` (1-based, whole run) of `epoch`. */
-  async afterStep(step: number, epoch: number): Promise<void> {
+  /**
+   * After step number `step` (1-based, whole run) of `epoch`. A step checkpoint reruns its epoch
+   * on resume, unless `pipeline` gives the pipeline's position: then the epoch continues there.
+   */
+  async afterStep(step: number, epoch: number, pipeline?: PipelineStateFn): Promise<void> {
     const every = this.options?.everySteps;
-    // A step checkpoint reruns its epoch on resume: pipelines restart at an epoch's beginning.
-    if (every && step % every === 0) await this.save(epoch, step, epoch);
+    if (every && step % every === 0) await this.save(epoch, step, epoch, pipeline);
   }
 
   /** After `epoch` ended, `step` steps done in all. */
-  async afterEpoch(epoch: number, step: number): Promise<void> {
-    if (this.everyEpochs && (epoch + 1 - this.initialEpoch) % this.everyEpochs === 0) await this.save(epoch + 1, step, epoch);
+  async afterEpoch(epoch: number, step: number, pipeline?: PipelineStateFn): Promise<void> {
+    if (this.everyEpochs && (epoch + 1 - this.initialEpoch) % this.everyEpochs === 0) await this.save(epoch + 1, step, epoch, pipeline);
   }
 
-  private async save(nextEpoch: number, step: number, epoch: number): Promise<void> {
+  private async save(nextEpoch: number, step: number, epoch: number, pipeline?: PipelineStateFn): Promise<void> {
     if (!this.options || !this.model) return;
-    const path = await saveCheckpoint(this.model, this.options.dir, { nextEpoch, step }, this.options.keep);
+    // Taken now, synchronously, before any await lets the pipeline move on.
+    const state = pipeline?.();
+    const files: Record<string, Uint8Array> = state ? { [PIPELINE_FILE]: state } : {};
+    const path = await saveCheckpoint(this.model, this.options.dir, { nextEpoch, step }, this.options.keep, files);
     this.onSaved({ path, step, epoch });
   }
 }

@@ -19,6 +19,7 @@ import { PipelineStats } from '../stats.js';
 import { cardinalityWithin } from '../cardinality.js';
 import { CallbackList } from './callbacks.js';
 import { CheckpointPolicy } from './checkpointPolicy.js';
+import { resumedPipeline } from './resumePipeline.js';
 import { epochLog, runEpoch, StopControl } from './epochLoop.js';
 import { lazyRun } from './fitRun.js';
 import type { FitEvent, FitHistory, FitOptions, FitRun } from './fitTypes.js';
@@ -96,7 +97,9 @@ async function train<B>(
     emit({ type: 'checkpoint', path, step, epoch });
     progress.note(`checkpoint ${path}`);
   });
-  const { initialEpoch, step } = await checkpoints.resume(options.resumeFrom);
+  const { initialEpoch, step, pipeline: savedPipeline } = await checkpoints.resume(options.resumeFrom);
+  // The pipeline's position, saved with checkpoints and restored from them (src/state/).
+  const data = resumedPipeline(dataset$, options, initialEpoch, savedPipeline, (message) => progress.note(message));
   if (options.resumeFrom && layers) progress.note(`resumed from ${options.resumeFrom}: epoch ${initialEpoch + 1}, step ${step}`);
   const context: TrainContext = { epoch: initialEpoch };
   const trainer = makeTrainer<B>(
@@ -116,7 +119,7 @@ async function train<B>(
         emit({ type: 'step', ...result });
         await callbacks.batchEnd(result);
         // A step cut short by an abort still ends (its tensors freed), but saves nothing.
-        if (!stop.aborted) await checkpoints.afterStep(result.step, context.epoch);
+        if (!stop.aborted) await checkpoints.afterStep(result.step, context.epoch, data.state(result.batch + 1));
       },
     },
     context,
@@ -136,7 +139,7 @@ async function train<B>(
   // Steps per epoch: given, or the pipeline's declared cardinality (src/cardinality.ts) for the bar's total.
   const declared = options.batchesPerEpoch === undefined ? await cardinalityWithin(dataset$) : 'unknown';
   let knownSteps = options.batchesPerEpoch ?? (typeof declared === 'number' ? declared : undefined);
-  const batches$ = options.batchesPerEpoch ? dataset$.pipe(take(options.batchesPerEpoch)) : dataset$;
+  const batchesOf = (n: number | undefined): Observable<B> => (n !== undefined ? data.source$.pipe(take(n)) : data.source$);
 
   // Epochs: train, validate, log, call back, checkpoint; a stop ends the run at a step boundary.
   try {
@@ -145,7 +148,9 @@ async function train<B>(
       emit({ type: 'epochBegin', epoch });
       await callbacks.epochBegin(epoch);
       progress.epochBegin(epoch, knownSteps);
-      const totals = await runEpoch(trainer, batches$, () => !stopTraining(), stop);
+      // A resumed epoch with batchesPerEpoch takes what was left of it.
+      const perEpoch = options.batchesPerEpoch !== undefined ? options.batchesPerEpoch - (epoch === initialEpoch ? data.consumed : 0) : undefined;
+      const totals = await runEpoch(trainer, batchesOf(perEpoch), () => !stopTraining(), stop);
       if (stop.requested) {
         stop.throwIfAborted();
         stopped = 'stopped';
@@ -158,7 +163,7 @@ async function train<B>(
       progress.epochEnd(log);
       emit({ type: 'epochEnd', ...log });
       await callbacks.epochEnd(epoch, logs);
-      if (!stop.aborted) await checkpoints.afterEpoch(epoch, trainer.steps);
+      if (!stop.aborted) await checkpoints.afterEpoch(epoch, trainer.steps, data.state());
       if (stop.requested) break;
     }
     stop.throwIfAborted();

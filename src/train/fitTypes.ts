@@ -31,6 +31,14 @@ export interface CheckpointOptions {
   everySteps?: number;
   /** Checkpoints kept. Default 3. */
   keep?: number;
+  /**
+   * Save the pipeline's position with each checkpoint (`pipeline.bin`, see docs/resume.md), so
+   * `resumeFrom` continues a step checkpoint's epoch exactly where it was. `'auto'` (default):
+   * when the pipeline holds state that cannot be saved, say so once (a warning naming the stage)
+   * and save without it (the epoch then reruns from its start on resume); `'required'`: fail the
+   * run instead; `false`: never.
+   */
+  pipeline?: 'auto' | 'required' | false;
 }
 
 export interface FitOptions<B> extends FieldSelection {
