@@ -11,7 +11,7 @@ export * from './types.js';
 export { PipelineStats, StageStats, type StageSnapshot, type StageKind } from './stats.js';
 export { configureFlowGuard, flowGuardMode, FlowError, type GuardMode } from './guard.js';
 export { AbortError } from './abort.js';
-export { autotuneSummary, autotuneHtml, tunerFor, renderAutotuneHtml, formatSummary as formatAutotune, type AutotuneOptions, type AutotuneSummary, type TunedStage, type Decision as AutotuneDecision } from './autotune/index.js';
+export { autotuneSummary, autotuneHtml, formatSummary as formatAutotune, type AutotuneOptions, type AutotuneSummary, type TunedStage, type Decision as AutotuneDecision } from './autotune/index.js';
 export { fromIterable, type IterableInput, type FromIterableOptions } from './fromIterable.js';
 export { pushSource, type PushSink, type PushSourceOptions, type OverflowPolicy } from './pushSource.js';
 export { stack, padStack, unstack, batchSize, type PaddedShapes } from './stack.js';
@@ -51,6 +51,6 @@ export { fromWorkers, autoWorkers, type FromWorkersOptions } from './workers/fro
 export { definePipelineHead, type PipelineHead, type WorkerShard } from './workers/head.js';
 export { workerIndexOf } from './workers/protocol.js';
 export { prepareTransfer, type Prepared as PreparedTransfer } from './workers/transfer.js';
-export { availableCores, cgroupCpuQuota } from './workers/cores.js';
+export { availableCores } from './workers/cores.js';
 export type { NumbersAs } from '../operators/batch.js';
 export * from './state/index.js';

@@ -36,5 +36,9 @@ export { GUARD_THRESHOLD, type Ledger } from './guard.js';
 export { stageFor, type StageStats, type StageKind } from './stats.js';
 export { declareCardinality, derivesCardinality, CARDINALITY, type CardinalityInput } from './cardinality.js';
 export { withSignal, abortError } from './abort.js';
+// A stage of your own that saves its position for mid-epoch resume (docs/resume.md), and one
+// with an 'auto' setting the pipeline's tuner moves (docs/autotune.md).
+export { registerStage, type SavedStage, type StageHooks, type StageHandle } from './state/registry.js';
+export { tunerFor, type Tuner } from './autotune/index.js';
 // Errors that name their origin and never carry credentials (also at the root).
 export { messageOf, redactUrl, redactSecrets, safeCause, urlSecrets } from './errors.js';
