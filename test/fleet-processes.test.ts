@@ -195,7 +195,7 @@ test('a trainer killed mid-epoch: the other takes its partitions over from the c
   }
 });
 
-test('rxdata-worker: a usage error exits 2 naming the flag; a missing topic exits 1 naming it', async (t) => {
+test('rxdata-worker: a usage error exits 2 naming the flag; a head that cannot start exits 1 naming its module', async (t) => {
   t.timeout(300_000);
   const run = (args: string[]): Promise<{ code: number | null; err: string }> =>
     new Promise((resolve) => {
@@ -206,10 +206,11 @@ test('rxdata-worker: a usage error exits 2 naming the flag; a missing topic exit
     });
   const [usage, missing] = await Promise.all([
     run([head, '--brokers', cluster.bootstrap, '--topic', 't', '--shard', '3/2']),
-    run([head, '--brokers', cluster.bootstrap, '--topic', uniqueName('absent'), '--shard', '0/1', '--no-resume']),
+    // No --args: the fixture head reads args.elements and throws.
+    run([head, '--brokers', cluster.bootstrap, '--topic', uniqueName('noargs'), '--shard', '0/1', '--no-resume']),
   ]);
   t.is(usage.code, 2);
   t.regex(usage.err, /shard indexes must lie in 0\.\.1, got '3\/2'/);
   t.is(missing.code, 1);
-  t.regex(missing.err, /cannot read the partitions of topic absent-\d+-\d+ \(create it first, with at least 1 partitions\)/);
+  t.regex(missing.err, /rxdata-worker: cannot start the pipeline head: .*elements.* \(at file:.*fixtures\/fleet\/head\.ts\)/);
 });
