@@ -27,7 +27,7 @@ export interface CommitRetry {
 type Due = ReturnType<CommitTracker['due']>;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-import { RxDataError, messageOf } from '../../src/index.js';
+import { RxDataError, messageOf } from '../../src/errors.js';
 import type { ConsumerClient } from './client.js';
 import { CommitTracker } from './tracker.js';
 import type { CommitMode } from './types.js';

@@ -1,5 +1,5 @@
 /** Undecodable messages, as they were, to a dead-letter topic; the producer connects on first use. */
-import type { RecordError } from '../../src/index.js';
+import type { RecordError } from '../../src/errors.js';
 import type { KafkaClientFactory, KafkaConnection, ProducerClient, RawMessage } from './client.js';
 
 export class DeadLetters {

@@ -1,5 +1,5 @@
 /** Message values into `T`: the built-in decoders, and a bad value as a RecordError naming its position. */
-import { RecordError, messageOf } from '../../src/index.js';
+import { RecordError, messageOf } from '../../src/errors.js';
 import { decodeBatch } from '../../src/fleet/codec.js';
 import type { KafkaDecode, RecordMeta } from './types.js';
 

@@ -3,7 +3,7 @@
  * (heartbeating, so the group keeps this member), and the idle clock of streaming mode, which
  * does not run while we wait on demand.
  */
-import type { PushSink } from '../../src/index.js';
+import type { PushSink } from '../../src/pushSource.js';
 import type { FetchedBatch } from './client.js';
 
 /** Waits until the pipeline wants more, the subscription stops, or the batch goes stale. */

@@ -8,7 +8,8 @@
  * - deadLetters.ts: skipped messages to a dead-letter topic.
  */
 import { randomUUID } from 'node:crypto';
-import { RxDataError, messageOf, pushSource, type PushSink } from '../../src/index.js';
+import { RxDataError, messageOf } from '../../src/errors.js';
+import { pushSource, type PushSink } from '../../src/pushSource.js';
 import { withSignal } from '../../src/abort.js';
 import { declareCardinality } from '../../src/cardinality.js';
 import { countBoundedKafka } from './cardinality.js';

@@ -15,7 +15,8 @@
  * read position nor a seek can change while the loop runs without awaiting; offsets become
  * bigints only where commits track them or a bounded end is near.
  */
-import type { OnError, PushSink } from '../../src/index.js';
+import type { OnError } from '../../src/errors.js';
+import type { PushSink } from '../../src/pushSource.js';
 import type { FetchedBatch, RawMessage } from './client.js';
 import type { Committer } from './commits.js';
 import type { DeadLetters } from './deadLetters.js';

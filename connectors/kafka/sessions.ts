@@ -13,7 +13,7 @@
  *         positionsIn(element) ─▶ session (tag, or the one live session holding the offset) ─▶ ack
  * ```
  */
-import { RxDataError } from '../../src/index.js';
+import { RxDataError } from '../../src/errors.js';
 import { PROVENANCE, provenanceOf, tagProvenance } from '../../src/provenance.js';
 import type { KafkaRecord } from './types.js';
 

@@ -1,5 +1,5 @@
 import { bufferTime, defer, filter, finalize, type OperatorFunction } from 'rxjs';
-import { consume } from '../../src/index.js';
+import { consume } from '../../operators/consume.js';
 import { kafkajsClients, type KafkaClientFactory, type KafkaConnection, type ProducerClient, type ProducerMessage } from './client.js';
 
 /** A message to write: a value with optional key, headers and partition. */

@@ -1,6 +1,6 @@
 /** The public shapes of `fromKafka`: records, start positions, decoders, commit modes, options. */
 import type { Observable } from 'rxjs';
-import type { OnError } from '../../src/index.js';
+import type { OnError } from '../../src/errors.js';
 import type { KafkaClientFactory, KafkaConnection } from './client.js';
 import type { AckTarget } from './sessions.js';
 

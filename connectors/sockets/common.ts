@@ -3,7 +3,8 @@
  * connection that stops reading its socket while the pipeline is full.
  */
 import type { Socket } from 'node:net';
-import { RecordError, RxDataError, messageOf, type OnError, type PushSink } from '../../src/index.js';
+import { RecordError, RxDataError, messageOf, type OnError } from '../../src/errors.js';
+import type { PushSink } from '../../src/pushSource.js';
 import { TruncatedFrameError, type Framer } from './framing.js';
 
 /** Exponential backoff with jitter between reconnection attempts. */

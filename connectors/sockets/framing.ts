@@ -3,7 +3,7 @@
  * uint32 big-endian length. Frames are taken one at a time (`next()`), so a connection can stop
  * taking them the moment the pipeline is full and leave the rest of a chunk unparsed.
  */
-import { LimitError, RecordError, type RxDataError } from '../../src/index.js';
+import { LimitError, RecordError, type RxDataError } from '../../src/errors.js';
 
 /** How a byte stream is cut into records. */
 export type Framing = 'lines' | 'length-prefixed';

@@ -1,6 +1,7 @@
 import mqtt, { type IClientOptions, type IPublishPacket } from 'mqtt';
 import type { Observable } from 'rxjs';
-import { RxDataError, pushSource } from '../../src/index.js';
+import { RxDataError } from '../../src/errors.js';
+import { pushSource } from '../../src/pushSource.js';
 import { redactUrl, safeCause, urlSecrets } from '../../src/errors.js';
 import { decodeFrame, reportBad, type RecordErrorOptions } from './common.js';
 import { json, type Decoder } from './framing.js';

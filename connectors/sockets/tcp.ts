@@ -1,6 +1,7 @@
 import net from 'node:net';
 import type { Observable } from 'rxjs';
-import { LimitError, RxDataError, messageOf, pushSource, type PushSink } from '../../src/index.js';
+import { LimitError, RxDataError, messageOf } from '../../src/errors.js';
+import { pushSource, type PushSink } from '../../src/pushSource.js';
 import { FramedConnection, backoff, decodeFrame, keepConnected, noteDrop, reportBad, reportBadFrame, type Reconnect, type RecordErrorOptions } from './common.js';
 import { DEFAULT_MAX_FRAME_BYTES, createFramer, json, raw, type Decoder, type Framing } from './framing.js';
 

@@ -1,7 +1,8 @@
 import dgram from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import type { Observable } from 'rxjs';
-import { RxDataError, messageOf, pushSource } from '../../src/index.js';
+import { RxDataError, messageOf } from '../../src/errors.js';
+import { pushSource } from '../../src/pushSource.js';
 import { decodeFrame, reportBad, type RecordErrorOptions } from './common.js';
 import { json, type Decoder } from './framing.js';
 import type { PeerRecord } from './tcp.js';

@@ -1,6 +1,7 @@
 import type { Observable } from 'rxjs';
 import WebSocket from 'ws';
-import { LimitError, RxDataError, pushSource } from '../../src/index.js';
+import { LimitError, RxDataError } from '../../src/errors.js';
+import { pushSource } from '../../src/pushSource.js';
 import { redactUrl, safeCause, urlSecrets } from '../../src/errors.js';
 import { backoff, decodeFrame, keepConnected, reportBad, type Reconnect, type RecordErrorOptions } from './common.js';
 import { DEFAULT_MAX_FRAME_BYTES, json, type Decoder } from './framing.js';
