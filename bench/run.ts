@@ -153,9 +153,9 @@ async function main(): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const partial = scenarios.length !== all.length;
   const base = quick ? 'quick' : partial ? `scenario-${scenarios.join('-')}` : 'latest';
-  writeFileSync(`${dir}${base}.md`, `${md}\n`);
+  writeFileSync(`${dir}/${base}.md`, `${md}\n`);
   writeFileSync(
-    `${dir}${base}.json`,
+    `${dir}/${base}.json`,
     `${JSON.stringify(
       {
         started: started.toISOString(),

@@ -2,24 +2,12 @@
 import test from 'ava';
 import { lastValueFrom, take, toArray } from 'rxjs';
 import { AbortError, cardinality, consume, fromIterable, pushSource, range, type PushSink } from '../src/index.js';
-import { sleep } from './helpers.js';
+import { counter, sleep } from './helpers.js';
 
 test('fromIterable({ signal }): aborting mid-stream fails with AbortError and runs the generator\'s finally', async (t) => {
   const controller = new AbortController();
-  const state = { pulled: 0, closed: false };
-  const source = fromIterable(
-    function* () {
-      try {
-        for (let i = 0; ; i++) {
-          state.pulled++;
-          yield i;
-        }
-      } finally {
-        state.closed = true;
-      }
-    },
-    { name: 'numbers', signal: controller.signal },
-  );
+  const { state, endless } = counter();
+  const source = fromIterable(endless, { name: 'numbers', signal: controller.signal });
   const error = await t.throwsAsync(
     lastValueFrom(
       source.pipe(

@@ -29,6 +29,7 @@ import { trainOn } from '../../src/train/trainOn.js';
 import type { NDArray } from '../../src/types.js';
 import { workerPool, type WorkerPool } from '../../src/workerPool.js';
 import { sampleJpeg } from '../tasks/image.js';
+import { source, type Element } from './guide.js';
 import { InFlight, fmt, memoryCells, memoryHeader, sleep, table, useBackend, type CaseResult, type CaseSpec, type RunOptions, type ScenarioDef, type ScenarioRunner, type Summary } from '../lib.js';
 
 const THREADS = availableParallelism();
@@ -49,23 +50,10 @@ function finals(stats: PipelineStats): Record<string, number> {
 
 // ---- guide and change: the tf.data guide replica ----
 
-const OPEN_MS = 20;
-const READ_MS = 5;
 const MAP_MS = 10;
 const STEP_MS = 20;
 const BATCH = 10;
-type Element = { x: Float32Array; y: number };
 
-function guideSource(n: number, flight: InFlight): () => AsyncGenerator<Element> {
-  return async function* () {
-    await sleep(OPEN_MS);
-    for (let i = 0; i < n; i++) {
-      await sleep(READ_MS);
-      flight.pull();
-      yield { x: new Float32Array(8).fill(i), y: i % 10 };
-    }
-  };
-}
 
 /**
  * The guide pipeline with `concurrency` and `depth` ('auto' or numbers); `costOf(i)` is element
@@ -77,7 +65,7 @@ async function guide(n: number, concurrency: number | 'auto', depth: number | 'a
   const ends: number[] = [];
   const t0 = performance.now();
   await lastValueFrom(
-    fromIterable(guideSource(n, flight)).pipe(
+    fromIterable(source(n, flight)).pipe(
       parallelMap(async (e: Element) => {
         await sleep(costOf(e.x[0]));
         return e;

@@ -16,17 +16,18 @@ import { prefetch } from '../../operators/prefetch.js';
 import { fromIterable } from '../../src/fromIterable.js';
 import { InFlight, fmt, memoryCells, memoryHeader, sleep, table, type CaseResult, type CaseSpec, type RunOptions, type ScenarioDef, type ScenarioRunner, type Summary } from '../lib.js';
 
-const OPEN_MS = 20;
-const READ_MS = 5;
+export const OPEN_MS = 20;
+export const READ_MS = 5;
 const MAP_MS = 10;
 const STEP_MS = 20;
 const BATCH = 10;
 const PARALLEL = 4;
 const elements = (o: RunOptions): number => (o.warmup ? 20 : o.quick ? 60 : 300);
 
-type Element = { x: Float32Array; y: number };
+export type Element = { x: Float32Array; y: number };
 
-function source(n: number, flight: InFlight): () => AsyncGenerator<Element> {
+/** The replica's source: opening a file, then a slow sequential read per element. */
+export function source(n: number, flight: InFlight): () => AsyncGenerator<Element> {
   return async function* () {
     await sleep(OPEN_MS);
     for (let i = 0; i < n; i++) {
