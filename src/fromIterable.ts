@@ -4,7 +4,7 @@ import { declareCardinality } from './cardinality.js';
 import { produce, produceComplete, runInScope, scoped, trampoline } from './flow.js';
 import { resumeIterable } from './state/sources.js';
 import { stageFor } from './stats.js';
-import { nextTurn, sliceSpent } from './turn.js';
+import { nextTurn, sliceSpent, yieldTurn } from './turn.js';
 
 /**
  * Elements a synchronous source emits from `subscribe` before it starts watching the turn's
@@ -64,8 +64,8 @@ export function fromIterable<T>(input: IterableInput<T>, options: FromIterableOp
     const { demand } = scope;
     /** Cancels a wait for demand. */
     let cancelWait: (() => void) | undefined;
-    /** The pending `setImmediate` of a synchronous source that gave way to the event loop. */
-    let immediate: NodeJS.Immediate | undefined;
+    /** Cancels the pending resumption of a synchronous source that gave way to the event loop. */
+    let cancelYield: (() => void) | undefined;
     /** The iterator finished or failed by itself: no `return()` needed. */
     let finished = false;
     /** When the source started waiting for demand. */
@@ -125,12 +125,12 @@ export function fromIterable<T>(input: IterableInput<T>, options: FromIterableOp
     let grace = SUBSCRIBE_GRACE;
     const pullSync = (): void => {
       unblock();
-      immediate = undefined;
+      cancelYield = undefined;
       while (!subscriber.closed) {
         if (!demand.ready) return block(resumeSync);
         if (grace > 0) grace--;
         else if (sliceSpent()) {
-          immediate = setImmediate(resumeSync);
+          cancelYield = yieldTurn(resumeSync);
           return;
         }
         let result: IteratorResult<T>;
@@ -160,7 +160,7 @@ export function fromIterable<T>(input: IterableInput<T>, options: FromIterableOp
     trampoline(() => runInScope(scope, pullSync));
     return () => {
       cancelWait?.();
-      if (immediate) clearImmediate(immediate);
+      cancelYield?.();
       if (!finished) iterator.return?.();
     };
   });

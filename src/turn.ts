@@ -8,7 +8,8 @@
  *
  * Every producer of ours (sources, and gated stages emitting from their buffers) asks
  * {@link sliceSpent} before an emission and, when it says so, resumes from `setImmediate`
- * instead of emitting. The slice is global and measured in time, not elements: a chain of
+ * ({@link yieldTurn}, which gives each resumed producer a slice of its own, so two pipelines in
+ * one process take turns) instead of emitting. The slice is measured in time, not elements: a chain of
  * microtasks (an async source feeding an async sink, a Promise-returning map) never lets the
  * event loop turn on its own, however the stages are mixed, so the clock has to be shared.
  *
@@ -65,11 +66,22 @@ export function sliceSpent(): boolean {
   return false;
 }
 
-/** Runs `task` on a later turn of the event loop. Returns a function that cancels it. */
+/**
+ * Runs `task` on a later turn of the event loop, with a slice of its own. Returns a function that
+ * cancels it.
+ *
+ * Each yielded producer gets its own `setImmediate` and starts a fresh slice: Node runs the
+ * microtasks queued by one immediate before the next, so an async producer's awaits finish inside
+ * its own slice. With one slice shared by every producer of the turn, the first of two pipelines
+ * in a process took it every turn and the other, finding it spent, waited for ever.
+ */
 export function yieldTurn(task: () => void): () => void {
-  const handle = setImmediate(task);
+  const handle = setImmediate(() => {
+    endSlice();
+    task();
+  });
   return () => clearImmediate(handle);
 }
 
 /** A Promise that settles on a later turn of the event loop, for async loops. */
-export const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
+export const nextTurn = (): Promise<void> => new Promise<void>((resolve) => yieldTurn(resolve));
