@@ -2,6 +2,7 @@ import type { Observable, OperatorFunction, Subscription } from 'rxjs';
 import { Outbox, Valve, scoped, subscribeBehind, pumpLoop } from '../src/flow.js';
 import { stageFor } from '../src/stats.js';
 import { Mirror, registerStage, withoutRegistry } from '../src/state/registry.js';
+import { InnerCursor, offerCursor } from '../src/state/sources.js';
 import { availableParallelism } from 'node:os';
 import { AUTO_MAX_CYCLE_LENGTH } from '../src/autotune/options.js';
 import { tunedScope } from '../src/autotune/tuner.js';
@@ -43,6 +44,15 @@ interface Slot<R> {
   skip: number;
   /** A string input (a file path), to check a restored pipeline reads the same inputs. */
   label: string | undefined;
+  /** In a resumable pipeline: the channel through which an inner source of ours reports its position (see `InnerCursor`). */
+  cursor: InnerCursor | undefined;
+  /** The inner source's position after the value in `queue`, and after the last value taken (copied from the cursor: two numbers, no allocation). */
+  queuedOffset: number;
+  queuedLine: number;
+  offset: number;
+  line: number;
+  /** The position a restored slot was saved with, kept until it takes a value (its source may not have opened the file yet when a checkpoint comes). */
+  position: unknown;
 }
 
 /**
@@ -56,9 +66,26 @@ interface InterleaveState<R> {
   readonly opened: number;
   readonly current: number;
   readonly inBlock: number;
-  readonly slots: ({ readonly input: number; readonly taken: number; readonly label: string | undefined } | null)[];
+  readonly slots: (SlotState | null)[];
   readonly pending: R[];
 }
+
+/**
+ * One open slot. `position`, when the inner source reports one (a `fromFiles` file): where to
+ * seek to (its `mode` says how: `'seek'` a byte offset, `'rowGroup'` a Parquet row group and row,
+ * `'skip'` none: read past `taken` records, as for gzip); without it, the slot resumes by
+ * record-skip (an iterable inner source).
+ */
+interface SlotState {
+  readonly input: number;
+  readonly taken: number;
+  readonly label: string | undefined;
+  readonly position?: unknown;
+}
+
+/** Whether a saved position lets the source resume without reading past the records taken. */
+const seeks = (position: unknown): boolean =>
+  typeof position === 'object' && position !== null && (position as { mode?: unknown }).mode !== undefined && (position as { mode?: unknown }).mode !== 'skip';
 
 /**
  * Maps each input to an inner Observable and merges them `blockLength` elements at a time from
@@ -126,7 +153,7 @@ export function interleave<T, R>(fn: (input: T, index: number) => Observable<R>,
           opened: inputIndex,
           current,
           inBlock,
-          slots: cycle.map((slot) => (slot ? { input: slot.input, taken: slot.taken, label: slot.label } : null)),
+          slots: cycle.map((slot) => (slot ? slotState(slot) : null)),
           pending: pendingOut.values(),
         }),
         held: () => pendingOut.size,
@@ -147,11 +174,20 @@ export function interleave<T, R>(fn: (input: T, index: number) => Observable<R>,
         inBlock = 0;
         current = (current + 1) % span();
       };
-      const newSlot = (input: number, skip: number, label: string | undefined): Slot<R> => {
+      const newSlot = (input: number, skip: number, label: string | undefined, position?: unknown): Slot<R> => {
         const gate = new Valve(stage.name);
         gate.set(false);
         open++;
-        return { subscription: undefined, gate, queue: [], done: false, input, taken: skip, skip, label };
+        return { subscription: undefined, gate, queue: [], done: false, input, taken: skip, skip, label, cursor: undefined, queuedOffset: 0, queuedLine: 0, offset: 0, line: 0, position };
+      };
+      /** A slot's saved state: its inner source's position after the last value taken, when it reports one. */
+      const slotState = (slot: Slot<R>): SlotState => {
+        const base = { input: slot.input, taken: slot.taken, label: slot.label };
+        // Nothing taken since a restore: the position it was restored from still holds.
+        if (slot.position !== undefined) return { ...base, position: slot.position };
+        const describe = slot.cursor?.describe;
+        if (slot.taken === 0 || !describe) return base;
+        return { ...base, position: describe(slot.offset, slot.line) };
       };
       const openSlot = (index: number, input: T): void => {
         const number = inputIndex++;
@@ -169,12 +205,18 @@ export function interleave<T, R>(fn: (input: T, index: number) => Observable<R>,
           return;
         }
         const gate = slot.gate;
-        slot.subscription = withoutRegistry(() => subscribeBehind(scope, gate, inner, {
+        const cursor = state ? new InnerCursor(slot.position) : undefined;
+        slot.cursor = cursor;
+        slot.subscription = withoutRegistry(() => offerCursor(cursor, () => subscribeBehind(scope, gate, inner, {
           next(value) {
             if (slot.skip > 0) {
               // Taken before the checkpoint: dropped, and the gate stays as it was.
               slot.skip--;
               return;
+            }
+            if (cursor) {
+              slot.queuedOffset = cursor.offset;
+              slot.queuedLine = cursor.line;
             }
             if (knob) {
               knob.complete();
@@ -195,7 +237,9 @@ export function interleave<T, R>(fn: (input: T, index: number) => Observable<R>,
             gate.set(false);
             pump();
           },
-        }, subscriber));
+        }, subscriber)));
+        // The source claimed the cursor and takes the saved position: it seeks there itself.
+        if (cursor?.claimed && seeks(slot.position)) slot.skip = 0;
       };
       /** Takes the next value of slot `index` into the outbox, or asks it for one. True when it moved on. */
       const take = (index: number): 'value' | 'ended' | 'waiting' => {
@@ -204,6 +248,12 @@ export function interleave<T, R>(fn: (input: T, index: number) => Observable<R>,
           const value = slot.queue.shift()!;
           stage.in++;
           slot.taken++;
+          if (slot.cursor) {
+            // One value queued at most for a source that reports positions: these describe it.
+            slot.offset = slot.queuedOffset;
+            slot.line = slot.queuedLine;
+            slot.position = undefined;
+          }
           if (state) pendingOut.push(value);
           outbox.push(value);
           return 'value';
@@ -302,7 +352,7 @@ export function interleave<T, R>(fn: (input: T, index: number) => Observable<R>,
         inBlock = restored.inBlock;
         inputIndex = restored.opened;
         restored.slots.forEach((saved, k) => {
-          if (saved) cycle[k] = newSlot(saved.input, saved.taken, saved.label);
+          if (saved) cycle[k] = newSlot(saved.input, saved.taken, saved.label, saved.position);
         });
         for (const value of restored.pending) {
           pendingOut.push(value);
@@ -310,7 +360,7 @@ export function interleave<T, R>(fn: (input: T, index: number) => Observable<R>,
         }
         if (restored.opened > 0) outerGate.set(true);
       }
-      const outer = withoutRegistry(() => subscribeBehind(scope, outerGate, source, {
+      const outer = withoutRegistry(() => offerCursor(undefined, () => subscribeBehind(scope, outerGate, source, {
         next(input) {
           if (restored && seen < restored.opened) {
             // An input opened before the checkpoint: reopen it where it was, or pass over it (finished).
@@ -342,7 +392,7 @@ export function interleave<T, R>(fn: (input: T, index: number) => Observable<R>,
           inputsDone = true;
           pump();
         },
-      }, subscriber));
+      }, subscriber)));
       pump();
       return () => {
         outer.unsubscribe();

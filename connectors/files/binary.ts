@@ -10,6 +10,11 @@ export interface FixedRecordOptions {
   footerBytes?: number;
 }
 
+/** Where `fixedRecords` starts: a restored position (a record's file offset, past the header). Default 0. */
+export interface FixedStart {
+  readonly offset: number;
+}
+
 /** A record and the byte offset it starts at. */
 export interface FixedRecord {
   readonly data: Uint8Array;
@@ -21,13 +26,13 @@ export interface FixedRecord {
  * A tail shorter than a record (and longer than the footer) is a {@link RecordError}.
  * Each record is a copy, so holding it does not pin a whole read chunk. Yields each chunk's records together.
  */
-export async function* fixedRecords(chunks: AsyncIterable<Buffer>, path: string, options: FixedRecordOptions): AsyncGenerator<FixedRecord[]> {
+export async function* fixedRecords(chunks: AsyncIterable<Buffer>, path: string, options: FixedRecordOptions, start?: FixedStart): AsyncGenerator<FixedRecord[]> {
   const { recordBytes, headerBytes = 0, footerBytes = 0 } = options;
   /** Bytes received and not yet cut into records (at most a record plus the footer plus a chunk). */
   let pending: Buffer = Buffer.alloc(0);
   /** File offset of `pending[0]`. */
-  let offset = 0;
-  let skip = headerBytes;
+  let offset = start?.offset ?? 0;
+  let skip = Math.max(0, headerBytes - offset);
   for await (const chunk of chunks) {
     let data = chunk;
     if (skip > 0) {

@@ -5,7 +5,7 @@ import { withSignal } from '../../src/abort.js';
 import { scoped } from '../../src/flow.js';
 import type { StageStats } from '../../src/stats.js';
 import { interleave } from '../../operators/interleave.js';
-import { fixedRecords, type FixedRecordOptions } from './binary.js';
+import { fixedRecords, type FixedRecord, type FixedRecordOptions } from './binary.js';
 import { withFileCardinality } from './cardinality.js';
 import { csvRows, type CsvOptions, type CsvRow, type LabelledRow } from './csv.js';
 import { numericCsv, numericCsvRows } from './csvFast.js';
@@ -13,12 +13,15 @@ import type { FeatureSpec, ParsedExample } from './example.js';
 import { exampleParser } from './exampleBatch.js';
 import { MAX_LINE_BYTES, splitLines, type Line } from './lines.js';
 import { listFiles, type FileShard, type FollowSymlinks } from './listFiles.js';
-import { ioError, isGzip, openBytes, pullBatches, reusedChunks, type ByteSource, type Compression } from './source.js';
-import { FrameError, tfRecordFrames } from './tfrecord.js';
+import { CHUNK_BYTES, ioError, isGzip, openBytes, pullBatches, reusedChunks, type ByteSource, type Compression } from './source.js';
+import { FrameError, tfRecordFrames, type FramedRecord } from './tfrecord.js';
 import { parquetRecords, type ParquetOptions } from './parquet.js';
 import { arrowRecords, type ArrowOptions } from './arrow.js';
 import { avroRecords, type AvroOptions } from './avro.js';
 import type { ColumnBatch } from './columnar.js';
+import { CheckpointError } from '../../src/state/registry.js';
+import type { InnerCursor } from '../../src/state/sources.js';
+import { seekStart, skipStart } from './position.js';
 
 /** Options every format takes. */
 export interface FileSourceOptions {
@@ -152,7 +155,7 @@ export function fromFiles(patterns: string | readonly string[], options: FromFil
       );
     });
   const records = files().pipe(
-    interleave((path: string) => pullBatches(key, name, (stage) => guarded(path, stage, options.onError ?? 'fail', reader)), {
+    interleave((path: string) => pullBatches(key, name, (stage, cursor) => guarded(path, stage, options.onError ?? 'fail', reader, cursor)), {
       cycleLength,
       blockLength,
       deterministic,
@@ -163,18 +166,25 @@ export function fromFiles(patterns: string | readonly string[], options: FromFil
   return withSignal(withFileCardinality(patterns, options, records), options.signal, origin);
 }
 
-/** A file's reader: yields its records in batches (one per read chunk), so the hand-off costs one await per chunk. */
-type Reader = (path: string, stage: StageStats, onError: OnError) => AsyncGenerator<unknown[]>;
+/**
+ * A file's reader: yields its records in batches (one per read chunk), so the hand-off costs one
+ * await per chunk. With a `cursor` (inside a resumable pipeline) it also writes, per batch, where
+ * each record ends (`cursor.ends`/`lines`), sets `cursor.describe`, and starts at
+ * `cursor.restored` when there is one (see position.ts).
+ */
+type Reader = (path: string, stage: StageStats, onError: OnError, cursor: InnerCursor | undefined) => AsyncGenerator<unknown[]>;
 
 /**
  * Runs one file's reader: an error that ends the file (an I/O error, a truncated file, a lost
  * frame) fails the pipeline, or with `'skip'` is counted and ends only this file.
  */
-async function* guarded(path: string, stage: StageStats, onError: OnError, reader: Reader): AsyncGenerator<unknown[]> {
+async function* guarded(path: string, stage: StageStats, onError: OnError, reader: Reader, cursor: InnerCursor | undefined): AsyncGenerator<unknown[]> {
   stage.extra.files = (stage.extra.files ?? 0) + 1;
   try {
-    yield* reader(path, stage, onError);
+    yield* reader(path, stage, onError, cursor);
   } catch (error) {
+    // A restore into changed data is no bad record: never skipped.
+    if (error instanceof CheckpointError) throw error;
     const failure = ioError(error, path);
     if (onError === 'skip') {
       stage.skip(failure);
@@ -211,10 +221,26 @@ async function* chunksOf(source: ByteSource, stage: StageStats, name = true): As
 }
 
 /** A file's lines; a failure of its bytes names the line reached (and, for gzip, the offset). */
-function lineBatches(path: string, compression: Compression, stage: StageStats, maxLineBytes: number): AsyncGenerator<Line[]> {
-  const source = openBytes(path, compression);
-  return splitLines(chunksOf(source, stage, false), maxLineBytes, (error, line) => source.failure(error, line));
+function lineBatches(path: string, compression: Compression, stage: StageStats, maxLineBytes: number, cursor: InnerCursor | undefined): AsyncGenerator<Line[]> {
+  if (!cursor || isGzip(path, compression)) {
+    skipStart(path, cursor);
+    const source = openBytes(path, compression);
+    return splitLines(chunksOf(source, stage, false), maxLineBytes, (error, line) => source.failure(error, line));
+  }
+  return (async function* () {
+    const start = await seekStart(path, cursor, 1, { text: true });
+    const source = openBytes(path, compression, CHUNK_BYTES, start.offset);
+    yield* splitLines(chunksOf(source, stage, false), maxLineBytes, (error, line) => source.failure(error, line), { offset: start.offset, line: start.record });
+  })();
 }
+
+/** Where a reader's item ends, and the number of the record after it (see `SeekPosition.record`): written into the cursor per record kept. */
+interface Marker<I> {
+  end(item: I): number;
+  next(item: I): number;
+}
+const lineMarker: Marker<Line> = { end: (l) => l.end, next: (l) => l.line + 1 };
+const frameMarker: Marker<FramedRecord> = { end: (f) => f.offset + 16 + f.data.length, next: (f) => f.index + 1 };
 
 /** Marks an item `decode` dropped (a skipped bad record). */
 const SKIP: unique symbol = Symbol('skip');
@@ -223,7 +249,16 @@ const SKIP: unique symbol = Symbol('skip');
  * Decodes a batch item by item. A bad record (a RecordError) is counted with `'skip'`; otherwise
  * the records decoded before it are yielded and then the error is thrown, so nothing good is lost.
  */
-async function* decodeBatches<I, O>(batches: AsyncIterable<I[]>, decode: (item: I) => O | typeof SKIP, stage: StageStats, onError: OnError): AsyncGenerator<O[]> {
+async function* decodeBatches<I, O>(
+  batches: AsyncIterable<I[]>,
+  decode: (item: I) => O | typeof SKIP,
+  stage: StageStats,
+  onError: OnError,
+  cursor?: InnerCursor,
+  marker?: Marker<I>,
+): AsyncGenerator<O[]> {
+  // Positions per record only inside a resumable pipeline: a plain run pays one test per record.
+  const marks = cursor && marker ? { ends: cursor.ends, lines: cursor.lines, marker } : undefined;
   for await (const items of batches) {
     const out: O[] = [];
     for (const item of items) {
@@ -239,7 +274,13 @@ async function* decodeBatches<I, O>(batches: AsyncIterable<I[]>, decode: (item: 
         if (out.length > 0) yield out;
         throw error;
       }
-      if (value !== SKIP) out.push(value);
+      if (value !== SKIP) {
+        if (marks) {
+          marks.ends[out.length] = marks.marker.end(item);
+          marks.lines[out.length] = marks.marker.next(item);
+        }
+        out.push(value);
+      }
     }
     if (out.length > 0) yield out;
   }
@@ -263,21 +304,23 @@ function recordReader(options: FromFilesOptions): Reader {
   switch (options.format) {
     case 'lines': {
       const { skipEmpty = false } = options;
-      return (path, stage, onError) =>
+      return (path, stage, onError, cursor) =>
         decodeBatches(
-          lineBatches(path, compression, stage, maxLineBytes),
+          lineBatches(path, compression, stage, maxLineBytes, cursor),
           (line) => {
             if (line.tooLong) throw tooLong(path, line.line, maxLineBytes);
             return skipEmpty && line.text === '' ? SKIP : line.text;
           },
           stage,
           onError,
+          cursor,
+          lineMarker,
         );
     }
     case 'jsonl':
-      return (path, stage, onError) =>
+      return (path, stage, onError, cursor) =>
         decodeBatches(
-          lineBatches(path, compression, stage, maxLineBytes),
+          lineBatches(path, compression, stage, maxLineBytes, cursor),
           ({ text, line, tooLong: over }): unknown => {
             if (over) throw tooLong(path, line, maxLineBytes);
             if (text.trim() === '') return SKIP;
@@ -289,6 +332,8 @@ function recordReader(options: FromFilesOptions): Reader {
           },
           stage,
           onError,
+          cursor,
+          lineMarker,
         );
     case 'csv': {
       const csv = options;
@@ -314,22 +359,42 @@ function recordReader(options: FromFilesOptions): Reader {
       const { verifyCrc = true, example, maxRecordBytes } = options;
       if (maxRecordBytes !== undefined && !(Number.isInteger(maxRecordBytes) && maxRecordBytes >= 0)) throw new RangeError(`fromFiles: maxRecordBytes must be an integer >= 0, got ${maxRecordBytes}`);
       const parse = example ? exampleParser(example) : undefined;
-      return (path, stage, onError) =>
-        decodeBatches(
-          tfRecordFrames(chunksOf(openBytes(path, compression), stage), path, { verify: verifyCrc, maxRecordBytes }),
-          (frame): unknown => {
-            if (frame instanceof FrameError) throw frame;
-            return parse ? parse(frame.data, `${path} byte ${frame.offset}`) : frame.data;
-          },
-          stage,
-          onError,
-        );
+      const decode = (path: string) => (frame: FramedRecord | FrameError): unknown => {
+        if (frame instanceof FrameError) throw frame;
+        return parse ? parse(frame.data, `${path} byte ${frame.offset}`) : frame.data;
+      };
+      return (path, stage, onError, cursor) => {
+        if (!cursor || isGzip(path, compression)) {
+          skipStart(path, cursor);
+          return decodeBatches(tfRecordFrames(chunksOf(openBytes(path, compression), stage), path, { verify: verifyCrc, maxRecordBytes }), decode(path), stage, onError, cursor, frameMarker);
+        }
+        return (async function* () {
+          const start = await seekStart(path, cursor, 0);
+          const frames = tfRecordFrames(chunksOf(openBytes(path, compression, CHUNK_BYTES, start.offset), stage), path, {
+            verify: verifyCrc,
+            maxRecordBytes,
+            start: { offset: start.offset, index: start.record },
+          });
+          yield* decodeBatches(frames, decode(path), stage, onError, cursor, frameMarker);
+        })();
+      };
     }
     case 'binary': {
       const { recordBytes, headerBytes = 0, footerBytes = 0 } = options;
       if (!(Number.isInteger(recordBytes) && recordBytes >= 1)) throw new RangeError(`fromFiles: recordBytes must be an integer >= 1, got ${recordBytes}`);
-      return (path, stage, onError) =>
-        decodeBatches(fixedRecords(chunksOf(openBytes(path, compression), stage), path, { recordBytes, headerBytes, footerBytes }), (r) => r.data, stage, onError);
+      const fixed = { recordBytes, headerBytes, footerBytes };
+      const marker: Marker<FixedRecord> = { end: (r) => r.offset + recordBytes, next: (r) => (r.offset - headerBytes) / recordBytes + 1 };
+      return (path, stage, onError, cursor) => {
+        if (!cursor || isGzip(path, compression)) {
+          skipStart(path, cursor);
+          return decodeBatches(fixedRecords(chunksOf(openBytes(path, compression), stage), path, fixed), (r) => r.data, stage, onError, cursor, marker);
+        }
+        return (async function* () {
+          const start = await seekStart(path, cursor, 0);
+          const records = fixedRecords(chunksOf(openBytes(path, compression, CHUNK_BYTES, start.offset), stage), path, fixed, { offset: start.offset });
+          yield* decodeBatches(records, (r) => r.data, stage, onError, cursor, marker);
+        })();
+      };
     }
     case 'parquet': {
       const { rowGroupShard: s } = options;

@@ -1,11 +1,22 @@
 /** Text lines out of a stream of byte chunks, with any line ending (\n, \r\n, \r), and a bound on a line's length. */
 import { StringDecoder } from 'node:string_decoder';
 
-/** One line of text and its 1-based line number; `tooLong` marks a line over the limit (its text is dropped). */
+/**
+ * One line of text and its 1-based line number; `tooLong` marks a line over the limit (its text
+ * is dropped). `end`: the file offset just past its line break (where the next line starts), when
+ * the caller asked for positions; -1 otherwise.
+ */
 export interface Line {
   readonly text: string;
   readonly line: number;
+  readonly end: number;
   readonly tooLong?: true;
+}
+
+/** Where `splitLines` starts: a restored position (file offset and the number of the line there). Given, it also reports each line's `end`. */
+export interface LineStart {
+  readonly offset: number;
+  readonly line: number;
 }
 
 /** Default `maxLineBytes`: 16 MiB. A line of a text format longer than this is a bad record. */
@@ -28,6 +39,7 @@ export async function* splitLines(
   chunks: AsyncIterable<Buffer | string>,
   maxLineBytes = MAX_LINE_BYTES,
   failed: (error: unknown, line: number) => unknown = (error) => error,
+  start?: LineStart,
 ): AsyncGenerator<Line[]> {
   const decoder = new StringDecoder('utf8');
   /** Text of the line being assembled (everything after the last line break seen). */
@@ -38,7 +50,10 @@ export async function* splitLines(
   let dropping = false;
   /** The previous chunk ended in '\r': a '\n' at the start of this one belongs to it. */
   let pendingCR = false;
-  let line = 0;
+  let line = start ? start.line - 1 : 0;
+  /** With `start`: the file offset of the current chunk's first byte (line ends are found in the raw bytes: '\n' and '\r' never occur inside a UTF-8 sequence, and a replacement character stands for invalid bytes of another length). */
+  const track = start !== undefined;
+  let base = start?.offset ?? 0;
   /** Whether `rest` plus `text[start, end)` is over the limit. */
   const over = (text: string, start: number, end: number): boolean => {
     // A UTF-16 unit is at most 3 UTF-8 bytes: no need to count when even that fits (the usual case).
@@ -57,19 +72,31 @@ export async function* splitLines(
       if (next.done) break;
       const chunk = next.value;
       let text = typeof chunk === 'string' ? chunk : decoder.write(chunk);
-      if (pendingCR && text.startsWith('\n')) text = text.slice(1);
+      /** Tracking: the raw bytes, and the index in them of the next line break to match. */
+      const raw = track ? (typeof chunk === 'string' ? Buffer.from(chunk) : chunk) : undefined;
+      let rp = 0;
+      if (pendingCR && text.startsWith('\n')) {
+        text = text.slice(1);
+        rp = 1;
+      }
       pendingCR = false;
       const out: Line[] = [];
       let start = 0;
       for (let i = 0; i < text.length; i++) {
         const c = text.charCodeAt(i);
         if (c !== 10 && c !== 13) continue;
+        let end = -1;
+        if (raw) {
+          while (raw[rp] !== 10 && raw[rp] !== 13) rp++;
+          rp += c === 13 && i + 1 < text.length && text.charCodeAt(i + 1) === 10 ? 2 : 1;
+          end = base + rp;
+        }
         if (dropping || over(text, start, i)) {
-          out.push({ text: '', line: ++line, tooLong: true });
+          out.push({ text: '', line: ++line, end, tooLong: true });
           dropping = false;
         } else {
           const piece = text.slice(start, i);
-          out.push({ text: rest ? rest + piece : piece, line: ++line });
+          out.push({ text: rest ? rest + piece : piece, line: ++line, end });
         }
         rest = '';
         restBytes = 0;
@@ -95,6 +122,7 @@ export async function* splitLines(
           restBytes += bytes;
         }
       }
+      if (raw) base += raw.length;
       if (out.length > 0) yield out;
     }
   } finally {
@@ -107,6 +135,8 @@ export async function* splitLines(
     restBytes += Buffer.byteLength(last, 'utf8');
     if (restBytes > maxLineBytes) dropping = true;
   }
-  if (dropping) yield [{ text: '', line: ++line, tooLong: true }];
-  else if (rest.length > 0) yield [{ text: rest, line: ++line }];
+  // The last line, without a break: it ends at the end of the file.
+  const end = track ? base : -1;
+  if (dropping) yield [{ text: '', line: ++line, end, tooLong: true }];
+  else if (rest.length > 0) yield [{ text: rest, line: ++line, end }];
 }

@@ -11,6 +11,7 @@ import { RecordError, messageOf } from '../../src/errors.js';
 import { produce, produceComplete, runInScope, scoped, trampoline } from '../../src/flow.js';
 import { nextTurn, sliceSpent } from '../../src/turn.js';
 import { stageFor, type StageStats } from '../../src/stats.js';
+import { claimCursor, type InnerCursor } from '../../src/state/sources.js';
 
 /** How a file is compressed: `'auto'` (default) means gzip when the name ends in `.gz`. */
 export type Compression = 'auto' | 'none' | 'gzip';
@@ -39,8 +40,9 @@ export function isGzip(path: string, compression: Compression = 'auto'): boolean
  * Opens `path` for streaming. Node's streams read ahead at most `highWaterMark` bytes, and the
  * async iterator of a stream pulls only when asked, so a paused pipeline stops the reads.
  */
-export function openBytes(path: string, compression: Compression = 'auto', highWaterMark = CHUNK_BYTES): ByteSource {
-  const file = createReadStream(path, { highWaterMark });
+export function openBytes(path: string, compression: Compression = 'auto', highWaterMark = CHUNK_BYTES, start = 0): ByteSource {
+  // `start`: a restored position (uncompressed files only): the prefix is never read.
+  const file = createReadStream(path, start > 0 ? { highWaterMark, start } : { highWaterMark });
   if (!isGzip(path, compression)) {
     return { stream: file, bytesRead: () => file.bytesRead, close: () => file.destroy(), failure: (error) => ioError(error, path) };
   }
@@ -74,11 +76,12 @@ export function openBytes(path: string, compression: Compression = 'auto', highW
  * on a 63 MB CSV, a quarter of `createReadStream`'s CPU time at 64 KiB. `onRead(bytes)` counts
  * what came from disk. The handle closes when the file ends, fails, or the consumer stops.
  */
-export async function* reusedChunks(path: string, onRead: (bytes: number) => void, chunkBytes = CHUNK_BYTES): AsyncGenerator<Uint8Array> {
+export async function* reusedChunks(path: string, onRead: (bytes: number) => void, chunkBytes = CHUNK_BYTES, start = 0): AsyncGenerator<Uint8Array> {
   const handle: FileHandle = await open(path, 'r');
   const buffers = [new Uint8Array(chunkBytes), new Uint8Array(chunkBytes)];
   let turn = 0;
-  let position = 0;
+  /** The next read's file offset (`start`: a restored position). */
+  let position = start;
   const read = (buffer: Uint8Array): Promise<number> =>
     handle.read(buffer, 0, chunkBytes, position).then(({ bytesRead }) => {
       position += bytesRead;
@@ -120,13 +123,16 @@ export function ioError(error: unknown, where: string): RecordError {
  * per chunk instead of per record. Every subscription made from the same `key` reports into the
  * same statistics stage, so the files of one `fromFiles` call show up as one source.
  */
-export function pullBatches<T>(key: object, name: string, factory: (stage: StageStats) => AsyncIterator<T[]>): Observable<T> {
+export function pullBatches<T>(key: object, name: string, factory: (stage: StageStats, cursor: InnerCursor | undefined) => AsyncIterator<T[]>): Observable<T> {
   return scoped<T>((subscriber, scope) => {
     const stage = stageFor(scope.stats, key, name, 'source');
     const { demand } = scope;
+    // Inside a resumable interleave: the reader fills `cursor.ends`/`lines` per batch, and the
+    // position after each element is published before it is handed on.
+    const cursor = claimCursor();
     let iterator: AsyncIterator<T[]>;
     try {
-      iterator = factory(stage);
+      iterator = factory(stage, cursor);
     } catch (error) {
       subscriber.error(error);
       return;
@@ -160,6 +166,10 @@ export function pullBatches<T>(key: object, name: string, factory: (stage: Stage
           }
           if (head < batch.length) {
             const value = batch[head];
+            if (cursor) {
+              cursor.offset = cursor.ends[head];
+              cursor.line = cursor.lines[head];
+            }
             batch[head++] = undefined as T;
             stage.out++;
             stage.buffered(batch.length - head);

@@ -12,10 +12,11 @@ import { Slab } from './slab.js';
 /** A frame's length field, little-endian u64, read as two halves: no BigInt per record. */
 const lengthAt = (bytes: Buffer, at: number): number => bytes.readUInt32LE(at) + bytes.readUInt32LE(at + 4) * 2 ** 32;
 
-/** A record's payload and the byte offset (in the uncompressed stream) of its frame. */
+/** A record's payload, the byte offset (in the uncompressed stream) of its frame, and its 0-based index in the file. */
 export interface FramedRecord {
   readonly data: Uint8Array;
   readonly offset: number;
+  readonly index: number;
 }
 
 /** Default {@link TFRecordFrameOptions.maxRecordBytes}: 64 MiB, far above any Example of features, well below what hurts. */
@@ -26,6 +27,8 @@ export interface TFRecordFrameOptions {
   readonly verify?: boolean;
   /** Largest record accepted, in bytes; a header claiming more is refused before anything is allocated. Default 64 MiB. */
   readonly maxRecordBytes?: number;
+  /** A restored position: the file offset of the first chunk's first byte (a frame's start) and that frame's index. Default 0, 0. */
+  readonly start?: { readonly offset: number; readonly index: number };
 }
 
 /** A frame that spans read chunks: its header, then its data, then its data CRC, filled as bytes come. */
@@ -58,7 +61,9 @@ interface Partial {
 export async function* tfRecordFrames(chunks: AsyncIterable<Buffer>, path: string, options: TFRecordFrameOptions = {}): AsyncGenerator<(FramedRecord | FrameError)[]> {
   const { verify = true, maxRecordBytes = MAX_RECORD_BYTES } = options;
   /** Stream offset of the current chunk's first byte. */
-  let base = 0;
+  let base = options.start?.offset ?? 0;
+  /** The index of the next frame (good or bad). */
+  let index = options.start?.index ?? 0;
   /** The frame being gathered across chunks, if any. */
   let partial: Partial | undefined;
   /** Where small records are copied to (one allocation per 4 KiB, see slab.ts). */
@@ -82,6 +87,7 @@ export async function* tfRecordFrames(chunks: AsyncIterable<Buffer>, path: strin
         const length = checkHeader(chunk, at, base + at);
         if (typeof length !== 'number') {
           out.push(length);
+          index++;
           partial = { offset: base + at, header: Buffer.alloc(0), headerFilled: 12, length: lengthAt(chunk, at), data: undefined, dataFilled: 0, crc: Buffer.alloc(4), crcFilled: 0 };
           at = feed(partial, chunk, at + 12, out, checkHeader);
           continue;
@@ -95,8 +101,9 @@ export async function* tfRecordFrames(chunks: AsyncIterable<Buffer>, path: strin
         const data = slab.copy(chunk, at + 12, length);
         if (verify && maskedCrc32c(data) !== chunk.readUInt32LE(at + 12 + length)) {
           out.push(new FrameError('corrupt TFRecord: data CRC mismatch', `${path} byte ${base + at}`));
+          index++;
         } else {
-          out.push({ data, offset: base + at });
+          out.push({ data, offset: base + at, index: index++ });
         }
         at += 16 + length;
       }
@@ -131,6 +138,7 @@ export async function* tfRecordFrames(chunks: AsyncIterable<Buffer>, path: strin
         p.data = new Uint8Array(length);
       } else {
         out.push(length);
+        index++;
         p.length = lengthAt(p.header, 0);
       }
     }
@@ -147,8 +155,12 @@ export async function* tfRecordFrames(chunks: AsyncIterable<Buffer>, path: strin
     at += n;
     if (p.crcFilled < 4) return chunk.length;
     if (p.data) {
-      if (verify && maskedCrc32c(p.data) !== p.crc.readUInt32LE(0)) out.push(new FrameError('corrupt TFRecord: data CRC mismatch', `${path} byte ${p.offset}`));
-      else out.push({ data: p.data, offset: p.offset });
+      if (verify && maskedCrc32c(p.data) !== p.crc.readUInt32LE(0)) {
+        out.push(new FrameError('corrupt TFRecord: data CRC mismatch', `${path} byte ${p.offset}`));
+        index++;
+      } else {
+        out.push({ data: p.data, offset: p.offset, index: index++ });
+      }
     }
     partial = undefined;
     return at;
