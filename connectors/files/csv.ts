@@ -3,7 +3,8 @@ import { parse, type CsvError } from 'csv-parse';
 import type { Readable } from 'node:stream';
 import { RecordError, messageOf, type OnError } from '../../src/errors.js';
 import type { StageStats } from '../../src/stats.js';
-import { lineGuard } from './lineGuard.js';
+import { LineStarts, lineGuard } from './lineGuard.js';
+import type { InnerCursor } from '../../src/state/sources.js';
 import { MAX_LINE_BYTES } from './lines.js';
 
 /** How a CSV column is converted: `float`/`int` → number, `bool` → boolean, `string` as is. */
@@ -38,6 +39,25 @@ export interface CsvOptions {
  */
 export interface CsvInternals {
   readonly headerNames?: readonly string[];
+}
+
+/**
+ * Internal: positions for a resumable pipeline (see position.ts). The parser writes, per row of
+ * each batch it yields, the file offset where the next record starts and that record's line
+ * (`cursor.ends`/`lines`), and the header's end into `headerEnd`.
+ */
+export interface CsvTrack {
+  readonly cursor: InnerCursor;
+  /**
+   * The file offset of the stream's first byte; or, when `headerBytes` > 0 (a restore), the
+   * stream is the header's bytes `[0, headerBytes)` followed by the file from `offset`.
+   */
+  offset: number;
+  headerBytes: number;
+  /** With `headerBytes`: the line number of the first line after the header (the restored record's). */
+  readonly line: number;
+  /** Written by the parser: the file offset just past the header (0 without one). */
+  headerEnd: number;
 }
 
 /** The name a header cell that is empty gets, after its position: pandas' `Unnamed: 0`. */
@@ -153,6 +173,7 @@ export async function* csvRows(
   failure: (error: unknown, line?: number) => RecordError = (error) =>
     new RecordError(`cannot read file: ${messageOf(error)}`, path, { cause: error }),
   firstLine = 1,
+  track?: CsvTrack,
 ): AsyncGenerator<(CsvRow | LabelledRow)[]> {
   const { delimiter = ',', quote = '"', labels, select, maxLineBytes = MAX_LINE_BYTES } = options;
   const given = options.columns ?? {};
@@ -161,6 +182,16 @@ export async function* csvRows(
   const header = options.header ?? options.columnNames === undefined;
   /** The line the next record starts on. Counted here: csv-parse's per-record `info` costs 4x its parsing. */
   let line = firstLine;
+  /**
+   * csv-parse's and the guard's line numbers count from the stream's start: the file's line is
+   * theirs plus `shift` (a restore moves it once the header is read: the lines between the
+   * header and the position were never read).
+   */
+  let shift = firstLine - 1;
+  /** Tracking: where each line of the stream starts (the guard records them), and the stream's offsets as file offsets. */
+  const starts = track ? new LineStarts() : undefined;
+  const fileOffset = (at: number): number =>
+    track!.headerBytes > 0 ? (at < track!.headerBytes ? at : at - track!.headerBytes + track!.offset) : at + track!.offset;
   const parser = parse({
     delimiter,
     quote: quote === false ? null : quote,
@@ -177,7 +208,7 @@ export async function* csvRows(
     on_skip: (error: CsvError | undefined) => {
       if (error?.code === 'CSV_MAX_RECORD_SIZE' && !fatal) {
         // Stop feeding the parser: the rows it has parsed still go out, then this error ends the file.
-        fatal = new RecordError(`CSV record longer than maxLineBytes=${maxLineBytes}`, `${path}:${typeof error.lines === 'number' ? error.lines + firstLine - 1 : '?'}`, { cause: error });
+        fatal = new RecordError(`CSV record longer than maxLineBytes=${maxLineBytes}`, `${path}:${typeof error.lines === 'number' ? error.lines + shift : '?'}`, { cause: error });
         guard.unpipe(parser);
         parser.end();
       }
@@ -189,9 +220,9 @@ export async function* csvRows(
         unclosed = error;
         return undefined;
       }
-      stage.skip(new RecordError(`malformed CSV: ${error ? brief(messageOf(error)) : 'unknown error'}`, `${path}:${typeof error?.lines === 'number' ? error.lines + firstLine - 1 : '?'}`, { cause: error }));
+      stage.skip(new RecordError(`malformed CSV: ${error ? brief(messageOf(error)) : 'unknown error'}`, `${path}:${typeof error?.lines === 'number' ? error.lines + shift : '?'}`, { cause: error }));
       // Resynchronise the count where csv-parse found the error.
-      if (typeof error?.lines === 'number') line = error.lines + firstLine;
+      if (typeof error?.lines === 'number') line = error.lines + shift + 1;
       return undefined;
     },
   });
@@ -201,13 +232,13 @@ export async function* csvRows(
   let unclosed: CsvError | undefined;
   // Over-long lines never reach the parser: an error at their line, or dropped and counted.
   const guard = lineGuard(maxLineBytes, (line) => {
-    const error = new RecordError(`line longer than maxLineBytes=${maxLineBytes}`, `${path}:${line + firstLine - 1}`);
+    const error = new RecordError(`line longer than maxLineBytes=${maxLineBytes}`, `${path}:${line + shift}`);
     if (onError === 'fail') return error;
     stage.skip(error);
     return undefined;
-  });
+  }, starts);
   // The line the parser had reached when the bytes failed (a corrupt gzip stream).
-  stream.on('error', (error) => parser.destroy(failure(error, parser.info.lines + firstLine - 1)));
+  stream.on('error', (error) => parser.destroy(failure(error, parser.info.lines + shift)));
   // readBatches reads the parser's error from `errored`: an error emitted between its waits must not be uncaught.
   parser.on('error', () => undefined);
   guard.on('error', (error) => parser.destroy(error));
@@ -253,6 +284,8 @@ export async function* csvRows(
   try {
     for await (const records of readBatches<string[]>(parser)) {
       const out: (CsvRow | LabelledRow)[] = [];
+      // Lines before the current one are never asked for again.
+      starts?.release(line - shift);
       for (const record of records) {
         const at = `${path}:${line}`;
         for (const field of record) if (field.includes('\n') || field.includes('\r')) line += field.match(BREAKS)!.length;
@@ -260,6 +293,16 @@ export async function* csvRows(
         if (record.length === 1 && record[0] === '') continue;
         if (header && !headerSeen) {
           headerSeen = true;
+          if (track) {
+            if (track.headerBytes > 0) {
+              // A restore: the file goes on at the saved position, whose line is the saved one.
+              track.headerEnd = track.headerBytes;
+              shift += track.line - line;
+              line = track.line;
+            } else {
+              track.headerEnd = fileOffset(starts!.get(line - shift));
+            }
+          }
           // Given names win over the header's (files whose header lacks the row-name column).
           if (names === undefined) {
             names = headerNames(record);
@@ -274,7 +317,12 @@ export async function* csvRows(
           resolved = true;
         }
         try {
-          out.push(convertRow(record, names, at));
+          const row = convertRow(record, names, at);
+          if (track) {
+            track.cursor.ends[out.length] = fileOffset(starts!.get(line - shift));
+            track.cursor.lines[out.length] = line;
+          }
+          out.push(row);
         } catch (error) {
           if (onError === 'skip' && error instanceof RecordError) {
             stage.skip(error);
@@ -295,9 +343,9 @@ export async function* csvRows(
     if ((error as { code?: string }).code === 'CSV_QUOTE_NOT_CLOSED') throw quoteNotClosed(error as CsvError, `${path}:${line}`);
     const lines = (error as { lines?: number }).lines;
     if ((error as { code?: string }).code === 'CSV_MAX_RECORD_SIZE') {
-      throw new RecordError(`CSV record longer than maxLineBytes=${maxLineBytes}`, `${path}:${lines === undefined ? '?' : lines + firstLine - 1}`, { cause: error });
+      throw new RecordError(`CSV record longer than maxLineBytes=${maxLineBytes}`, `${path}:${lines === undefined ? '?' : lines + shift}`, { cause: error });
     }
-    throw new RecordError(`malformed CSV: ${brief(messageOf(error))}`, lines !== undefined ? `${path}:${lines + firstLine - 1}` : path, { cause: error });
+    throw new RecordError(`malformed CSV: ${brief(messageOf(error))}`, lines !== undefined ? `${path}:${lines + shift}` : path, { cause: error });
   } finally {
     stream.unpipe(guard);
     guard.unpipe(parser);

@@ -9,7 +9,7 @@ import { MAX_LINE_BYTES } from './lines.js';
 import { Readable } from 'node:stream';
 import { RecordError, type OnError } from '../../src/errors.js';
 import type { StageStats } from '../../src/stats.js';
-import { convert, csvRows, headerNames, withRowNames, type CsvColumn, type CsvInternals, type CsvOptions, type LabelledRow } from './csv.js';
+import { convert, csvRows, headerNames, withRowNames, type CsvColumn, type CsvInternals, type CsvOptions, type CsvTrack, type LabelledRow } from './csv.js';
 import { FloatSlab } from './slab.js';
 import { ioError } from './source.js';
 
@@ -165,6 +165,7 @@ export async function* numericCsvRows(
   onError: OnError,
   stage: StageStats,
   failure: ChunkFailure = (error) => ioError(error, path),
+  track?: CsvTrack,
 ): AsyncGenerator<LabelledRow[]> {
   const maxLineBytes = options.maxLineBytes ?? MAX_LINE_BYTES;
   const { delimiter = ',', quote = '"', labels = [], select } = options;
@@ -173,8 +174,8 @@ export async function* numericCsvRows(
   const header = options.header ?? options.columnNames === undefined;
   const d = delimiter.charCodeAt(0);
   const q = quote === false ? -1 : quote.charCodeAt(0);
-  /** The 1-based line the next line break ends. */
-  let line = 1;
+  /** The 1-based line the next line break ends (a restore without a header starts at its saved line). */
+  let line = track && track.headerBytes === 0 ? track.line : 1;
   let names: string[] | undefined = options.columnNames ? [...options.columnNames] : undefined;
   /** The names came from the file's header (so a header one cell short gets a row-name column). */
   let namesFromHeader = false;
@@ -190,6 +191,11 @@ export async function* numericCsvRows(
   let ys = new Float64Array(0);
   /** Rows' feature arrays come out of 4 KiB slabs (one allocation per slab, not per row). */
   const slab = new FloatSlab();
+  /** Tracking (a resumable pipeline): per row of a batch, the file offset after it and the next line (see CsvTrack). */
+  const ends = track?.cursor.ends;
+  const nexts = track?.cursor.lines;
+  /** The file offset of the next raw chunk's first byte (a restore's header chunk first, then the file from the position). */
+  let fileAt = track && track.headerBytes === 0 ? track.offset : 0;
 
   const resolve = (all: string[]): void => {
     const index = (name: string): number => {
@@ -288,7 +294,7 @@ export async function* numericCsvRows(
    * Parses the complete lines in `b[s, e)` (e just past a line break, or the file's end) into
    * `out`. Returns the bad row's error when it must stop (onError 'fail'), else undefined.
    */
-  const parseLines = (b: Uint8Array, s: number, e: number, out: LabelledRow[]): RecordError | undefined => {
+  const parseLines = (b: Uint8Array, s: number, e: number, out: LabelledRow[], base: number): RecordError | undefined => {
     let p = s;
     while (p < e) {
       const at = line++;
@@ -302,6 +308,7 @@ export async function* numericCsvRows(
         learn(b, p, stop);
         if (wasHeader) {
           p = pastBreak(b, stop, e);
+          if (track && track.headerBytes === 0) track.headerEnd = base + p;
           continue;
         }
       }
@@ -314,14 +321,19 @@ export async function* numericCsvRows(
         }
         return row;
       }
+      if (ends) {
+        ends[out.length] = base + p;
+        nexts![out.length] = line;
+      }
       out.push(row);
     }
     return undefined;
   };
 
   const it = chunks[Symbol.asyncIterator]();
-  /** The bytes of a line begun in an earlier chunk (at most one line), a copy. */
+  /** The bytes of a line begun in an earlier chunk (at most one line), a copy, and the file offset of its first byte. */
   let rest: Uint8Array = new Uint8Array(0);
+  let restBase = 0;
   /** The last chunk ended in CR: a LF starting the next one belongs to that break. */
   let pendingCR = false;
   let first = true;
@@ -338,18 +350,27 @@ export async function* numericCsvRows(
       const value = result.value;
       // One element kind on the hot path (a Buffer is a Uint8Array of another map).
       let chunk = new Uint8Array(value.buffer, value.byteOffset, value.length);
+      /** The file offset of `chunk[0]`. */
+      let base = fileAt;
+      fileAt += chunk.length;
       if (first) {
         first = false;
-        // A UTF-8 byte order mark, as csv-parse's `bom` option drops it.
-        if (chunk.length >= 3 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) chunk = chunk.subarray(3);
+        // A UTF-8 byte order mark, as csv-parse's `bom` option drops it (at the file's start only).
+        if (base === 0 && chunk.length >= 3 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) {
+          chunk = chunk.subarray(3);
+          base += 3;
+        }
       }
-      if (pendingCR && chunk.length > 0 && chunk[0] === LF) chunk = chunk.subarray(1);
+      if (pendingCR && chunk.length > 0 && chunk[0] === LF) {
+        chunk = chunk.subarray(1);
+        base++;
+      }
       pendingCR = false;
       if ((q >= 0 && chunk.indexOf(q) >= 0) || rest.length + chunk.length > maxLineBytes) {
         // Quoted fields, or a line that may grow past maxLineBytes: the general parser takes the
         // file over from the start of this line (it refuses or skips over-long lines).
         handedOver = true;
-        yield* handOver(concat(rest, chunk, true), it);
+        yield* handOver(concat(rest, chunk, true), it, rest.length > 0 ? restBase : base);
         return;
       }
       const out: LabelledRow[] = [];
@@ -358,6 +379,7 @@ export async function* numericCsvRows(
       while (last >= 0 && chunk[last] !== LF && chunk[last] !== CR) last--;
       let error: RecordError | undefined;
       if (last < 0) {
+        if (rest.length === 0) restBase = base;
         rest = concat(rest, chunk, true);
       } else {
         let from = 0;
@@ -366,18 +388,26 @@ export async function* numericCsvRows(
           const firstBreak = lineEnd(chunk, 0, chunk.length);
           const joined = concat(rest, chunk.subarray(0, firstBreak + 1), false);
           from = pastBreak(chunk, firstBreak, chunk.length);
-          error = parseLines(joined, 0, joined.length, out);
+          error = parseLines(joined, 0, joined.length, out, restBase);
         }
-        if (!error) error = parseLines(chunk, from, last + 1, out);
+        if (!error) error = parseLines(chunk, from, last + 1, out, base);
         pendingCR = chunk[last] === CR;
         rest = last + 1 < chunk.length ? chunk.slice(last + 1) : new Uint8Array(0);
+        restBase = base + last + 1;
+      }
+      if (track && track.headerBytes > 0 && fileAt === track.headerBytes) {
+        // A restore: the header chunk is read; the file goes on at the saved position and line.
+        fileAt = track.offset;
+        line = track.line;
+        pendingCR = false;
+        track.headerEnd = track.headerBytes;
       }
       if (out.length > 0) yield out;
       if (error) throw error;
     }
     if (rest.length > 0) {
       const out: LabelledRow[] = [];
-      const error = parseLines(rest, 0, rest.length, out);
+      const error = parseLines(rest, 0, rest.length, out, restBase);
       if (out.length > 0) yield out;
       if (error) throw error;
     }
@@ -387,7 +417,7 @@ export async function* numericCsvRows(
   }
 
   /** Continues the file through `csvRows` from `head` (the current line on) and the chunks after it. */
-  async function* handOver(head: Uint8Array, tail: AsyncIterator<Uint8Array>): AsyncGenerator<LabelledRow[]> {
+  async function* handOver(head: Uint8Array, tail: AsyncIterator<Uint8Array>, headAt: number): AsyncGenerator<LabelledRow[]> {
     async function* bytes(): AsyncGenerator<Uint8Array> {
       try {
         yield head;
@@ -405,7 +435,13 @@ export async function* numericCsvRows(
       headerNames: picks === undefined && namesFromHeader ? names : undefined,
     };
     const stream = Readable.from(bytes(), { objectMode: false });
-    yield* csvRows(stream, path, rest, onError, stage, failure, line) as AsyncGenerator<LabelledRow[]>;
+    // Tracking goes on from the head's file offset; a hand-over at a restore's header chunk
+    // leaves the jump to the saved position to the general parser.
+    if (track && !(track.headerBytes > 0 && fileAt <= track.headerBytes)) {
+      track.offset = headAt;
+      track.headerBytes = 0;
+    }
+    yield* csvRows(stream, path, rest, onError, stage, failure, line, track) as AsyncGenerator<LabelledRow[]>;
   }
 }
 

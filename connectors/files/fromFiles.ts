@@ -7,7 +7,8 @@ import type { StageStats } from '../../src/stats.js';
 import { interleave } from '../../operators/interleave.js';
 import { fixedRecords, type FixedRecord, type FixedRecordOptions } from './binary.js';
 import { withFileCardinality } from './cardinality.js';
-import { csvRows, type CsvOptions, type CsvRow, type LabelledRow } from './csv.js';
+import { csvRows, type CsvOptions, type CsvRow, type CsvTrack, type LabelledRow } from './csv.js';
+import { Readable } from 'node:stream';
 import { numericCsv, numericCsvRows } from './csvFast.js';
 import type { FeatureSpec, ParsedExample } from './example.js';
 import { exampleParser } from './exampleBatch.js';
@@ -21,7 +22,7 @@ import { avroRecords, type AvroOptions } from './avro.js';
 import type { ColumnBatch } from './columnar.js';
 import { CheckpointError } from '../../src/state/registry.js';
 import type { InnerCursor } from '../../src/state/sources.js';
-import { seekStart, skipStart } from './position.js';
+import { readRange, seekStart, skipStart } from './position.js';
 
 /** Options every format takes. */
 export interface FileSourceOptions {
@@ -340,19 +341,40 @@ function recordReader(options: FromFilesOptions): Reader {
       // Labelled numeric rows: parsed on bytes (csvFast.ts), same rows and errors; a line that
       // grows past maxLineBytes is handed to the general parser, which refuses or skips it.
       if (numericCsv(csv) && maxLineBytes >= FAST_CSV_MIN_LINE_BYTES) {
-        return (path, stage, onError) => {
+        return (path, stage, onError, cursor) => {
           const options = { ...csv, maxLineBytes };
-          if (!isGzip(path, compression)) {
-            const chunks = reusedChunks(path, (bytes) => countRead(stage, bytes), FAST_CSV_READ_BYTES);
-            return numericCsvRows(chunks, path, options, onError, stage);
+          const onRead = (bytes: number): void => countRead(stage, bytes);
+          if (isGzip(path, compression)) {
+            skipStart(path, cursor);
+            const source = openBytes(path, compression);
+            return numericCsvRows(chunksOf(source, stage, false), path, options, onError, stage, source.failure);
           }
-          const source = openBytes(path, compression);
-          return numericCsvRows(chunksOf(source, stage, false), path, options, onError, stage, source.failure);
+          if (!cursor) return numericCsvRows(reusedChunks(path, onRead, FAST_CSV_READ_BYTES), path, options, onError, stage);
+          return (async function* () {
+            const track = await csvTrack(path, cursor);
+            const rest = reusedChunks(path, onRead, FAST_CSV_READ_BYTES, track.offset);
+            // A restore past a header: the header's bytes first (the names come from them), then the file from the position.
+            const chunks = track.headerBytes > 0 ? prefixed(await readRange(path, 0, track.headerBytes), rest) : rest;
+            yield* numericCsvRows(chunks, path, options, onError, stage, undefined, track);
+          })();
         };
       }
-      return (path, stage, onError) => {
-        const source = openBytes(path, compression);
-        return csvRows(chunkCounter(source, stage), path, { ...csv, maxLineBytes }, onError, stage, source.failure);
+      return (path, stage, onError, cursor) => {
+        if (!cursor || isGzip(path, compression)) {
+          skipStart(path, cursor);
+          const source = openBytes(path, compression);
+          return csvRows(chunkCounter(source, stage), path, { ...csv, maxLineBytes }, onError, stage, source.failure);
+        }
+        return (async function* () {
+          const track = await csvTrack(path, cursor);
+          const source = openBytes(path, compression, CHUNK_BYTES, track.offset);
+          // Pulled (not flowing) when prefixed: the header goes first.
+          const stream =
+            track.headerBytes > 0
+              ? Readable.from(prefixed(await readRange(path, 0, track.headerBytes), chunksOf(source, stage, false)), { objectMode: false })
+              : chunkCounter(source, stage);
+          yield* csvRows(stream, path, { ...csv, maxLineBytes }, onError, stage, source.failure, track.headerBytes > 0 ? 1 : track.line, track);
+        })();
       };
     }
     case 'tfrecord': {
@@ -422,4 +444,18 @@ function chunkCounter(source: ByteSource, stage: StageStats): ByteSource['stream
   });
   source.stream.on('close', () => source.close());
   return source.stream;
+}
+
+/** A CSV file's start in a resumable pipeline (see CsvTrack): fresh, or a restored position, whose header is read again from the file's start. */
+async function csvTrack(path: string, cursor: InnerCursor): Promise<CsvTrack> {
+  const box: { track?: CsvTrack } = {};
+  const start = await seekStart(path, cursor, 1, { text: true, headerEnd: () => box.track?.headerEnd ?? 0 });
+  box.track = { cursor, offset: start.offset, headerBytes: start.offset > 0 ? start.headerEnd : 0, line: start.record, headerEnd: start.headerEnd };
+  return box.track;
+}
+
+/** `head`, then the chunks of `rest` (closed with it when the consumer stops). */
+async function* prefixed(head: Uint8Array, rest: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  yield head;
+  yield* rest;
 }

@@ -13,7 +13,9 @@ import { RecordError } from '../../src/errors.js';
  * a,b\n 1,2\n xxxxxxxx…(over the limit)…\n 3,4\n ──▶ a,b\n 1,2\n \n 3,4\n   (onTooLong(3))
  * ```
  */
-export function lineGuard(maxLineBytes: number, onTooLong: (line: number) => RecordError | undefined): Transform {
+export function lineGuard(maxLineBytes: number, onTooLong: (line: number) => RecordError | undefined, starts?: LineStarts): Transform {
+  /** Stream offset of the current chunk's first byte (for `starts`). */
+  let base = 0;
   /** The current line's bytes from earlier chunks (a line that started before this chunk). */
   let held: Buffer[] = [];
   let heldBytes = 0;
@@ -34,6 +36,7 @@ export function lineGuard(maxLineBytes: number, onTooLong: (line: number) => Rec
         if (b === 10 && afterCR && i === lineStart && heldBytes === 0 && !dropping) {
           afterCR = false;
           lineStart = i + 1;
+          starts?.set(line, base + lineStart);
           continue;
         }
         if (dropping || heldBytes + i - lineStart > maxLineBytes) {
@@ -53,6 +56,7 @@ export function lineGuard(maxLineBytes: number, onTooLong: (line: number) => Rec
         line++;
         afterCR = b === 13;
         lineStart = i + 1;
+        starts?.set(line, base + lineStart);
       }
       if (lineStart > regionStart) this.push(chunk.subarray(regionStart, lineStart));
       if (lineStart < chunk.length) {
@@ -71,6 +75,8 @@ export function lineGuard(maxLineBytes: number, onTooLong: (line: number) => Rec
           }
         }
       }
+      base += chunk.length;
+      if (starts) starts.total = base;
       callback();
     },
     flush(callback: TransformCallback) {
@@ -79,4 +85,44 @@ export function lineGuard(maxLineBytes: number, onTooLong: (line: number) => Rec
       callback();
     },
   });
+}
+
+/**
+ * Where each line of a stream starts (1-based line → stream offset), for the lines a consumer
+ * behind the guard may still ask about: a ring over the lines from the lowest not yet released
+ * to the last seen, which grows when the consumer lags by more (bounded by the bytes buffered
+ * between the guard and the consumer). Tracking costs a store per line, and only when asked for.
+ */
+export class LineStarts {
+  private ring = new Float64Array(256);
+  private mask = 255;
+  /** Lowest line still needed, and the last line recorded. */
+  private low = 1;
+  private high = 1;
+  /** Stream bytes the guard has seen: where a line after the last break (the file's end) starts. */
+  total = 0;
+
+  set(line: number, offset: number): void {
+    if (line - this.low > this.mask) this.grow(line - this.low + 1);
+    this.ring[line & this.mask] = offset;
+    this.high = line;
+  }
+
+  get(line: number): number {
+    return line > this.high ? this.total : this.ring[line & this.mask];
+  }
+
+  /** Lines before `line` will not be asked about again. */
+  release(line: number): void {
+    if (line > this.low) this.low = Math.min(line, this.high);
+  }
+
+  private grow(span: number): void {
+    let size = this.ring.length;
+    while (size < span * 2) size *= 2;
+    const ring = new Float64Array(size);
+    for (let l = this.low; l <= this.high; l++) ring[l & (size - 1)] = this.ring[l & this.mask];
+    this.ring = ring;
+    this.mask = size - 1;
+  }
 }
