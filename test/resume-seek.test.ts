@@ -13,13 +13,17 @@ import { appendFileSync, mkdtempSync, readFileSync, readdirSync, truncateSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { map, type Observable } from 'rxjs';
-import { batch, fromFiles, shuffle } from '../src/index.js';
+import { lastValueFrom, map, range, type Observable } from 'rxjs';
+import * as arrow from 'apache-arrow';
+import avro from 'avsc';
+import { parquetMetadata } from 'hyparquet';
+import { batch, fromFiles, shuffle, writeParquet, type NDArray } from '../src/index.js';
 import { frameRecord } from '../connectors/files/tfrecord.js';
 import type { PipelineCheckpoint } from '../src/state/index.js';
 import { train } from './fixtures/resume/train.js';
 
-type Slot = { input: number; taken: number; label: string; position?: { mode: string; path: string; offset?: number; record?: number; headerEnd?: number; rowGroup?: number; row?: number } } | null;
+type Position = { mode: string; path: string; offset?: number; record?: number; headerEnd?: number; group?: number; row?: number };
+type Slot = { input: number; taken: number; label: string; position?: Position } | null;
 
 /** The open slots `interleave` saved in a checkpoint. */
 function slotsOf(state: PipelineCheckpoint): Exclude<Slot, null>[] {
@@ -49,7 +53,15 @@ function snapshot(dir: string): () => void {
  * Uninterrupted, then for each stop: interrupted with a checkpoint, every open file's prefix
  * garbled (when `mode` seeks), resumed. Returns how many slots were checked with a garbled prefix.
  */
-async function checkSeek<T>(t: ExecutionContext, dir: string, build: () => Observable<T>, stops: number[], mode: 'seek' | 'rowGroup' | 'skip' = 'seek'): Promise<void> {
+async function checkSeek<T>(
+  t: ExecutionContext,
+  dir: string,
+  build: () => Observable<T>,
+  stops: number[],
+  mode: 'seek' | 'rowGroup' | 'recordBatch' | 'skip' = 'seek',
+  /** Garbles what lies before a position that is no byte offset (Parquet row groups); true when it did. */
+  garbleBefore?: (p: Position) => boolean,
+): Promise<void> {
   // One epoch: the garbled prefixes would be read by the next one.
   const epochs = 1;
   const { trained: whole } = await train(build, epochs);
@@ -68,12 +80,13 @@ async function checkSeek<T>(t: ExecutionContext, dir: string, build: () => Obser
         garble(p.path, p.headerEnd!, p.offset! - 64);
         garbled++;
       }
+      if (garbleBefore?.(p)) garbled++;
     }
     const rest = await train(build, epochs, { restore: first.state });
     t.deepEqual([...first.trained, ...rest.trained], whole, `resumed after ${stop} of ${whole.length}`);
     restore();
   }
-  if (mode === 'seek') t.true(garbled >= stops.length, `prefixes garbled: ${garbled}`);
+  if (mode === 'seek' || garbleBefore) t.true(garbled >= stops.length, `prefixes garbled: ${garbled}`);
   // Across an epoch boundary (the files untouched): the restored epoch ends and the next starts fresh.
   const { trained: two } = await train(build, 2);
   const first = await train(build, 2, { stopAfter: stops[stops.length - 1] });
@@ -213,4 +226,53 @@ test('CSV fast path handing over to csv-parse mid-file (a quote appears), and a 
   const noHeader = (): Observable<unknown> =>
     pipe(fromFiles(plain, { format: 'csv', header: false, columnNames: ['id', 'a', 'label'], labels: ['label'], cycleLength: 3 }).pipe(map(idsOf)));
   await checkSeek(t, plain, noHeader, STOPS);
+});
+
+test('Parquet resumes at its row group and row: the groups before are never read (garbled, they would not decode)', async (t) => {
+  const dir = tempDir();
+  for (let f = 0; f < 4; f++) {
+    await lastValueFrom(range(0, 600).pipe(map((i) => ({ id: f * 1000 + i, x: (i * 7) % 13 })), writeParquet(join(dir, `part-${f}.parquet`), { rowGroupSize: 50, types: { id: 'INT32', x: 'INT32' } })));
+  }
+  const build = (): Observable<unknown> =>
+    pipe(fromFiles<{ id: number; x: number }>(dir, { format: 'parquet', cycleLength: 3, blockLength: 7 }).pipe(map((r) => `${r.id}:${r.x}`)));
+  const garbleGroups = (p: Position): boolean => {
+    const bytes = readFileSync(p.path);
+    const metadata = parquetMetadata(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
+    if (!p.group) return false;
+    const chunkStart = (g: number): number => Math.min(...metadata.row_groups[g].columns.map((c) => Number(c.meta_data!.dictionary_page_offset ?? c.meta_data!.data_page_offset)));
+    // Past the last group: everything up to the footer (its length sits before the closing magic).
+    garble(p.path, 4, p.group < metadata.row_groups.length ? chunkStart(p.group) : bytes.length - 8 - bytes.readUInt32LE(bytes.length - 8));
+    return true;
+  };
+  await checkSeek(t, dir, build, [20, 70, 130], 'rowGroup', garbleGroups);
+  // Whole row groups as column batches: one element per group.
+  const columns = (): Observable<unknown> =>
+    fromFiles(dir, { format: 'parquet', output: 'columns', cycleLength: 2 }).pipe(map((b) => Array.from((b.id as NDArray).data as Int32Array).join(',')), shuffle(4, { seed: 1 }), batch(2));
+  await checkSeek(t, dir, columns, [3, 9, 14], 'rowGroup', garbleGroups);
+});
+
+test('Arrow IPC files (random access to the saved record batch) and streams resume at their batch and row', async (t) => {
+  const dir = tempDir();
+  for (let f = 0; f < 4; f++) {
+    const batches = Array.from({ length: 12 }, (_, b) => arrow.tableFromArrays({ id: Int32Array.from({ length: 40 }, (_, i) => f * 1000 + b * 40 + i) }).batches[0]);
+    writeFileSync(join(dir, `part-${f}.${f % 2 ? 'arrows' : 'arrow'}`), arrow.tableToIPC(new arrow.Table(batches), f % 2 ? 'stream' : 'file'));
+  }
+  const build = (): Observable<unknown> => pipe(fromFiles<{ id: number }>(dir, { format: 'arrow', cycleLength: 3, blockLength: 5 }).pipe(map((r) => r.id)));
+  await checkSeek(t, dir, build, [10, 45, 80], 'recordBatch');
+});
+
+test('Avro container files: the header is read from the start, then the file from the saved block, its emitted records dropped', async (t) => {
+  const dir = tempDir();
+  const type = avro.Type.forSchema({ type: 'record', name: 'R', fields: [{ name: 'id', type: 'int' }, { name: 's', type: 'string' }] });
+  for (let f = 0; f < 4; f++) {
+    await new Promise<void>((resolve, reject) => {
+      const encoder = avro.createFileEncoder(join(dir, `part-${f}.avro`), type, { blockSize: 256 });
+      encoder.on('error', reject);
+      encoder.on('finish', () => setTimeout(resolve, 50));
+      for (let i = 0; i < 300; i++) encoder.write({ id: f * 1000 + i, s: 'z'.repeat(i % 9) });
+      encoder.end();
+    });
+  }
+  const build = (): Observable<unknown> => pipe(fromFiles<{ id: number; s: string }>(dir, { format: 'avro', cycleLength: 3, blockLength: 4 }).pipe(map((r) => `${r.id}${r.s}`)));
+  await checkSeek(t, dir, build, STOPS);
 });

@@ -10,6 +10,9 @@ import * as arrow from 'apache-arrow';
 import { decompressZstd } from 'hyparquet-compressors';
 import { RecordError, messageOf } from '../../src/errors.js';
 import type { StageStats } from '../../src/stats.js';
+import type { InnerCursor } from '../../src/state/sources.js';
+import { groupStart } from './position.js';
+import { markRows } from './parquet.js';
 import { ROWS_PER_BATCH, int64ToNumber, matchingRows, pick, rowsOf, toColumn, type NumericKind, type WhereConditions } from './columnar.js';
 
 /** Options of `fromFiles(..., { format: 'arrow' })`. */
@@ -87,8 +90,12 @@ function kindOf(type: arrow.DataType): NumericKind {
  * (bad magic, truncated, compressed buffers the reader lacks a codec for) is a RecordError naming
  * the file and the record batch.
  */
-export async function* arrowRecords(path: string, stage: StageStats, options: ArrowOptions): AsyncGenerator<unknown[]> {
+export async function* arrowRecords(path: string, stage: StageStats, options: ArrowOptions, cursor?: InnerCursor): AsyncGenerator<unknown[]> {
   const { output = 'rows', int64 = 'number', where } = options;
+  // In a resumable pipeline: the position is a record batch and the elements of it emitted. A
+  // restore reads an IPC file from that batch on (random access); a stream is read past the
+  // batches before it (decoded, no rows made).
+  const resumeAt = await groupStart(path, cursor, 'recordBatch');
   const handle: FileHandle = await open(path, 'r');
   let reader: arrow.AsyncRecordBatchFileReader | arrow.AsyncRecordBatchStreamReader | undefined;
   let index = 0;
@@ -99,6 +106,17 @@ export async function* arrowRecords(path: string, stage: StageStats, options: Ar
       reader = await arrow.RecordBatchReader.from(handle);
       await reader.open();
       iterator = reader[Symbol.asyncIterator]();
+      if (resumeAt.group > 0 && reader.isFile()) {
+        const file = reader;
+        index = resumeAt.group;
+        let next = resumeAt.group;
+        iterator = {
+          next: async (): Promise<IteratorResult<arrow.RecordBatch>> => {
+            const batch = next < file.numRecordBatches ? await file.readRecordBatch(next++) : null;
+            return batch ? { done: false, value: batch } : { done: true, value: undefined };
+          },
+        };
+      }
     } catch (error) {
       throw corrupt(error, path);
     }
@@ -112,6 +130,7 @@ export async function* arrowRecords(path: string, stage: StageStats, options: Ar
       if (result.done) break;
       const batch = result.value;
       const at = index++;
+      if (at < resumeAt.group) continue;
       stage.extra.recordBatches = (stage.extra.recordBatches ?? 0) + 1;
       const fields = batch.schema.fields.map((f) => f.name);
       if (!names) {
@@ -140,10 +159,12 @@ export async function* arrowRecords(path: string, stage: StageStats, options: Ar
           n = keep.length;
         }
       }
-      if (n === 0) continue;
+      const done = at === resumeAt.group ? resumeAt.row : 0;
+      if (n === 0 || done >= (output === 'columns' ? 1 : n)) continue;
       if (output === 'columns') {
         const out: Record<string, unknown> = {};
         for (const name of names) out[name] = toColumn(columns[name], kindOf(types[name]));
+        if (cursor) markRows(cursor, at, 0, 1, 1);
         yield [out];
         continue;
       }
@@ -153,7 +174,11 @@ export async function* arrowRecords(path: string, stage: StageStats, options: Ar
         if (column instanceof BigInt64Array || column instanceof BigUint64Array) return Array.from(column, Number);
         return Array.isArray(column) && column.some((v) => typeof v === 'bigint' || (v !== null && typeof v === 'object')) ? column.map(int64ToNumber) : column;
       });
-      for (let from = 0; from < n; from += ROWS_PER_BATCH) yield rowsOf(names, values, from, Math.min(n, from + ROWS_PER_BATCH));
+      for (let from = done; from < n; from += ROWS_PER_BATCH) {
+        const to = Math.min(n, from + ROWS_PER_BATCH);
+        if (cursor) markRows(cursor, at, from, to, n);
+        yield rowsOf(names, values, from, to);
+      }
     }
   } finally {
     await reader?.cancel().catch(() => undefined);

@@ -11,6 +11,7 @@ import avro from 'avsc';
 import { decompressSnappy, decompressZstd } from 'hyparquet-compressors';
 import { RecordError, messageOf, type OnError } from '../../src/errors.js';
 import type { StageStats } from '../../src/stats.js';
+import type { InnerCursor } from '../../src/state/sources.js';
 
 /** An Avro schema: parsed JSON, or JSON text. */
 export type AvroSchema = avro.Schema | string;
@@ -75,13 +76,30 @@ function parseSchema(schema: AvroSchema): avro.Type {
  * offset; with `onError: 'skip'` it is counted and the next block is read (its sync marker says
  * where it ends). A bad header, a lost sync marker or a truncated file end the file.
  */
-export async function* avroRecords(chunks: AsyncIterable<Buffer>, path: string, stage: StageStats, onError: OnError, options: AvroOptions): AsyncGenerator<unknown[]> {
+/**
+ * Internal: positions for a resumable pipeline. The position is a block's file offset and the
+ * records of that block already emitted (`record`); after a block's last record, the next
+ * block's offset and 0. A restore's chunks are the header's bytes `[0, headerBytes)`, then the
+ * file from `offset` (a block's start).
+ */
+export interface AvroTrack {
+  readonly cursor: InnerCursor;
+  readonly offset: number;
+  readonly headerBytes: number;
+  readonly record: number;
+  /** Written: the file offset just past the header. */
+  headerEnd: number;
+}
+
+export async function* avroRecords(chunks: AsyncIterable<Buffer>, path: string, stage: StageStats, onError: OnError, options: AvroOptions, track?: AvroTrack): AsyncGenerator<unknown[]> {
   const maxBlockBytes = options.maxBlockBytes ?? 64 * 2 ** 20;
   const reader = options.readerSchema === undefined ? undefined : parseSchema(options.readerSchema);
   let pending: Buffer = Buffer.alloc(0);
   /** File offset of `pending[0]`. */
   let offset = 0;
   let header: { type: avro.Type; resolver?: avro.Resolver; codec: AvroCodec; sync: Buffer } | undefined;
+  /** A restore: records of the first block read to drop (emitted before the checkpoint). */
+  let drop = track && track.headerBytes > 0 ? track.record : 0;
   const where = (at: number): string => `${path} byte ${offset + at}`;
   for await (const chunk of chunks) {
     pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
@@ -118,6 +136,7 @@ export async function* avroRecords(chunks: AsyncIterable<Buffer>, path: string, 
       }
       header = { type: reader ?? type, resolver, codec, sync: Buffer.from(decoded.value.sync) };
       at = decoded.offset;
+      if (track && track.headerBytes === 0) track.headerEnd = decoded.offset;
     }
     const out: unknown[] = [];
     for (;;) {
@@ -148,7 +167,16 @@ export async function* avroRecords(chunks: AsyncIterable<Buffer>, path: string, 
           records.push(next.value);
           pos = next.offset;
         }
-        for (const r of records) out.push(r);
+        const first = drop;
+        drop = 0;
+        for (let i = first; i < records.length; i++) {
+          if (track) {
+            const last = i + 1 === records.length;
+            track.cursor.ends[out.length] = offset + (last ? at : blockAt);
+            track.cursor.lines[out.length] = last ? 0 : i + 1;
+          }
+          out.push(records[i]);
+        }
         stage.extra.blocks = (stage.extra.blocks ?? 0) + 1;
       } catch (cause) {
         const error = new RecordError(`bad Avro block (${count.value} records): ${messageOf(cause)}`, where(blockAt), { cause });
@@ -161,6 +189,11 @@ export async function* avroRecords(chunks: AsyncIterable<Buffer>, path: string, 
     }
     offset += at;
     pending = pending.subarray(at);
+    if (track && track.headerBytes > 0 && offset === track.headerBytes && header) {
+      // A restore: the header is read; the file goes on at the saved block.
+      offset = track.offset;
+      track.headerEnd = track.headerBytes;
+    }
     if (out.length > 0) yield out;
   }
   if (!header) throw new RecordError(pending.length === 0 ? 'empty file, not an Avro container' : 'truncated Avro header', where(0));

@@ -18,7 +18,7 @@ import { CHUNK_BYTES, ioError, isGzip, openBytes, pullBatches, reusedChunks, typ
 import { FrameError, tfRecordFrames, type FramedRecord } from './tfrecord.js';
 import { parquetRecords, type ParquetOptions } from './parquet.js';
 import { arrowRecords, type ArrowOptions } from './arrow.js';
-import { avroRecords, type AvroOptions } from './avro.js';
+import { avroRecords, type AvroOptions, type AvroTrack } from './avro.js';
 import type { ColumnBatch } from './columnar.js';
 import { CheckpointError } from '../../src/state/registry.js';
 import type { InnerCursor } from '../../src/state/sources.js';
@@ -423,12 +423,26 @@ function recordReader(options: FromFilesOptions): Reader {
       if (s && !(Number.isInteger(s.count) && s.count >= 1 && Number.isInteger(s.index) && s.index >= 0 && s.index < s.count)) {
         throw new RangeError(`fromFiles: rowGroupShard needs integers 0 <= index < count, got ${JSON.stringify(s)}`);
       }
-      return (path, stage, onError) => parquetRecords(path, stage, onError, options);
+      return (path, stage, onError, cursor) => parquetRecords(path, stage, onError, options, cursor);
     }
     case 'arrow':
-      return (path, stage) => arrowRecords(path, stage, options);
+      return (path, stage, _onError, cursor) => arrowRecords(path, stage, options, cursor);
     case 'avro':
-      return (path, stage, onError) => avroRecords(chunksOf(openBytes(path, compression), stage), path, stage, onError, options);
+      return (path, stage, onError, cursor) => {
+        if (!cursor || isGzip(path, compression)) {
+          skipStart(path, cursor);
+          return avroRecords(chunksOf(openBytes(path, compression), stage), path, stage, onError, options);
+        }
+        return (async function* () {
+          const box: { track?: AvroTrack } = {};
+          const start = await seekStart(path, cursor, 0, { headerEnd: () => box.track?.headerEnd ?? 0 });
+          const track: AvroTrack = { cursor, offset: start.offset, headerBytes: start.offset > 0 ? start.headerEnd : 0, record: start.record, headerEnd: start.headerEnd };
+          box.track = track;
+          const rest = chunksOf(openBytes(path, compression, CHUNK_BYTES, start.offset), stage);
+          const chunks = track.headerBytes > 0 ? prefixed(Buffer.from(await readRange(path, 0, track.headerBytes)), rest) : rest;
+          yield* avroRecords(chunks as AsyncIterable<Buffer>, path, stage, onError, options, track);
+        })();
+      };
     default:
       throw new TypeError(`fromFiles: unknown format '${(options as { format: string }).format}'`);
   }

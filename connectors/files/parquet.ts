@@ -13,6 +13,8 @@ import { parquetMetadataAsync, parquetRead, parquetSchema, type AsyncBuffer, typ
 import { compressors as pureCompressors } from 'hyparquet-compressors';
 import { RecordError, messageOf, type OnError } from '../../src/errors.js';
 import type { StageStats } from '../../src/stats.js';
+import type { InnerCursor } from '../../src/state/sources.js';
+import { groupStart } from './position.js';
 import {
   ROWS_PER_BATCH,
   groupMayMatch,
@@ -162,8 +164,11 @@ function joinChunks(chunks: ColumnData[], rows: number, groupStart: number): Arr
  * cannot be read is a RecordError naming the file and group; with `onError: 'skip'` it is counted
  * and the next group is read.
  */
-export async function* parquetRecords(path: string, stage: StageStats, onError: OnError, options: ParquetOptions): AsyncGenerator<unknown[]> {
+export async function* parquetRecords(path: string, stage: StageStats, onError: OnError, options: ParquetOptions, cursor?: InnerCursor): AsyncGenerator<unknown[]> {
   const { output = 'rows', int64 = 'number', where, rowGroupShard, maxRowGroupBytes = 2 ** 30 } = options;
+  // In a resumable pipeline: the position is a row group and the elements of it emitted; a
+  // restore passes over the groups before it unread, and drops the rows of it already emitted.
+  const resumeAt = await groupStart(path, cursor, 'rowGroup');
   const file = await openParquet(path, stage);
   try {
     let metadata: FileMetaData;
@@ -192,6 +197,7 @@ export async function* parquetRecords(path: string, stage: StageStats, onError: 
       const rows = Number(group.num_rows);
       const start = groupStart;
       groupStart += rows;
+      if (g < resumeAt.group) continue;
       if (rowGroupShard && g % rowGroupShard.count !== rowGroupShard.index) continue;
       const stats = groupStats(metadata, g);
       if (where && !(typeof where === 'function' ? where(stats) : groupMayMatch(where, stats))) {
@@ -216,10 +222,13 @@ export async function* parquetRecords(path: string, stage: StageStats, onError: 
           n = keep.length;
         }
       }
-      if (n === 0) continue;
+      /** Elements of this group emitted before a restore. */
+      const done = g === resumeAt.group ? resumeAt.row : 0;
+      if (n === 0 || done >= (output === 'columns' ? 1 : n)) continue;
       if (output === 'columns') {
         const batch: Record<string, unknown> = {};
         for (const name of select) batch[name] = toColumn(columns[name], kindOf(byName.get(name)!));
+        if (cursor) markRows(cursor, g, 0, 1, 1);
         yield [batch];
         continue;
       }
@@ -228,7 +237,11 @@ export async function* parquetRecords(path: string, stage: StageStats, onError: 
         if (int64 !== 'number' || !bigints.has(name)) return column;
         return column instanceof BigInt64Array ? Array.from(column, Number) : Array.from(column, int64ToNumber);
       });
-      for (let from = 0; from < n; from += ROWS_PER_BATCH) yield rowsOf(select, values, from, Math.min(n, from + ROWS_PER_BATCH));
+      for (let from = done; from < n; from += ROWS_PER_BATCH) {
+        const to = Math.min(n, from + ROWS_PER_BATCH);
+        if (cursor) markRows(cursor, g, from, to, n);
+        yield rowsOf(select, values, from, to);
+      }
     }
   } finally {
     await file.close();
@@ -274,4 +287,18 @@ async function readGroup(
 function corrupt(error: unknown, where: string): RecordError {
   if (error instanceof RecordError) return error.origin ? error : new RecordError(error.message, where, { cause: error });
   return new RecordError(`corrupt Parquet: ${messageOf(error)}`, where, { cause: error });
+}
+
+/** Positions of rows `[from, to)` of group `g` (of `n`): after row i, `(g, i + 1)`; after the group's last, `(g + 1, 0)`. */
+export function markRows(cursor: InnerCursor, g: number, from: number, to: number, n: number): void {
+  for (let i = from; i < to; i++) {
+    const k = i - from;
+    if (i + 1 < n) {
+      cursor.ends[k] = g;
+      cursor.lines[k] = i + 1;
+    } else {
+      cursor.ends[k] = g + 1;
+      cursor.lines[k] = 0;
+    }
+  }
 }

@@ -42,11 +42,11 @@ export interface SeekPosition {
   readonly headerEnd: number;
 }
 
-/** A Parquet row group and the rows of it already emitted. */
+/** A Parquet row group (an Arrow record batch) and the elements of it already emitted (rows, after `where`; 1 with `output: 'columns'` is the next group). */
 export interface RowGroupPosition {
-  readonly mode: 'rowGroup';
+  readonly mode: 'rowGroup' | 'recordBatch';
   readonly path: string;
-  readonly rowGroup: number;
+  readonly group: number;
   readonly row: number;
   readonly size: number;
   readonly mtimeMs: number;
@@ -119,6 +119,7 @@ const changed = (path: string, saved: { size: number; mtimeMs: number }, size: n
 
 /** Checks a restored position was saved for this file in the mode the reader resumes in. */
 function expect<P extends FilePosition>(path: string, saved: unknown, mode: P['mode']): P {
+  // (For RowGroupPosition, `mode` is one of its two.)
   const found = modeOf(saved);
   if (found !== mode) {
     throw new CheckpointError(`restore: ${path} was saved in mode '${found}', this reader resumes in mode '${mode}' (the format or compression options changed)`);
@@ -166,18 +167,22 @@ export function skipStart(path: string, cursor: InnerCursor | undefined): void {
   cursor.describe = (): SkipPosition => ({ mode: 'skip', path });
 }
 
-/** Parquet: the row group and row to resume at (0, 0 fresh), with the file checked as for a seek (its last 64 bytes). */
-export async function rowGroupStart(path: string, cursor: InnerCursor | undefined): Promise<{ rowGroup: number; row: number }> {
-  if (!cursor) return { rowGroup: 0, row: 0 };
+/**
+ * Parquet (`'rowGroup'`) and Arrow (`'recordBatch'`): the group and row to resume at (0, 0
+ * fresh), with the file checked as for a seek (size, and its last 64 bytes: the footer).
+ */
+export async function groupStart(path: string, cursor: InnerCursor | undefined, mode: RowGroupPosition['mode']): Promise<{ group: number; row: number }> {
+  if (!cursor) return { group: 0, row: 0 };
   const { size, mtimeMs } = await stat(path);
-  let start = { rowGroup: 0, row: 0 };
+  let start = { group: 0, row: 0 };
   if (cursor.restored !== undefined) {
-    const p = expect<RowGroupPosition>(path, cursor.restored, 'rowGroup');
-    if (size !== p.size) throw changed(path, p, size, mtimeMs, size < p.size ? 'shorter' : 'longer');
+    const p = expect<RowGroupPosition>(path, cursor.restored, mode);
+    if (size !== p.size) throw changed(path, p, size, mtimeMs, size < p.size ? 'shorter' : 'longer: appended files are refused');
     const tail = await readRange(path, Math.max(0, size - CRC_BYTES), size);
-    if (crc32c(tail) !== p.crc) throw changed(path, p, size, mtimeMs, 'its footer differs');
-    start = { rowGroup: p.rowGroup, row: p.row };
+    if (crc32c(tail) !== p.crc) throw changed(path, p, size, mtimeMs, `its last ${tail.length} bytes differ`);
+    start = { group: p.group, row: p.row };
   }
-  cursor.describe = (rowGroup, row): RowGroupPosition => ({ mode: 'rowGroup', path, rowGroup, row, size, mtimeMs, crc: crcBefore(path, size) });
+  const crc = crc32c(await readRange(path, Math.max(0, size - CRC_BYTES), size));
+  cursor.describe = (group, row): RowGroupPosition => ({ mode, path, group, row, size, mtimeMs, crc });
   return start;
 }
