@@ -21,6 +21,9 @@ import { batch, fromFiles, shuffle, writeParquet, type NDArray } from '../src/in
 import { frameRecord } from '../connectors/files/tfrecord.js';
 import type { PipelineCheckpoint } from '../src/state/index.js';
 import { train } from './fixtures/resume/train.js';
+import fc from 'fast-check';
+import { splitLines, type Line } from '../connectors/files/lines.js';
+import { holds } from './helpers.js';
 
 type Position = { mode: string; path: string; offset?: number; record?: number; headerEnd?: number; group?: number; row?: number };
 type Slot = { input: number; taken: number; label: string; position?: Position } | null;
@@ -275,4 +278,37 @@ test('Avro container files: the header is read from the start, then the file fro
   }
   const build = (): Observable<unknown> => pipe(fromFiles<{ id: number; s: string }>(dir, { format: 'avro', cycleLength: 3, blockLength: 4 }).pipe(map((r) => `${r.id}${r.s}`)));
   await checkSeek(t, dir, build, STOPS);
+});
+
+test('property: a line\'s reported end is the byte offset after its break (or inside a split \\r\\n), whatever the chunking (\\r\\n split across chunks, multi-byte characters, invalid UTF-8)', async (t) => {
+  const piece = fc.oneof(fc.constantFrom('\n', '\r', '\r\n', 'é', '€', '𝄞', 'a', 'bc', ''), fc.constant('\xff'));
+  const details = await fc.check(
+    fc.asyncProperty(fc.array(piece, { maxLength: 60 }), fc.array(fc.integer({ min: 1, max: 7 }), { minLength: 1, maxLength: 10 }), async (pieces, cuts) => {
+      // '\xff' stands for an invalid byte (one byte, decoded as a 3-byte replacement character).
+      const bytes = Buffer.concat(pieces.map((p) => (p === '\xff' ? Buffer.from([0xff]) : Buffer.from(p))));
+      const chunks: Buffer[] = [];
+      for (let at = 0, k = 0; at < bytes.length; k++) {
+        const n = cuts[k % cuts.length];
+        chunks.push(bytes.subarray(at, at + n));
+        at += n;
+      }
+      const lines: Line[] = [];
+      for await (const batch of splitLines((async function* () { yield* chunks; })(), 1 << 20, undefined, { offset: 0, line: 1 })) lines.push(...batch);
+      // Expected ends: after each break ('\r\n' one break), and the end of the data for a last line without one.
+      const ends: number[] = [];
+      for (let i = 0; i < bytes.length; i++) {
+        if (bytes[i] === 13 && bytes[i + 1] === 10) continue;
+        if (bytes[i] === 10 || bytes[i] === 13) ends.push(i + 1);
+      }
+      if (bytes.length > 0 && ends[ends.length - 1] !== bytes.length) {
+        const tail = bytes.subarray((ends[ends.length - 1] ?? 0));
+        if (tail.length > 0) ends.push(bytes.length);
+      }
+      // A '\r\n' split by a chunk ends its line after the '\r' (the line was handed on before the '\n' came): a restore passes over that '\n' (position.ts).
+      const same = (end: number, k: number): boolean => end === ends[k] || (end === ends[k] - 1 && bytes[end - 1] === 13 && bytes[end] === 10);
+      return lines.length === ends.length && lines.every((l, k) => same(l.end, k));
+    }),
+    { numRuns: 300, seed: 17 },
+  );
+  holds(t, details, 300);
 });
