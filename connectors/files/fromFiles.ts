@@ -240,8 +240,8 @@ interface Marker<I> {
   end(item: I): number;
   next(item: I): number;
 }
-const lineMarker: Marker<Line> = { end: (l) => l.end, next: (l) => l.line + 1 };
-const frameMarker: Marker<FramedRecord> = { end: (f) => f.offset + 16 + f.data.length, next: (f) => f.index + 1 };
+const lineMarker: Marker<Line> = { end: (l) => l.end!, next: (l) => l.line + 1 };
+const frameMarker: Marker<FramedRecord> = { end: (f) => f.offset + 16 + f.data.length, next: (f) => f.index! + 1 };
 
 /** Marks an item `decode` dropped (a skipped bad record). */
 const SKIP: unique symbol = Symbol('skip');

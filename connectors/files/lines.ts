@@ -4,12 +4,12 @@ import { StringDecoder } from 'node:string_decoder';
 /**
  * One line of text and its 1-based line number; `tooLong` marks a line over the limit (its text
  * is dropped). `end`: the file offset just past its line break (where the next line starts), when
- * the caller asked for positions; -1 otherwise.
+ * the caller asked for positions (a plain read's lines keep the smaller shape).
  */
 export interface Line {
   readonly text: string;
   readonly line: number;
-  readonly end: number;
+  readonly end?: number;
   readonly tooLong?: true;
 }
 
@@ -85,18 +85,23 @@ export async function* splitLines(
       for (let i = 0; i < text.length; i++) {
         const c = text.charCodeAt(i);
         if (c !== 10 && c !== 13) continue;
-        let end = -1;
         if (raw) {
           while (raw[rp] !== 10 && raw[rp] !== 13) rp++;
           rp += c === 13 && i + 1 < text.length && text.charCodeAt(i + 1) === 10 ? 2 : 1;
-          end = base + rp;
-        }
-        if (dropping || over(text, start, i)) {
-          out.push({ text: '', line: ++line, end, tooLong: true });
+          const end = base + rp;
+          if (dropping || over(text, start, i)) {
+            out.push({ text: '', line: ++line, end, tooLong: true });
+            dropping = false;
+          } else {
+            const piece = text.slice(start, i);
+            out.push({ text: rest ? rest + piece : piece, line: ++line, end });
+          }
+        } else if (dropping || over(text, start, i)) {
+          out.push({ text: '', line: ++line, tooLong: true });
           dropping = false;
         } else {
           const piece = text.slice(start, i);
-          out.push({ text: rest ? rest + piece : piece, line: ++line, end });
+          out.push({ text: rest ? rest + piece : piece, line: ++line });
         }
         rest = '';
         restBytes = 0;
@@ -136,7 +141,7 @@ export async function* splitLines(
     if (restBytes > maxLineBytes) dropping = true;
   }
   // The last line, without a break: it ends at the end of the file.
-  const end = track ? base : -1;
+  const end = track ? base : undefined;
   if (dropping) yield [{ text: '', line: ++line, end, tooLong: true }];
   else if (rest.length > 0) yield [{ text: rest, line: ++line, end }];
 }

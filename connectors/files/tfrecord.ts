@@ -12,11 +12,11 @@ import { Slab } from './slab.js';
 /** A frame's length field, little-endian u64, read as two halves: no BigInt per record. */
 const lengthAt = (bytes: Buffer, at: number): number => bytes.readUInt32LE(at) + bytes.readUInt32LE(at + 4) * 2 ** 32;
 
-/** A record's payload, the byte offset (in the uncompressed stream) of its frame, and its 0-based index in the file. */
+/** A record's payload, the byte offset (in the uncompressed stream) of its frame, and (when `start` was given: a resumable read) its 0-based index in the file. */
 export interface FramedRecord {
   readonly data: Uint8Array;
   readonly offset: number;
-  readonly index: number;
+  readonly index?: number;
 }
 
 /** Default {@link TFRecordFrameOptions.maxRecordBytes}: 64 MiB, far above any Example of features, well below what hurts. */
@@ -62,8 +62,9 @@ export async function* tfRecordFrames(chunks: AsyncIterable<Buffer>, path: strin
   const { verify = true, maxRecordBytes = MAX_RECORD_BYTES } = options;
   /** Stream offset of the current chunk's first byte. */
   let base = options.start?.offset ?? 0;
-  /** The index of the next frame (good or bad). */
+  /** The index of the next frame (good or bad), counted for a resumable read (`start`). */
   let index = options.start?.index ?? 0;
+  const track = options.start !== undefined;
   /** The frame being gathered across chunks, if any. */
   let partial: Partial | undefined;
   /** Where small records are copied to (one allocation per 4 KiB, see slab.ts). */
@@ -103,7 +104,7 @@ export async function* tfRecordFrames(chunks: AsyncIterable<Buffer>, path: strin
           out.push(new FrameError('corrupt TFRecord: data CRC mismatch', `${path} byte ${base + at}`));
           index++;
         } else {
-          out.push({ data, offset: base + at, index: index++ });
+          out.push(track ? { data, offset: base + at, index: index++ } : { data, offset: base + at });
         }
         at += 16 + length;
       }
@@ -159,7 +160,7 @@ export async function* tfRecordFrames(chunks: AsyncIterable<Buffer>, path: strin
         out.push(new FrameError('corrupt TFRecord: data CRC mismatch', `${path} byte ${p.offset}`));
         index++;
       } else {
-        out.push({ data: p.data, offset: p.offset, index: index++ });
+        out.push(track ? { data: p.data, offset: p.offset, index: index++ } : { data: p.data, offset: p.offset });
       }
     }
     partial = undefined;
