@@ -9,7 +9,7 @@
  * re-read would fail or give other records.
  */
 import test, { type ExecutionContext } from 'ava';
-import { appendFileSync, mkdtempSync, readFileSync, readdirSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -17,7 +17,8 @@ import { lastValueFrom, map, range, type Observable } from 'rxjs';
 import * as arrow from 'apache-arrow';
 import avro from 'avsc';
 import { parquetMetadata } from 'hyparquet';
-import { batch, fromFiles, shuffle, writeParquet, type NDArray } from '../src/index.js';
+import { batch, fromFiles, fromImageFolder, shuffle, writeParquet, type NDArray } from '../src/index.js';
+import { PNG } from 'pngjs';
 import { frameRecord } from '../connectors/files/tfrecord.js';
 import type { PipelineCheckpoint } from '../src/state/index.js';
 import { train } from './fixtures/resume/train.js';
@@ -311,4 +312,32 @@ test('property: a line\'s reported end is the byte offset after its break (or in
     { numRuns: 300, seed: 17 },
   );
   holds(t, details, 300);
+});
+
+test('fromImageFolder saves the index of the next file: a restored run decodes only the files after it (the ones before are garbled)', async (t) => {
+  const root = tempDir();
+  const paths: string[] = [];
+  for (const cls of ['a', 'b', 'c']) {
+    mkdirSync(join(root, cls));
+    for (let i = 0; i < 12; i++) {
+      const image = new PNG({ width: 2, height: 2 });
+      image.data.fill(cls.charCodeAt(0) + i);
+      const path = join(root, cls, `${String(i).padStart(2, '0')}.png`);
+      writeFileSync(path, PNG.sync.write(image));
+      paths.push(path);
+    }
+  }
+  const build = (): Observable<unknown> =>
+    fromImageFolder(root, { channels: 1 }).pipe(map((r) => `${r.labelName}:${r.image.data[0]}`), shuffle(5, { seed: 2 }), batch(3));
+  const { trained: whole } = await train(build, 1);
+  for (const stop of [2, 5, 9]) {
+    const first = await train(build, 1, { stopAfter: stop });
+    const state = first.state!.stages.find((s) => s.kind === 'fromImageFolder')!.state as { mode: string; next: number; path: string };
+    t.is(state.mode, 'fileIndex');
+    const before = paths.slice(0, state.next).map((p) => [p, readFileSync(p)] as const);
+    for (const [p] of before) writeFileSync(p, 'not a png');
+    const rest = await train(build, 1, { restore: first.state });
+    t.deepEqual([...first.trained, ...rest.trained], whole, `resumed after ${stop}`);
+    for (const [p, bytes] of before) writeFileSync(p, bytes);
+  }
 });

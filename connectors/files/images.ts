@@ -3,6 +3,9 @@ import { lstat, readdir, readFile, realpath } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import jpeg from 'jpeg-js';
 import type { Observable } from 'rxjs';
+import { scoped } from '../../src/flow.js';
+import { CheckpointError, registerStage, withoutRegistry } from '../../src/state/registry.js';
+import { InnerCursor, offerCursor } from '../../src/state/sources.js';
 import { withSignal } from '../../src/abort.js';
 import { RecordError, messageOf, type OnError } from '../../src/errors.js';
 import type { NDArray } from '../../src/types.js';
@@ -283,6 +286,13 @@ async function classFiles(root: string, realRoot: string, name: string, followSy
   return walkFiles(dir, { followSymlinks, realRoot, realDir: real });
 }
 
+/** What `fromImageFolder` saves in a pipeline checkpoint: the index of the next file in the sorted (sharded) list, and the path before it (checked on restore). */
+interface ImageFolderState {
+  readonly mode: 'fileIndex';
+  readonly next: number;
+  readonly path: string | undefined;
+}
+
 /**
  * Reads a directory tree where each sub-folder of `root` is a class (Keras'
  * `image_dataset_from_directory` layout) as labelled, decoded images, one file per demand.
@@ -308,7 +318,8 @@ export function fromImageFolder(root: string, options: ImageFolderOptions = {}):
   options.classes?.forEach(checkClassName);
   const key = {};
   const { signal } = options;
-  const images = pullBatches<LabelledImage>(key, options.name ?? 'fromImageFolder', (stage) =>
+  const name = options.name ?? 'fromImageFolder';
+  const images = pullBatches<LabelledImage>(key, name, (stage, cursor) =>
     (async function* () {
       const classes = options.classes ? [...options.classes] : await imageFolderClasses(root, followSymlinks);
       const index = new Map(classes.map((c, i) => [c, i]));
@@ -317,7 +328,15 @@ export function fromImageFolder(root: string, options: ImageFolderOptions = {}):
       const all: string[] = [];
       for (const name of classes) for (const file of await classFiles(root, realRoot, name, followSymlinks)) all.push(resolve(file));
       const files = selectFiles(all, { shard, extensions });
-      for (const path of files) {
+      // Resumable: the position is the number of files done when the last image was handed on.
+      const saved = cursor?.restored as ImageFolderState | undefined;
+      const first = saved?.next ?? 0;
+      if (saved && first > 0 && files[first - 1] !== saved.path) {
+        throw new CheckpointError(`restore: ${name}: file #${first - 1} is ${JSON.stringify(files[first - 1])}, the checkpoint has ${JSON.stringify(saved.path)} (the folder changed since)`);
+      }
+      if (cursor) cursor.describe = (next): ImageFolderState => ({ mode: 'fileIndex', next, path: files[next - 1] });
+      for (let k = first; k < files.length; k++) {
+        const path = files[k];
         const labelName = relative(absoluteRoot, path).split(sep)[0];
         const label = index.get(labelName)!;
         let image: Image;
@@ -335,9 +354,32 @@ export function fromImageFolder(root: string, options: ImageFolderOptions = {}):
           }
           throw failure;
         }
+        if (cursor) {
+          cursor.ends[0] = k + 1;
+          cursor.lines[0] = 0;
+        }
         yield [{ image, label, labelName, path }];
       }
     })(),
   );
-  return withSignal(images, signal, `fromImageFolder(${root})`);
+  // In a resumable pipeline: a source stage whose state is the file index (InnerCursor carries it out of the reader).
+  const resumableImages = scoped<LabelledImage>((subscriber) => {
+    const box: { cursor?: InnerCursor } = {};
+    const handle = registerStage({
+      kind: 'fromImageFolder',
+      name,
+      role: 'source',
+      save: (): ImageFolderState | undefined => {
+        const cursor = box.cursor;
+        // Nothing handed on since a restore (or a fresh start): the position it started from.
+        return cursor?.describe && handle!.out > 0 ? (cursor.describe(cursor.offset, 0) as ImageFolderState) : (handle!.restored as ImageFolderState | undefined);
+      },
+    });
+    if (!handle) return images.subscribe(subscriber);
+    const cursor = new InnerCursor(handle.restored);
+    box.cursor = cursor;
+    const target = handle.emitter(subscriber);
+    return withoutRegistry(() => offerCursor(cursor, () => images.subscribe(target)));
+  });
+  return withSignal(resumableImages, signal, `fromImageFolder(${root})`);
 }
