@@ -57,10 +57,12 @@ interface Slot<R> {
 
 /**
  * What `interleave` saves in a pipeline checkpoint: positions, not elements. Inputs opened so far,
- * the cycle (per open slot: its input's number and how many values were taken from it), whose
- * turn it is, and the (at most one) value taken and not yet emitted. On restore the outer source
- * is read again (it must give the same inputs: a sorted file list, an array), finished inputs are
- * passed over unopened, and each open one is re-subscribed and its first `taken` values dropped.
+ * the cycle (per open slot: its input's number, how many values were taken from it, and its inner
+ * source's position when it reports one), whose turn it is, and the (at most one) value taken and
+ * not yet emitted. On restore the outer source is read again (it must give the same inputs: a
+ * sorted file list, an array), finished inputs are passed over unopened, and each open one is
+ * re-subscribed: a `fromFiles` file seeks to its position itself; any other inner source has its
+ * first `taken` values dropped (record-skip).
  */
 interface InterleaveState<R> {
   readonly opened: number;

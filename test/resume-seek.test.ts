@@ -17,7 +17,7 @@ import { lastValueFrom, map, range, type Observable } from 'rxjs';
 import * as arrow from 'apache-arrow';
 import avro from 'avsc';
 import { parquetMetadata } from 'hyparquet';
-import { batch, fromFiles, fromImageFolder, shuffle, writeParquet, type NDArray } from '../src/index.js';
+import { batch, fromFiles, fromImageFolder, fromIterable, interleave, shuffle, writeParquet, type NDArray } from '../src/index.js';
 import { PNG } from 'pngjs';
 import { frameRecord } from '../connectors/files/tfrecord.js';
 import type { PipelineCheckpoint } from '../src/state/index.js';
@@ -339,5 +339,24 @@ test('fromImageFolder saves the index of the next file: a restored run decodes o
     const rest = await train(build, 1, { restore: first.state });
     t.deepEqual([...first.trained, ...rest.trained], whole, `resumed after ${stop}`);
     for (const [p, bytes] of before) writeFileSync(p, bytes);
+  }
+});
+
+test('an interleave over nested fromFiles (and over iterables) resumes by record-skip: the nested files do not claim the outer slots\' positions', async (t) => {
+  const root = tempDir();
+  const dirs = [0, 1, 2].map((d) => {
+    const dir = join(root, `d${d}`);
+    mkdirSync(dir);
+    for (let f = 0; f < 2; f++) writeFileSync(join(dir, `${f}.txt`), Array.from({ length: 40 }, (_, i) => `${d}.${f}.${i}`).join('\n') + '\n');
+    return dir;
+  });
+  const build = (): Observable<unknown> =>
+    fromIterable(dirs).pipe(interleave((dir: string) => fromFiles(dir, { format: 'lines', cycleLength: 2 }), { cycleLength: 2, blockLength: 3 }), shuffle(8, { seed: 4 }), batch(4));
+  const { trained: whole } = await train(build, 1);
+  for (const stop of [3, 11, 25]) {
+    const first = await train(build, 1, { stopAfter: stop });
+    for (const slot of slotsOf(first.state!)) t.is(slot.position, undefined, 'no position: record-skip');
+    const rest = await train(build, 1, { restore: first.state });
+    t.deepEqual([...first.trained, ...rest.trained], whole, `resumed after ${stop}`);
   }
 });
