@@ -74,9 +74,10 @@ interface InterleaveState<R> {
 
 /**
  * One open slot. `position`, when the inner source reports one (a `fromFiles` file): where to
- * seek to (its `mode` says how: `'seek'` a byte offset, `'rowGroup'` a Parquet row group and row,
- * `'skip'` none: read past `taken` records, as for gzip); without it, the slot resumes by
- * record-skip (an iterable inner source).
+ * seek to (its `mode` says how: `'seek'` a byte offset, `'rowGroup'`/`'recordBatch'` a Parquet row
+ * group or Arrow record batch and row, `'fileIndex'` an image folder's file; `'skip'` none: read
+ * past `taken` records, as for gzip); without it, the slot resumes by record-skip (an iterable
+ * inner source).
  */
 interface SlotState {
   readonly input: number;

@@ -9,9 +9,10 @@
  *              ─▶ read [0, headerEnd) (a CSV header) ─▶ read from `offset` on, line numbers from `record`
  * ```
  *
- * Modes: `'seek'` (a byte offset: text, CSV, TFRecord, fixed binary), `'rowGroup'` (Parquet: a
- * row group and the rows of it already emitted), `'skip'` (gzip: no offset to seek to; the
- * slot's count of records taken is read past, as before).
+ * Modes: `'seek'` (a byte offset: text, CSV, TFRecord, fixed binary, Avro blocks), `'rowGroup'`
+ * (Parquet: a row group and the rows of it already emitted), `'recordBatch'` (Arrow, likewise),
+ * `'skip'` (gzip: no offset to seek to; the slot's count of records taken is read past, as
+ * before). `fromImageFolder` saves its own (`'fileIndex'`, images.ts).
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
