@@ -5,6 +5,9 @@
  * and the concatenated output must equal the uninterrupted run's.
  */
 import test from 'ava';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { filter, map, type Observable, type OperatorFunction } from 'rxjs';
 import {
   batch,
@@ -18,6 +21,7 @@ import {
   sampleFromDatasets,
   shuffle,
   slidingWindow,
+  snapshot,
   unbatch,
   window,
   zipDatasets,
@@ -157,4 +161,21 @@ test('the held-size report includes the new stages that hold elements', async (t
   const held = first.state!.held;
   t.true((held['#2 bucketBySequenceLength'] ?? 0) > 0, JSON.stringify(held));
   t.is(held['#1 unbatch'], 1, JSON.stringify(held));
+});
+
+test('snapshot: a replay resumes at its record, a recording pass restored mid-way passes through', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'rxdata-resume-snapshot-'));
+  let runs = 0;
+  // A fresh directory per pipeline: every checkpoint is taken while recording (40 elements an epoch).
+  const recording = (): Observable<number> => fromIterable(values(40)).pipe(map((x) => x * 2), snapshot(join(root, `fresh-${runs++}`), { key: 'k' }), filter((x) => x % 3 !== 0));
+  await checkResume(t, recording, 2, [1, 10, 25]);
+  // One directory: the first pass records, every later one (and every restore) replays.
+  const shared = (): Observable<number> => fromIterable(values(40)).pipe(map((x) => x * 2), snapshot(join(root, 'shared'), { key: 'k' }), filter((x) => x % 3 !== 0));
+  await checkResume(t, shared, 3, [1, 10, 30, 50]);
+  // A replay's checkpoint restored where the file has gone: an error naming it.
+  const first = await train(shared, 2, { stopAfter: 5 });
+  t.is((first.state!.stages.find((s) => s.kind === 'snapshot')!.state as { mode: string }).mode, 'replay');
+  rmSync(join(root, 'shared'), { recursive: true });
+  const error = await t.throwsAsync(train(shared, 2, { restore: first.state }));
+  t.regex(error!.message, /snapshot: the checkpoint was replaying .*shared.*\.snapshot, which no longer exists/);
 });
