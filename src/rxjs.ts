@@ -26,3 +26,25 @@ export { bufferTime, BUFFER_TIME_HOLD } from '../operators/bufferTime.js';
 export { windowTime } from '../operators/windowTime.js';
 export { lossy } from '../operators/lossy.js';
 export { DEFAULT_SCHEDULED_BUFFER, type ScheduledOptions } from './scheduled.js';
+// Stateful synchronous operators that save their state in a resumable pipeline (docs/resume.md);
+// outside one they are RxJS's own. These replace the star export's.
+export {
+  bufferCount,
+  count,
+  distinct,
+  distinctUntilChanged,
+  distinctUntilKeyChanged,
+  elementAt,
+  pairwise,
+  reduce,
+  scan,
+  skip,
+  skipLast,
+  skipWhile,
+  take,
+  takeLast,
+  takeWhile,
+  toArray,
+  windowCount,
+} from './state/rxjsOperators.js';
+export { stateful, type StatefulParts } from './state/stateful.js';
