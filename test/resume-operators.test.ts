@@ -161,6 +161,9 @@ test('the held-size report includes the new stages that hold elements', async (t
   const held = first.state!.held;
   t.true((held['#2 bucketBySequenceLength'] ?? 0) > 0, JSON.stringify(held));
   t.is(held['#1 unbatch'], 1, JSON.stringify(held));
+  // A fan-in reports what its sources' stages hold under its own name.
+  const zipped = await train(() => zipDatasets({ a: fromIterable(values(50)), b: fromIterable(values(50)).pipe(shuffle(8, { seed: 1 })) }), 1, { stopAfter: 3 });
+  t.is(zipped.state!.held["#0 zipDatasets/source 'b' #0 shuffle"], 8, JSON.stringify(zipped.state!.held));
 });
 
 test('snapshot: a replay resumes at its record, a recording pass restored mid-way passes through', async (t) => {
