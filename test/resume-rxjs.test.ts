@@ -74,6 +74,19 @@ const operators: [string, OperatorFunction<number, unknown>, OperatorFunction<nu
   ['toArray', ours.toArray(), rx.toArray()],
   ['takeLast(2)', ours.takeLast(2), rx.takeLast(2)],
   ['skipLast(2)', ours.skipLast(2), rx.skipLast(2)],
+  ['min', ours.min(), rx.min()],
+  ['max(cmp)', ours.max((a: number, b: number) => b - a), rx.max((a: number, b: number) => b - a)],
+  ['defaultIfEmpty', ours.defaultIfEmpty('none'), rx.defaultIfEmpty('none')],
+  ['throwIfEmpty', ours.throwIfEmpty(), rx.throwIfEmpty()],
+  ['every', ours.every((x: number, i: number) => x + i < 8), rx.every((x: number, i: number) => x + i < 8)],
+  ['find', ours.find((x: number, i: number) => x > 3 && i > 1), rx.find((x: number, i: number) => x > 3 && i > 1)],
+  ['findIndex', ours.findIndex((x: number) => x === 2), rx.findIndex((x: number) => x === 2)],
+  ['first()', ours.first(), rx.first()],
+  ['first(pred)', ours.first((x: number) => x > 3), rx.first((x: number) => x > 3)],
+  ['first(pred, default)', ours.first((x: number) => x > 30, 'none'), rx.first((x: number) => x > 30, 'none')],
+  ['last()', ours.last(), rx.last()],
+  ['last(pred, default)', ours.last((x: number, i: number) => x < 3 && i < 9, 'none'), rx.last((x: number, i: number) => x < 3 && i < 9, 'none')],
+  ['startWith', ours.startWith(-1, -2), rx.startWith(-1, -2)],
 ];
 
 test('each behaves as RxJS\'s, inside a resumable pipeline and outside one', async (t) => {
@@ -130,6 +143,7 @@ const resumeCases: [string, () => OperatorFunction<number, unknown>, number[]][]
   ['skipWhile', () => ours.skipWhile((x: number, i: number) => x + i < 12), [1, 6, 12, 25, 30]],
   ['takeLast', () => ours.takeLast(5), [1, 3, 6, 8]],
   ['skipLast', () => ours.skipLast(4), [1, 8, 15, 25, 35]],
+  ['startWith (not emitted again on restore)', () => ours.startWith(-1, -2), [1, 2, 3, 20, 28]],
 ];
 
 for (const [label, op, stops] of resumeCases) {
@@ -178,6 +192,10 @@ test('operators that emit at the end resume from a checkpoint taken while they a
   await checkPaused(t, () => ours.elementAt(17), 9);
   await checkPaused(t, () => ours.elementAt(40, 'none'), 9);
   await checkPaused(t, () => ours.bufferCount(30), 20);
+  await checkPaused(t, () => ours.last((x: number) => x % 7 === 0), 20);
+  await checkPaused(t, () => ours.max(), 20);
+  await checkPaused(t, () => ours.every((x: number) => x < 100), 20);
+  await checkPaused(t, () => (s) => s.pipe(filter((x) => x > 1000), ours.defaultIfEmpty(0)), 20);
 });
 
 /** Checkpoints after `after` elements of `source` in a resumable pipeline: the error, if any. */

@@ -14,7 +14,7 @@
  * compared by identity) makes `checkpoint()` fail with a `CheckpointError` naming the operator.
  */
 import * as rx from 'rxjs';
-import { ArgumentOutOfRangeError, EMPTY, Observable, type MonoTypeOperatorFunction, type ObservableInput, type OperatorFunction } from 'rxjs';
+import { ArgumentOutOfRangeError, EMPTY, EmptyError, Observable, type MonoTypeOperatorFunction, type ObservableInput, type OperatorFunction } from 'rxjs';
 import { subscribeTied } from '../flow.js';
 import { refuseCheckpoint } from './refuse.js';
 import { registerStage } from './registry.js';
@@ -40,7 +40,7 @@ interface Machine<T, R> {
  * and otherwise delegates to `plain` (RxJS's own). An error thrown by the machine goes downstream,
  * as RxJS's operators do with a throwing callback.
  */
-function machineOperator<T, R, S>(kind: string, plain: OperatorFunction<T, R>, make: (restored: S | undefined) => Machine<T, R>): OperatorFunction<T, R> {
+function machineOperator<T, R, S>(kind: string, plain: OperatorFunction<T, R>, make: (restored: S | undefined, source: Observable<T>) => Machine<T, R>): OperatorFunction<T, R> {
   return (source) =>
     new Observable<R>((subscriber) => {
       /** This subscription's machine, made once the registry has handed over the restored state. */
@@ -54,7 +54,7 @@ function machineOperator<T, R, S>(kind: string, plain: OperatorFunction<T, R>, m
         refuse: () => box.machine?.refuse?.(),
       });
       if (!handle) return plain(source).subscribe(subscriber);
-      const m = (box.machine = make(handle.restored as S | undefined));
+      const m = (box.machine = make(handle.restored as S | undefined, source));
       const out = handle.emitter(subscriber);
       const emit = (value: R): void => out.next(value);
       const end = (): void => out.complete();
@@ -423,5 +423,170 @@ export function windowCount<T>(windowSize: number, startWindowEvery = 0): Operat
     new Observable<rx.Observable<T>>((subscriber) => {
       refuseCheckpoint('windowCount', 'windowCount', 'its open windows are Observables handed to the stages below, whose state in each window cannot be saved; use bufferCount or batch');
       return plain(source).subscribe(subscriber);
+    });
+}
+
+/** RxJS's `min`; in a resumable pipeline the smallest so far is saved. */
+export function min<T>(comparer?: (x: T, y: T) => number): MonoTypeOperatorFunction<T> {
+  const pick = comparer ? (x: T, y: T) => (comparer(x, y) < 0 ? x : y) : (x: T, y: T) => (x < y ? x : y);
+  return accumulate<T, T, T>('min', rx.min(comparer), pick, undefined, false, false) as MonoTypeOperatorFunction<T>;
+}
+
+/** RxJS's `max`; in a resumable pipeline the largest so far is saved. */
+export function max<T>(comparer?: (x: T, y: T) => number): MonoTypeOperatorFunction<T> {
+  const pick = comparer ? (x: T, y: T) => (comparer(x, y) > 0 ? x : y) : (x: T, y: T) => (x > y ? x : y);
+  return accumulate<T, T, T>('max', rx.max(comparer), pick, undefined, false, false) as MonoTypeOperatorFunction<T>;
+}
+
+/** RxJS's `defaultIfEmpty`; in a resumable pipeline whether an element was seen is saved. */
+export function defaultIfEmpty<T, R>(defaultValue: R): OperatorFunction<T, T | R> {
+  return machineOperator<T, T | R, { hasValue: boolean }>('defaultIfEmpty', rx.defaultIfEmpty(defaultValue), (restored) => {
+    let hasValue = restored?.hasValue ?? false;
+    return {
+      next(value, emit) {
+        hasValue = true;
+        emit(value);
+      },
+      complete(emit) {
+        if (!hasValue) emit(defaultValue);
+      },
+      save: () => ({ hasValue }),
+    };
+  });
+}
+
+/** RxJS's `throwIfEmpty`; in a resumable pipeline whether an element was seen is saved. */
+export function throwIfEmpty<T>(errorFactory: () => unknown = () => new EmptyError()): MonoTypeOperatorFunction<T> {
+  return machineOperator<T, T, { hasValue: boolean }>('throwIfEmpty', rx.throwIfEmpty(errorFactory), (restored) => {
+    let hasValue = restored?.hasValue ?? false;
+    return {
+      next(value, emit) {
+        hasValue = true;
+        emit(value);
+      },
+      complete() {
+        if (!hasValue) throw errorFactory();
+      },
+      save: () => ({ hasValue }),
+    };
+  });
+}
+
+/** RxJS's `every`; in a resumable pipeline the index is saved. */
+export function every<T>(predicate: (value: T, index: number, source: Observable<T>) => boolean): OperatorFunction<T, boolean> {
+  return machineOperator<T, boolean, { index: number }>('every', rx.every(predicate), (restored, source) => {
+    let index = restored?.index ?? 0;
+    return {
+      next(value, emit, end) {
+        if (!predicate(value, index++, source)) {
+          emit(false);
+          end();
+        }
+      },
+      complete: (emit) => emit(true),
+      save: () => ({ index }),
+    };
+  });
+}
+
+/** A predicate as RxJS's `first`/`last` type it (they take a missing one too). */
+type Predicate<T> = (value: T, index: number, source: Observable<T>) => boolean;
+
+/** `find` and `findIndex`: the first element (or its index) that passes, or undefined (-1) at the end. */
+function finder<T, R>(kind: string, plain: OperatorFunction<T, R>, predicate: (value: T, index: number, source: Observable<T>) => boolean, asIndex: boolean): OperatorFunction<T, R> {
+  return machineOperator<T, R, { index: number }>(kind, plain, (restored, source) => {
+    let index = restored?.index ?? 0;
+    return {
+      next(value, emit, end) {
+        const i = index++;
+        if (predicate(value, i, source)) {
+          emit((asIndex ? i : value) as R);
+          end();
+        }
+      },
+      complete: (emit) => emit((asIndex ? -1 : undefined) as R),
+      save: () => ({ index }),
+    };
+  });
+}
+
+/** RxJS's `find`; in a resumable pipeline the index is saved. */
+export function find<T>(predicate: (value: T, index: number, source: Observable<T>) => boolean): OperatorFunction<T, T | undefined> {
+  return finder<T, T | undefined>('find', rx.find(predicate), predicate, false);
+}
+
+/** RxJS's `findIndex`; in a resumable pipeline the index is saved. */
+export function findIndex<T>(predicate: (value: T, index: number, source: Observable<T>) => boolean): OperatorFunction<T, number> {
+  return finder<T, number>('findIndex', rx.findIndex(predicate), predicate, true);
+}
+
+/** RxJS's `first`; in a resumable pipeline the index is saved. */
+export function first<T, D = T>(predicate?: ((value: T, index: number, source: Observable<T>) => boolean) | null, defaultValue?: D): OperatorFunction<T, T | D> {
+  const hasDefault = arguments.length >= 2;
+  const plain = (hasDefault ? rx.first(predicate as Predicate<T>, defaultValue as D) : rx.first(predicate as Predicate<T>)) as OperatorFunction<T, T | D>;
+  return machineOperator<T, T | D, { index: number }>('first', plain, (restored, source) => {
+    let index = restored?.index ?? 0;
+    return {
+      next(value, emit, end) {
+        if (!predicate || predicate(value, index++, source)) {
+          emit(value);
+          end();
+        }
+      },
+      complete(emit) {
+        if (!hasDefault) throw new EmptyError();
+        emit(defaultValue as D);
+      },
+      save: () => ({ index }),
+    };
+  });
+}
+
+/** RxJS's `last`; in a resumable pipeline the last passing element (held: 1) and the index are saved. */
+export function last<T, D = T>(predicate?: ((value: T, index: number, source: Observable<T>) => boolean) | null, defaultValue?: D): OperatorFunction<T, T | D> {
+  const hasDefault = arguments.length >= 2;
+  const plain = (hasDefault ? rx.last(predicate as Predicate<T>, defaultValue as D) : rx.last(predicate as Predicate<T>)) as OperatorFunction<T, T | D>;
+  return machineOperator<T, T | D, { index: number; has: boolean; value: T | undefined }>('last', plain, (restored, source) => {
+    let index = restored?.index ?? 0;
+    let has = restored?.has ?? false;
+    let kept = restored?.value;
+    return {
+      next(value) {
+        if (!predicate || predicate(value, index++, source)) {
+          has = true;
+          kept = value;
+        }
+      },
+      complete(emit) {
+        if (has) emit(kept as T);
+        else if (hasDefault) emit(defaultValue as D);
+        else throw new EmptyError();
+      },
+      save: () => ({ index, has, value: kept }),
+      held: () => (has ? 1 : 0),
+    };
+  });
+}
+
+/**
+ * RxJS's `startWith`; in a resumable pipeline a restored subscription does not emit the start
+ * values again (they were emitted before the checkpoint).
+ */
+export function startWith<T, A extends readonly unknown[]>(...values: A): OperatorFunction<T, T | A[number]> {
+  const plain = rx.startWith<T, A>(...values);
+  return (source) =>
+    new Observable<T | A[number]>((subscriber) => {
+      const handle = registerStage({ kind: 'startWith', name: 'startWith', role: 'operator', save: () => ({ started: true }) });
+      if (!handle) return plain(source).subscribe(subscriber);
+      const out = handle.emitter(subscriber);
+      if (handle.restored === undefined) for (const value of values) out.next(value);
+      return subscribeTied(out, source, {
+        next(value) {
+          handle.received();
+          out.next(value);
+        },
+        error: (error: unknown) => out.error(error),
+        complete: () => out.complete(),
+      });
     });
 }
