@@ -122,7 +122,7 @@ const batches = (port: number): Observable<unknown> =>
     batch(4),
   );
 
-// batchesPerEpoch ends the epoch: fromTcp did not complete here when the server closed its side.
+// batchesPerEpoch ends the epoch: fromTcp reconnects by default when the server closes.
 test.serial("fit 'auto' warns once naming the socket source and saves the model; 'required' fails naming it", async (t) => {
   await tf.setBackend('cpu');
   const gw = await gateway(rows.map((r) => JSON.stringify(r)));
