@@ -104,7 +104,7 @@ export function flatMap<T, R>(fn: (value: T, index: number) => FlatMapInner<R>, 
         /** Values of a restored element that were emitted before the checkpoint. */
         let skipping = skip;
         // The inner source's position is this stage's (the element and the values emitted): its stages do not register.
-        current.subscription = withoutRegistry(() => subscribeBehind(scope, innerGate, inner$, {
+        const subscribeInner = (): { unsubscribe(): void } => subscribeBehind(scope, innerGate, inner$, {
           next(v) {
             if (skipping > 0) {
               skipping--;
@@ -121,7 +121,8 @@ export function flatMap<T, R>(fn: (value: T, index: number) => FlatMapInner<R>, 
             innerGate.set(false);
             pump();
           },
-        }, subscriber));
+        }, subscriber);
+        current.subscription = state ? withoutRegistry(subscribeInner) : subscribeInner();
       };
       const step = (): void => {
         while (!subscriber.closed && outbox.size === 0) {

@@ -201,7 +201,7 @@ export class StateRegistry {
       if (reason !== undefined) throw new CheckpointError(`'${s.hooks.name}' cannot save its state: ${reason}`);
     }
     if (this.nonLinear.length > 0) {
-      throw new CheckpointError(`the pipeline merges several sources of ours (${this.nonLinear.join(', ')}): positions of fan-in stages (merge, zip, concat) cannot be saved; use interleave`);
+      throw new CheckpointError(`the pipeline merges several sources of ours (${this.nonLinear.join(', ')}): positions of merge, concat and RxJS's zip cannot be saved; use interleave, zipDatasets, sampleFromDatasets or chooseFromDatasets, which save each input's`);
     }
     if (this.foreign) {
       throw new CheckpointError(
