@@ -119,7 +119,8 @@ export function slidingWindow<T>(size: number, options: SlidingWindowOptions<T> 
       const restored = state?.restored as { index: number; keys: [string, KeyState<T>][]; pending: Sequence<T>[] } | undefined;
       if (restored) {
         index = restored.index;
-        states = new Map(restored.keys);
+        // Copied: the rows are appended to in place, and the checkpoint may be restored again.
+        states = new Map(restored.keys.map(([k, s]) => [k, { ...s, rows: s.rows.slice(), sum: s.sum.slice() }]));
         for (const window of restored.pending) push(window);
         gate.set(outbox.size === 0);
       }

@@ -131,7 +131,8 @@ interface AccState<A> {
 function accumulate<V, A, S>(kind: string, plain: OperatorFunction<V, A | S>, accumulator: (acc: A | S, value: V, index: number) => A, seed: S | undefined, hasSeed: boolean, emitOnNext: boolean): OperatorFunction<V, A | S> {
   return machineOperator<V, A | S, AccState<A | S>>(kind, plain, (restored) => {
     let hasState = restored?.hasState ?? hasSeed;
-    let state: A | S | undefined = restored ? restored.state : seed;
+    // Copied in and out: an accumulator that changes its value in place must not change a checkpoint.
+    let state: A | S | undefined = restored ? structuredClone(restored.state) : seed;
     let index = restored?.index ?? 0;
     return {
       next(value, emit) {
@@ -142,7 +143,7 @@ function accumulate<V, A, S>(kind: string, plain: OperatorFunction<V, A | S>, ac
       complete(emit) {
         if (!emitOnNext && hasState) emit(state as A | S);
       },
-      save: () => ({ hasState, state, index }),
+      save: () => ({ hasState, state: structuredClone(state), index }),
       refuse: () => notPlain(state, `${kind}'s accumulated value`),
     };
   });
