@@ -7,8 +7,10 @@
  * ```
  *
  * Safe as they are (re-exported unchanged): the synchronous one-in, at-most-one-out operators
- * (`map`, `filter`, `take`, `tap`, `scan`, `bufferCount`…). See docs/ARCHITECTURE.md, "RxJS
- * operators", for every operator and its bound.
+ * (`map`, `filter`, `tap`…). The synchronous ones that keep state across elements (`take`,
+ * `scan`, `bufferCount`, `distinct`…) are RxJS's own outside a resumable pipeline and save their
+ * state inside one (docs/resume.md). See docs/ARCHITECTURE.md, "RxJS operators", for every
+ * operator and its bound.
  */
 export * from 'rxjs';
 export { mergeMap, DEFAULT_MERGE_CONCURRENCY } from '../operators/mergeMap.js';
