@@ -31,7 +31,8 @@ export interface BucketOptions {
  * a bucket is emitted as a `paddedBatch` of `batchSizes[i]` elements when it is full, and at the
  * end every partial bucket is emitted (in the order they were opened, unless `dropRemainder`). `batchSizes`
  * has one more entry than `boundaries`. Holds at most `sum(batchSizes) - buckets` elements (each
- * bucket one short of full); elements leave in a different order than they came.
+ * bucket one short of full); elements leave in a different order than they came. In a resumable
+ * pipeline (docs/resume.md) the buckets' contents are saved and reported as held.
  *
  * @example
  * ```ts
@@ -70,6 +71,6 @@ export function bucketBySequenceLength<T>(
       return [(noPadding ? stack(elements, { dtype }) : padStack(elements, { padValue, shapes, dtype })) as Batched<T>];
     },
     (bucket) => batchSizes[bucket as number],
-    { maxKeys: batchSizes.length },
+    { maxKeys: batchSizes.length, name: 'bucketBySequenceLength' },
   );
 }

@@ -1,5 +1,6 @@
 import { Subscription, type OperatorFunction, type SchedulerLike } from 'rxjs';
 import { MAX_OVERSHOOT, Outbox, Valve, overshootError, scoped, subscribeBehind } from '../src/flow.js';
+import { refuseCheckpoint } from '../src/state/refuse.js';
 import { stageFor } from '../src/stats.js';
 import { closeSlot, every, openSlot, timeSlotArgs } from '../src/timeSlots.js';
 
@@ -38,6 +39,8 @@ export function bufferTime<T>(span: number, ...rest: unknown[]): OperatorFunctio
   return (source) =>
     scoped<T[]>((subscriber, scope) => {
       const stage = stageFor(scope.stats, key, 'bufferTime', 'operator');
+      // In a resumable pipeline a checkpoint fails naming this stage (docs/resume.md).
+      refuseCheckpoint('bufferTime', stage.name, 'its buffers follow the clock, which a restored run cannot replay; use batch, or a bufferCount from rxdata/rxjs');
       const gate = new Valve(stage.name);
       /** Open buffers, oldest first, each with its closing timer. */
       const open: { buffer: T[]; timer: Subscription }[] = [];

@@ -1,7 +1,10 @@
-import type { Observable, Subscription } from 'rxjs';
+import { isObservable, type Observable, type Subscription } from 'rxjs';
 import { Outbox, Valve, scoped, subscribeBehind, type FlowScope, pumpLoop } from '../src/flow.js';
 import { stageFor } from '../src/stats.js';
 import { LimitError } from '../src/errors.js';
+import type { Mulberry32 } from '../src/random.js';
+import { Mirror, registerStage, type SavedStage } from '../src/state/registry.js';
+import { InputStates } from '../src/state/inputs.js';
 
 export interface ChooseFromDatasetsOptions {
   /**
@@ -18,8 +21,26 @@ export interface ChooseFromDatasetsOptions {
   name?: string;
 }
 
-/** Where the next choice comes from: an Observable of indices, or a function told which sources have ended. */
-export type Chooser = Observable<number> | ((ended: readonly boolean[]) => number | undefined);
+/**
+ * Where the next choice comes from: an Observable of indices, or a function told which sources
+ * have ended, with the generator it draws from (saved in a resumable pipeline).
+ */
+export type Chooser = Observable<number> | { readonly rng: Mulberry32; choose(ended: readonly boolean[]): number | undefined };
+
+/** What the mix saves in a resumable pipeline. */
+interface MixState<T> {
+  /** Each source's own stages' states, then the choice source's. */
+  readonly inputs: SavedStage[][];
+  readonly held: T[][];
+  readonly ended: boolean[];
+  /** The source chosen and not answered yet (-1: none). */
+  readonly chosen: number;
+  readonly choices: number[];
+  /** The chooser's generator state (a seeded chooser). */
+  readonly rng?: number;
+  /** Elements in the outbox, not yet handed on. */
+  readonly out: T[];
+}
 
 /** One source being mixed: its subscription, its gate, what it delivered ahead of a request. */
 interface Input<T> {
@@ -45,7 +66,9 @@ interface Input<T> {
  * below, and the next choice is read only then. Sources of ours are subscribed at once behind
  * closed gates, so they read nothing until chosen. In flight: one element (the one being handed
  * on); a foreign source that ignores demand is buffered as it pushes. An index out of range fails
- * with an error naming it.
+ * with an error naming it. In a resumable pipeline (docs/resume.md) the stages of every source and
+ * of `choice$` save their positions inside this stage's state (one that cannot is named in the
+ * checkpoint's error).
  *
  * @example
  * ```ts
@@ -56,29 +79,66 @@ export function chooseFromDatasets<T>(sources: readonly Observable<T>[], choice$
   return mix(sources, () => choice$, options.stopOnEmptyDataset ?? true, options.name ?? 'chooseFromDatasets', options.maxBuffered);
 }
 
-/** The directed mix behind `chooseFromDatasets` and `sampleFromDatasets`. */
-/** `makeChooser` runs per subscription (a fresh seeded generator each time, say). */
-export function mix<T>(sources: readonly Observable<T>[], makeChooser: () => Chooser, stopOnEmpty: boolean, name: string, maxBuffered = 10_000): Observable<T> {
+/**
+ * The directed mix behind `chooseFromDatasets` and `sampleFromDatasets`. `makeChooser` runs per
+ * subscription (a fresh seeded generator each time, say), given the resumable pipeline's epoch
+ * when there is one.
+ */
+export function mix<T>(sources: readonly Observable<T>[], makeChooser: (epoch: number | undefined) => Chooser, stopOnEmpty: boolean, name: string, maxBuffered = 10_000): Observable<T> {
   if (sources.length === 0) throw new RangeError(`${name}: needs at least one source`);
   const key = {};
   return scoped<T>((subscriber, scope: FlowScope) => {
     const stage = stageFor(scope.stats, key, name, 'operator');
-    const choose = makeChooser();
     const inputs: Input<T>[] = [];
-    const ended: boolean[] = sources.map(() => false);
+    let ended: boolean[] = sources.map(() => false);
     let endedCount = 0;
     /** The source asked for an element and not answered yet (-1: none). */
     let pending = -1;
     /** Choices received from choice$ and not served yet (one for our sources). */
-    const choices: number[] = [];
+    let choices: number[] = [];
+    /** The outbox's elements, mirrored for a checkpoint. */
+    const out = new Mirror<T>();
+    const state = registerStage({
+      kind: name === 'sampleFromDatasets' ? 'sampleFromDatasets' : 'chooseFromDatasets',
+      name: stage.name,
+      role: 'source',
+      save: (): MixState<T> => ({
+        inputs: states.save(),
+        held: inputs.map((input) => input.held.slice()),
+        ended: ended.slice(),
+        chosen: pending,
+        choices: choices.slice(),
+        ...(isObservable(choose) ? {} : { rng: choose.rng.state }),
+        out: out.values(),
+      }),
+      held: () => out.size + inputs.reduce((n, input) => n + input.held.length, 0),
+      heldParts: () => states.held(),
+    });
+    const choose = makeChooser(state?.epoch);
+    const restored = state?.restored as MixState<T> | undefined;
+    const labels = sources.map((_, i) => `source #${i}`);
+    if (isObservable(choose)) labels.push('choice source');
+    const states = new InputStates(state, labels, restored?.inputs);
+    if (state) subscriber = state.emitter(subscriber, () => out.shift());
     const choiceGate = new Valve();
     choiceGate.set(false);
     let choicesDone = false;
     let choiceSubscription: Subscription | undefined;
     const outbox = new Outbox<T>(subscriber, scope, () => pump(), stage);
+    const push = (value: T): void => {
+      if (state) out.push(value);
+      outbox.push(value);
+    };
+    if (restored) {
+      ended = restored.ended.slice();
+      endedCount = ended.filter(Boolean).length;
+      pending = restored.chosen;
+      choices = restored.choices.slice();
+      if (restored.rng !== undefined && !isObservable(choose)) choose.rng.state = restored.rng;
+    }
 
     const nextChoice = (): number | undefined => {
-      if (typeof choose === 'function') return choose(ended);
+      if (!isObservable(choose)) return choose.choose(ended);
       if (choices.length > 0) return choices.shift()!;
       if (!choicesDone) choiceGate.set(true);
       return undefined;
@@ -91,7 +151,7 @@ export function mix<T>(sources: readonly Observable<T>[], makeChooser: () => Cho
             const value = input.held.shift()!;
             pending = -1;
             stage.in++;
-            outbox.push(value);
+            push(value);
             continue;
           }
           if (!input.done) {
@@ -124,7 +184,7 @@ export function mix<T>(sources: readonly Observable<T>[], makeChooser: () => Cho
         }
         if (index === undefined) {
           // A chooser function returns undefined when nothing is left to choose from.
-          if (typeof choose === 'function' || (choicesDone && choices.length === 0)) outbox.complete();
+          if (!isObservable(choose) || (choicesDone && choices.length === 0)) outbox.complete();
           return;
         }
         if (!(Number.isInteger(index) && index >= 0 && index < inputs.length)) {
@@ -141,14 +201,17 @@ export function mix<T>(sources: readonly Observable<T>[], makeChooser: () => Cho
     const pump = (): void => {
       if (started) loop();
     };
+    // What the interrupted run had made and not handed on: first.
+    for (const value of restored?.out ?? []) push(value);
 
-    for (const source of sources) {
+    for (const [i, source] of sources.entries()) {
       const gate = new Valve();
       gate.set(false);
-      const input: Input<T> = { subscription: undefined, gate, held: [], done: false };
+      const input: Input<T> = { subscription: undefined, gate, held: restored?.held[i].slice() ?? [], done: false };
       inputs.push(input);
-      input.subscription = subscribeBehind(scope, gate, source, {
+      input.subscription = states.subscribe(i, () => subscribeBehind(scope, gate, source, {
         next(value) {
+          states.received(i);
           if (input.held.length >= maxBuffered) return outbox.error(new LimitError(`${name}: a source pushed more than ${maxBuffered} elements ahead of demand (it ignores demand: put a bounded stage such as prefetch, or pushSource with an overflow policy, in front)`));
           input.held.push(value);
           // One element per request: our sources check the gate before each emission.
@@ -161,12 +224,14 @@ export function mix<T>(sources: readonly Observable<T>[], makeChooser: () => Cho
           gate.set(false);
           pump();
         },
-      }, subscriber);
+      }, subscriber));
       if (subscriber.closed) break;
     }
-    if (typeof choose !== 'function' && !subscriber.closed) {
-      choiceSubscription = subscribeBehind(scope, choiceGate, choose, {
+    if (isObservable(choose) && !subscriber.closed) {
+      const c = sources.length;
+      choiceSubscription = states.subscribe(c, () => subscribeBehind(scope, choiceGate, choose, {
         next(index) {
+          states.received(c);
           if (choices.length >= maxBuffered) return outbox.error(new LimitError(`${name}: the choice source pushed more than ${maxBuffered} elements ahead of demand (it ignores demand: put a bounded stage such as prefetch, or pushSource with an overflow policy, in front)`));
           choices.push(index);
           choiceGate.set(false);
@@ -177,7 +242,7 @@ export function mix<T>(sources: readonly Observable<T>[], makeChooser: () => Cho
           choicesDone = true;
           pump();
         },
-      }, subscriber);
+      }, subscriber));
     }
     started = true;
     pump();

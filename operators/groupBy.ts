@@ -3,6 +3,7 @@ import { Channel } from '../src/channel.js';
 import { MAX_OVERSHOOT, Outbox, Valve, overshootError, scoped, subscribeBehind } from '../src/flow.js';
 import { LimitError } from '../src/errors.js';
 import { innerFrom } from '../src/innerFrom.js';
+import { refuseCheckpoint } from '../src/state/refuse.js';
 import { stageFor } from '../src/stats.js';
 
 export interface GroupByOptions<T, K, E> {
@@ -57,6 +58,8 @@ export function groupBy<T, K, E = T>(keySelector: (value: T) => K, options: Grou
   return (source) =>
     scoped<GroupedObservable<K, E>>((subscriber, scope) => {
       const stage = stageFor(scope.stats, key, 'groupBy', 'operator');
+      // In a resumable pipeline a checkpoint fails naming this stage (docs/resume.md).
+      refuseCheckpoint('groupBy', stage.name, 'it hands groups (Observables) to the stages below, whose state in each group cannot be saved; use groupByWindow or bucketBySequenceLength');
       /** Open while no group holds a value and no new group waits below. */
       const gate = new Valve(stage.name);
       const groups = new Map<K, Group<K, E>>();

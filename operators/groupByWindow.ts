@@ -1,10 +1,22 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import { ElementError, LimitError } from '../src/errors.js';
 import { subscribeTied } from '../src/flow.js';
+import { registerStage } from '../src/state/registry.js';
 
 export interface GroupByWindowOptions {
   /** Most keys with an open window at once; one more is a `LimitError`. Default 1024. */
   maxKeys?: number;
+  /** The stage's name in messages and in a checkpoint's report. Default `'groupByWindow'`. */
+  name?: string;
+}
+
+/** What `groupByWindow` saves in a resumable pipeline. */
+interface GroupByWindowState<T> {
+  readonly index: number;
+  /** The open windows, in the order their keys first appeared. */
+  readonly windows: [GroupKey, T[]][];
+  /** A window whose results were being emitted (a checkpoint from inside that emission): rerun, the first `emitted` skipped. */
+  readonly reducing?: { key: GroupKey; elements: T[]; at: number; emitted: number };
 }
 
 /** The key of a group: what `keyFn` returns. */
@@ -26,7 +38,8 @@ export type GroupKey = string | number;
  * synchronous so that the stage stays bounded: it holds at most `windowSize - 1` elements per
  * open key, and at most `maxKeys` keys (default 1024; one more is a `LimitError` naming it), so
  * `maxKeys × (windowSize - 1)` elements. An error thrown by `keyFn` or `reduceFn` is an
- * `ElementError` naming the element.
+ * `ElementError` naming the element. In a resumable pipeline (docs/resume.md) the open windows
+ * are saved (reported as held).
  *
  * @example
  * ```ts
@@ -40,7 +53,7 @@ export function groupByWindow<T, R>(
   windowSize: number | ((key: GroupKey) => number),
   options: GroupByWindowOptions = {},
 ): OperatorFunction<T, R> {
-  const { maxKeys = 1024 } = options;
+  const { maxKeys = 1024, name = 'groupByWindow' } = options;
   if (typeof windowSize === 'number' && !(Number.isInteger(windowSize) && windowSize >= 1)) {
     throw new RangeError(`groupByWindow: windowSize must be an integer >= 1, got ${windowSize}`);
   }
@@ -56,21 +69,52 @@ export function groupByWindow<T, R>(
       let windows = new Map<GroupKey, { size: number; elements: T[] }>();
       /** Index of the next element, for error messages. */
       let index = 0;
-      /** Reduces one window and emits its results; false after an error went downstream. */
-      const reduce = (key: GroupKey, elements: T[], at: number): boolean => {
+      /** The window whose results are being emitted, and how many were (for a checkpoint taken from inside that emission). */
+      let reducing: { key: GroupKey; elements: T[]; at: number; emitted: number } | undefined;
+      const state = registerStage({
+        kind: 'groupByWindow',
+        name,
+        role: 'operator',
+        save: (): GroupByWindowState<T> => ({
+          index,
+          windows: [...windows].map(([key, w]) => [key, w.elements.slice()]),
+          ...(reducing ? { reducing: { ...reducing, elements: reducing.elements.slice() } } : {}),
+        }),
+        held: () => {
+          let n = reducing?.elements.length ?? 0;
+          for (const w of windows.values()) n += w.elements.length;
+          return n;
+        },
+      });
+      const restored = state?.restored as GroupByWindowState<T> | undefined;
+      if (state) subscriber = state.emitter(subscriber);
+      /** Reduces one window and emits its results, the first `skip` left out; false after an error went downstream. */
+      const reduce = (key: GroupKey, elements: T[], at: number, skip = 0): boolean => {
+        const current = { key, elements, at, emitted: 0 };
+        if (state) reducing = current;
         try {
           for (const out of reduceFn(key, elements)) {
             if (subscriber.closed) return false;
+            if (current.emitted++ < skip) continue;
             subscriber.next(out);
           }
           return true;
         } catch (error) {
-          subscriber.error(new ElementError('groupByWindow reduceFn', at, error));
+          subscriber.error(new ElementError(`${name} reduceFn`, at, error));
           return false;
+        } finally {
+          reducing = undefined;
         }
       };
+      if (restored) {
+        index = restored.index;
+        for (const [key, elements] of restored.windows) windows.set(key, { size: sizeOf(key), elements: elements.slice() });
+        // The results the interrupted run had not handed on yet: the reduction again, what was emitted skipped.
+        if (restored.reducing && !reduce(restored.reducing.key, restored.reducing.elements, restored.reducing.at, restored.reducing.emitted)) return;
+      }
       const upstream = subscribeTied(subscriber, source, {
         next(value) {
+          state?.received();
           const at = index++;
           let key: GroupKey;
           let window: { size: number; elements: T[] } | undefined;
@@ -79,13 +123,13 @@ export function groupByWindow<T, R>(
             window = windows.get(key);
             if (!window) {
               if (windows.size >= maxKeys) {
-                throw new LimitError(`groupByWindow: key ${JSON.stringify(key)} would be the ${maxKeys + 1}th with an open window (maxKeys ${maxKeys})`);
+                throw new LimitError(`${name}: key ${JSON.stringify(key)} would be the ${maxKeys + 1}th with an open window (maxKeys ${maxKeys})`);
               }
               window = { size: sizeOf(key), elements: [] };
               windows.set(key, window);
             }
           } catch (error) {
-            subscriber.error(error instanceof LimitError || error instanceof RangeError ? error : new ElementError('groupByWindow keyFn', at, error));
+            subscriber.error(error instanceof LimitError || error instanceof RangeError ? error : new ElementError(`${name} keyFn`, at, error));
             return;
           }
           window.elements.push(value);

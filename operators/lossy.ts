@@ -1,5 +1,6 @@
 import type { MonoTypeOperatorFunction } from 'rxjs';
 import { Demand, Outbox, runInScope, scoped, subscribeTied } from '../src/flow.js';
+import { refuseCheckpoint } from '../src/state/refuse.js';
 import { stageFor } from '../src/stats.js';
 
 /**
@@ -26,6 +27,8 @@ export function lossy<T>(bufferSize = 1, options: { name?: string } = {}): MonoT
   return (source) =>
     scoped<T>((subscriber, scope) => {
       const stage = stageFor(scope.stats, key, options.name ?? 'lossy', 'operator');
+      // In a resumable pipeline a checkpoint fails naming this stage (docs/resume.md).
+      refuseCheckpoint('lossy', stage.name, 'what it drops depends on timing, so no restored run can repeat it');
       const outbox = new Outbox<T>(subscriber, scope, undefined, stage);
       const upstream = runInScope({ demand: Demand.unbounded, stats: scope.stats }, () =>
         subscribeTied(subscriber, source, {

@@ -1,6 +1,7 @@
 import { Observable, type MonoTypeOperatorFunction } from 'rxjs';
 import { subscribeTied } from '../src/flow.js';
-import { mulberry32, randomSeed } from '../src/random.js';
+import { Mulberry32, randomSeed } from '../src/random.js';
+import { registerStage } from '../src/state/registry.js';
 
 export interface RejectionResampleOptions {
   /** The class distribution of the input, when known. Default: estimated online from the classes seen. */
@@ -36,7 +37,8 @@ function normalise(dist: readonly number[], what: string): number[] {
  * to the target is never dropped (no single-pass filter keeps more). Without `initialDist`, the
  * input distribution is estimated online from the classes seen so far (counts start at 1 per
  * class), so the first elements follow the target only roughly. A pass-through stage: it holds
- * nothing, and asks upstream for the next element after each dropped one.
+ * nothing, and asks upstream for the next element after each dropped one. In a resumable
+ * pipeline (docs/resume.md) the generator's state and the class counts are saved.
  *
  * Unlike tf.data, it emits the elements themselves, not `(class, element)` pairs, and reads the
  * input once (tf.data mixes a second, unfiltered read of the input to drop less).
@@ -68,23 +70,35 @@ export function rejectionResample<T>(
   const fixed = initial ? acceptance(initial) : undefined;
   return (source) =>
     new Observable<T>((subscriber) => {
-      const random = mulberry32(seed);
+      const rng = new Mulberry32(seed);
       /** Online estimate: elements seen per class (Laplace prior of 1). */
-      const counts = new Array<number>(classes).fill(1);
+      let counts = new Array<number>(classes).fill(1);
       let seen = classes;
       let index = 0;
-      return subscribeTied(subscriber, source, {
+      const state = registerStage({ kind: 'rejectionResample', name: 'rejectionResample', role: 'operator', save: () => ({ rng: rng.state, counts: counts.slice(), seen, index }) });
+      if (state) {
+        const restored = state.restored as { rng: number; counts: number[]; seen: number; index: number } | undefined;
+        if (restored) {
+          rng.state = restored.rng;
+          counts = restored.counts.slice();
+          ({ seen, index } = restored);
+        }
+        subscriber = state.emitter(subscriber);
+      }
+      const out = subscriber;
+      return subscribeTied(out, source, {
         next(value) {
+          state?.received();
           const i = index++;
           let c: number;
           try {
             c = classFn(value);
           } catch (error) {
-            subscriber.error(error);
+            out.error(error);
             return;
           }
           if (!(Number.isInteger(c) && c >= 0 && c < classes)) {
-            subscriber.error(new RangeError(`rejectionResample: element #${i} has class ${String(c)}, not an integer in [0, ${classes})`));
+            out.error(new RangeError(`rejectionResample: element #${i} has class ${String(c)}, not an integer in [0, ${classes})`));
             return;
           }
           let accept: number;
@@ -94,10 +108,10 @@ export function rejectionResample<T>(
             seen++;
             accept = acceptance(counts.map((n) => n / seen))[c];
           }
-          if (random() < accept) subscriber.next(value);
+          if (rng.next() < accept) out.next(value);
         },
-        error: (error) => subscriber.error(error),
-        complete: () => subscriber.complete(),
+        error: (error) => out.error(error),
+        complete: () => out.complete(),
       });
     });
 }

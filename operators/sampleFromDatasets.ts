@@ -1,5 +1,5 @@
 import type { Observable } from 'rxjs';
-import { mixSeed, mulberry32, randomSeed } from '../src/random.js';
+import { Mulberry32, mixSeed, randomSeed } from '../src/random.js';
 import { declareCardinality, cardinality, type Cardinality } from '../src/cardinality.js';
 import { mix } from './chooseFromDatasets.js';
 
@@ -38,7 +38,8 @@ export interface SampleFromDatasetsOptions {
  * Sources of ours are subscribed at once behind closed gates and read nothing until drawn. In
  * flight: one element (the one being handed on); a foreign source that ignores demand is buffered
  * as it pushes. When every source declares a cardinality and `stopOnEmptyDataset` is false, the
- * mix declares their sum.
+ * mix declares their sum. In a resumable pipeline (docs/resume.md) the generator's state and
+ * each source's position are saved.
  *
  * @example
  * ```ts
@@ -59,9 +60,11 @@ export function sampleFromDatasets<T>(sources: readonly Observable<T>[], options
   let iteration = 0;
   const mixed = mix(
     sources,
-    () => {
-      const random = mulberry32(rerandomizeEachIteration ? mixSeed(baseSeed, iteration++) : baseSeed);
-      return (ended) => {
+    (epoch) => {
+      // In a resumable pipeline the iteration is the pipeline's epoch (a restored run picks the same sequence).
+      const rng = new Mulberry32(rerandomizeEachIteration ? mixSeed(baseSeed, epoch ?? iteration++) : baseSeed);
+      const random = (): number => rng.next();
+      const choose = (ended: readonly boolean[]): number | undefined => {
         let total = 0;
         for (let i = 0; i < weights.length; i++) if (!ended[i]) total += weights[i];
         // Only zero-weight sources are left: nothing can be drawn any more.
@@ -77,6 +80,7 @@ export function sampleFromDatasets<T>(sources: readonly Observable<T>[], options
         // Rounding left r just past the last bucket.
         return last;
       };
+      return { rng, choose };
     },
     stopOnEmptyDataset,
     name,

@@ -1,4 +1,5 @@
 import type { MonoTypeOperatorFunction } from 'rxjs';
+import { refuseCheckpoint } from '../src/state/refuse.js';
 import { scoped } from '../src/flow.js';
 import { hub } from '../src/hub.js';
 
@@ -39,6 +40,10 @@ export function share<T>(options: ShareOptions = {}): MonoTypeOperatorFunction<T
   const { resetOnError = true, resetOnComplete = true, resetOnRefCountZero = true } = options;
   return (source) => {
     const join = hub<T>('share', source, { resetOnError, resetOnComplete, resetOnRefCountZero });
-    return scoped<T>((subscriber, scope) => join(subscriber, scope));
+    return scoped<T>((subscriber, scope) => {
+      // In a resumable pipeline a checkpoint fails naming this stage (docs/resume.md).
+      refuseCheckpoint('share', 'share', 'it multicasts one subscription to several subscribers, whose positions cannot be saved together');
+      return join(subscriber, scope);
+    });
   };
 }

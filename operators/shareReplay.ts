@@ -1,4 +1,5 @@
 import { asyncScheduler, type MonoTypeOperatorFunction, type SchedulerLike } from 'rxjs';
+import { refuseCheckpoint } from '../src/state/refuse.js';
 import { scoped } from '../src/flow.js';
 import { hub } from '../src/hub.js';
 
@@ -49,6 +50,10 @@ export function shareReplay<T>(configOrSize?: ShareReplayConfig | number, window
       resetOnRefCountZero: config.refCount ?? false,
       replay,
     });
-    return scoped<T>((subscriber, scope) => join(subscriber, scope));
+    return scoped<T>((subscriber, scope) => {
+      // In a resumable pipeline a checkpoint fails naming this stage (docs/resume.md).
+      refuseCheckpoint('shareReplay', 'shareReplay', 'it multicasts one subscription to several subscribers and replays to late ones; their positions cannot be saved together');
+      return join(subscriber, scope);
+    });
   };
 }

@@ -2,6 +2,7 @@ import type { OperatorFunction } from 'rxjs';
 import { ElementError } from '../src/errors.js';
 import { Outbox, Valve, scoped, subscribeBehind } from '../src/flow.js';
 import { stageFor } from '../src/stats.js';
+import { Mirror, registerStage } from '../src/state/registry.js';
 import type { NDArray } from '../src/types.js';
 
 export interface SlidingWindowOptions<T> {
@@ -65,7 +66,9 @@ interface KeyState<T> {
  * first), with `key`, `last` (the newest record) and, by time, `start`. A record can complete
  * several windows (a time gap): they are handed out only as fast as the stages below take them,
  * while upstream waits. Late records (older than the open time step of their key) are dropped
- * and counted in `extra.late`. Memory: `size` rows per key.
+ * and counted in `extra.late`. Memory: `size` rows per key. In a resumable pipeline
+ * (docs/resume.md) every key's rows and open step, and the windows not yet handed on, are saved
+ * (the windows and each key's newest record reported as held).
  *
  * @example
  * ```ts
@@ -96,9 +99,31 @@ export function slidingWindow<T>(size: number, options: SlidingWindowOptions<T> 
       if (timeMs !== undefined) stage.extra.late ??= 0;
       /** Open while no windows wait to be handed out. */
       const gate = new Valve(stage.name);
-      const outbox = new Outbox<Sequence<T>>(subscriber, scope, () => gate.set(outbox.size === 0), stage);
-      const states = new Map<string, KeyState<T>>();
+      let states = new Map<string, KeyState<T>>();
       let index = 0;
+      /** The windows in the outbox, mirrored for a checkpoint. */
+      const pending = new Mirror<Sequence<T>>();
+      const state = registerStage({
+        kind: 'slidingWindow',
+        name: stage.name,
+        role: 'operator',
+        save: () => ({ index, keys: [...states].map(([k, s]) => [k, { ...s, rows: s.rows.slice(), sum: s.sum.slice() }]), pending: pending.values() }),
+        held: () => pending.size + states.size,
+      });
+      if (state) subscriber = state.emitter(subscriber, () => pending.shift());
+      const outbox = new Outbox<Sequence<T>>(subscriber, scope, () => gate.set(outbox.size === 0), stage);
+      const push = (window: Sequence<T>): void => {
+        if (state) pending.push(window);
+        outbox.push(window);
+      };
+      const restored = state?.restored as { index: number; keys: [string, KeyState<T>][]; pending: Sequence<T>[] } | undefined;
+      if (restored) {
+        index = restored.index;
+        // Copied: the rows are appended to in place, and the checkpoint may be restored again.
+        states = new Map(restored.keys.map(([k, s]) => [k, { ...s, rows: s.rows.slice(), sum: s.sum.slice() }]));
+        for (const window of restored.pending) push(window);
+        gate.set(outbox.size === 0);
+      }
 
       /** Appends a completed step and emits a window when one is due. */
       const addRow = (k: string, s: KeyState<T>, row: Float32Array, stepIndex: number): void => {
@@ -112,7 +137,7 @@ export function slidingWindow<T>(size: number, options: SlidingWindowOptions<T> 
             timeMs === undefined
               ? { data, shape: [size, s.width], key: k, last: s.last }
               : { data, shape: [size, s.width], key: k, last: s.last, start: (stepIndex - size + 1) * stepMs };
-          outbox.push(window);
+          push(window);
         }
       };
       /** Time windows: closes the open step of `s` into a row. */
@@ -178,6 +203,7 @@ export function slidingWindow<T>(size: number, options: SlidingWindowOptions<T> 
 
       const upstream = subscribeBehind(scope, gate, source, {
         next(record) {
+          state?.received();
           stage.in++;
           const i = index++;
           try {

@@ -7,6 +7,10 @@ import { fromIterable } from '../src/fromIterable.js';
 import { scoped, subscribeTied } from '../src/flow.js';
 import { RecordFileWriter, readRecordFile } from '../src/recordFile.js';
 import { stageFor } from '../src/stats.js';
+import { registerStage, withoutRegistry } from '../src/state/registry.js';
+
+/** What `snapshot` saves in a resumable pipeline: which mode the pass was in, and a replay's position. */
+type SnapshotState = { readonly mode: 'replay'; readonly emitted: number } | { readonly mode: 'record' };
 
 export interface SnapshotOptions {
   /**
@@ -58,6 +62,12 @@ export function snapshotPath(dir: string, key: string): string {
  * arrays, strings, numbers; no tensors or functions). The `key` is required and is what the
  * snapshot is looked up by: see {@link SnapshotOptions.key}. Delete the file to force a re-run.
  *
+ * In a resumable pipeline (docs/resume.md) a replay saves its position (records emitted) and is
+ * restored by skipping that many records of the file; a recording pass saves nothing itself (the
+ * stages above save theirs) and, restored mid-way, passes through without recording (the next
+ * complete pass records). A restore keeps the mode the checkpoint was taken in: a replay restored
+ * where the file has gone fails naming it.
+ *
  * @example
  * ```ts
  * fromFiles('raw/*.jpg', …).pipe(parallelMap(expensiveDecode), snapshot('.cache/snap', { key: 'decode-v2-224px' }), shuffle(1000), batch(32));
@@ -73,9 +83,45 @@ export function snapshot<T>(dir: string, options: SnapshotOptions): MonoTypeOper
   return (source) =>
     scoped<T>((subscriber, scope) => {
       const stage = stageFor(scope.stats, key, name, 'operator');
-      if (existsSync(path)) {
+      let mode: 'replay' | 'record' = existsSync(path) ? 'replay' : 'record';
+      /** Records of the file skipped by a restored replay. */
+      let skip = 0;
+      // Registered with the role of the mode: a replay owns the position, a recording pass does not.
+      const register = (): ReturnType<typeof registerStage> =>
+        registerStage({
+          kind: 'snapshot',
+          name,
+          role: mode === 'replay' ? 'source' : 'operator',
+          save: (): SnapshotState => (mode === 'replay' ? { mode, emitted: skip + state!.out } : { mode }),
+        });
+      let state = register();
+      const restored = state?.restored as SnapshotState | undefined;
+      if (restored && restored.mode !== mode) {
+        // The checkpoint's mode decides, so that the stages registered match the saved ones.
+        if (restored.mode === 'replay') {
+          subscriber.error(new Error(`restore: ${name}: the checkpoint was replaying ${path}, which no longer exists`));
+          return;
+        }
+        mode = 'record';
+        state = register();
+      }
+      if (mode === 'replay') {
         stage.extra.replayed = (stage.extra.replayed ?? 0) + 1;
-        return fromIterable(() => readRecordFile<T>(path), { name: `${name}.replay` }).subscribe(subscriber);
+        skip = restored?.mode === 'replay' ? restored.emitted : 0;
+        const records =
+          skip === 0
+            ? () => readRecordFile<T>(path)
+            : async function* (): AsyncGenerator<T> {
+                let i = 0;
+                for await (const record of readRecordFile<T>(path)) if (i++ >= skip) yield record;
+              };
+        // The replay's position is this stage's: its reader does not register.
+        return withoutRegistry(() => fromIterable(records, { name: `${name}.replay` }).subscribe(state ? state.emitter(subscriber) : subscriber));
+      }
+      if (state) {
+        subscriber = state.emitter(subscriber);
+        // A pass restored mid-way would record only its rest: it passes through (the next whole pass records).
+        if (restored) return subscribeTied(subscriber, source, { next: (value) => (state!.received(), subscriber.next(value)), error: (error) => subscriber.error(error), complete: () => subscriber.complete() });
       }
       if (recording) return source.subscribe(subscriber);
       const partial = `${path}.partial-${process.pid}-${randomUUID()}`;
@@ -103,6 +149,7 @@ export function snapshot<T>(dir: string, options: SnapshotOptions): MonoTypeOper
       };
       const upstream = subscribeTied(subscriber, source, {
         next(value) {
+          state?.received();
           stage.in++;
           try {
             writer!.write(value);

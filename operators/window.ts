@@ -1,5 +1,6 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import { subscribeTied } from '../src/flow.js';
+import { registerStage } from '../src/state/registry.js';
 
 export interface WindowOptions {
   /** Elements between the starts of consecutive windows. Default `size` (windows side by side). */
@@ -30,7 +31,8 @@ export interface WindowOptions {
  * unless `dropRemainder`. Holds at most `(size - 1) * stride + 1` elements (one window's span);
  * elements between windows (`shift` larger than the span) are never held. Each element completes
  * at most one window, handed on at once like `batch`; the source's end flushes the partial
- * windows (at most ⌈span / shift⌉).
+ * windows (at most ⌈span / shift⌉). In a resumable pipeline (docs/resume.md) the element count
+ * and the elements the open windows hold are saved.
  *
  * @example
  * ```ts
@@ -52,6 +54,25 @@ export function window<T>(size: number, options: WindowOptions = {}): OperatorFu
       let count = 0;
       /** Start of the oldest window not yet emitted. */
       let start = 0;
+      const state = registerStage({
+        kind: 'window',
+        name: 'window',
+        role: 'operator',
+        save: () => {
+          const elements: T[] = [];
+          for (let j = start; j < count; j++) elements.push(ring[j % span]);
+          return { count, start, elements };
+        },
+        held: () => Math.max(0, count - start),
+      });
+      if (state) {
+        const restored = state.restored as { count: number; start: number; elements: T[] } | undefined;
+        if (restored) {
+          ({ count, start } = restored);
+          restored.elements.forEach((value, d) => (ring[(start + d) % span] = value));
+        }
+        subscriber = state.emitter(subscriber);
+      }
       const windowAt = (from: number, end: number): T[] => {
         const out: T[] = [];
         for (let j = from; j < end && out.length < size; j += stride) out.push(ring[j % span]);
@@ -59,6 +80,7 @@ export function window<T>(size: number, options: WindowOptions = {}): OperatorFu
       };
       const upstream = subscribeTied(subscriber, source, {
         next(value) {
+          state?.received();
           const j = count++;
           if (j < start) return; // between windows: no window needs it
           ring[j % span] = value;

@@ -1,6 +1,7 @@
 import { Subscription, type Observable, type OperatorFunction, type SchedulerLike } from 'rxjs';
 import { Channel } from '../src/channel.js';
 import { MAX_OVERSHOOT, Outbox, Valve, overshootError, scoped, subscribeBehind } from '../src/flow.js';
+import { refuseCheckpoint } from '../src/state/refuse.js';
 import { stageFor } from '../src/stats.js';
 import { closeSlot, every, openSlot, timeSlotArgs } from '../src/timeSlots.js';
 
@@ -33,6 +34,8 @@ export function windowTime<T>(span: number, ...rest: unknown[]): OperatorFunctio
   return (source) =>
     scoped<Observable<T>>((subscriber, scope) => {
       const stage = stageFor(scope.stats, key, 'windowTime', 'operator');
+      // In a resumable pipeline a checkpoint fails naming this stage (docs/resume.md).
+      refuseCheckpoint('windowTime', stage.name, 'its windows follow the clock and are Observables handed to the stages below; use window or batch');
       const gate = new Valve(stage.name);
       type Slot = { window: Channel<T>; seen: number; timer: Subscription };
       const open: Slot[] = [];

@@ -3,6 +3,18 @@ import { Outbox, Valve, scoped, subscribeBehind, pumpLoop } from '../src/flow.js
 import { stageFor } from '../src/stats.js';
 import { LimitError } from '../src/errors.js';
 import { declareCardinality, cardinality, type Cardinality } from '../src/cardinality.js';
+import { Mirror, registerStage, type SavedStage } from '../src/state/registry.js';
+import { InputStates } from '../src/state/inputs.js';
+
+/** What `zipDatasets` saves in a resumable pipeline. */
+interface ZipState {
+  /** Each source's own stages' states. */
+  readonly inputs: SavedStage[][];
+  /** Values each source delivered and not yet paired. */
+  readonly held: unknown[][];
+  /** Tuples made and not yet handed on. */
+  readonly pending: unknown[];
+}
 
 /** Sources to zip: a tuple (gives tuples) or an object of named sources (gives objects). */
 export type ZipInput = readonly Observable<unknown>[] | { readonly [name: string]: Observable<unknown> };
@@ -33,7 +45,9 @@ export interface ZipDatasetsOptions {
  * Unlike RxJS's `zip`, which buffers the faster input without limit (measured: 102,450 elements
  * pulled for 50 consumed with two endless sources of ours), each source is asked for exactly one
  * element per output, and only when the stage below wants one. In flight: one element per source.
- * The cardinality is the smallest of the sources' when they declare one.
+ * The cardinality is the smallest of the sources' when they declare one. In a resumable pipeline
+ * (docs/resume.md) each source's stages save their positions inside this stage's state (a source
+ * that cannot is named in the checkpoint's error), with the values not yet paired.
  *
  * @example
  * ```ts
@@ -56,10 +70,30 @@ export function zipDatasets<const S extends ZipInput>(sources: S, options: ZipDa
       return gate;
     });
     /** Values each source delivered and not yet paired (one for our sources). */
-    const held: unknown[][] = list.map(() => []);
+    let held: unknown[][] = list.map(() => []);
     const done = list.map(() => false);
     const subscriptions: Subscription[] = [];
+    /** The outbox's tuples, mirrored for a checkpoint. */
+    const pending = new Mirror<Zipped<S>>();
+    const state = registerStage({
+      kind: 'zipDatasets',
+      name: stage.name,
+      role: 'source',
+      save: (): ZipState => ({ inputs: inputs.save(), held: held.map((h) => h.slice()), pending: pending.values() }),
+      held: () => pending.size + held.reduce((n, h) => n + h.length, 0),
+      heldParts: () => inputs.held(),
+    });
+    const restored = state?.restored as ZipState | undefined;
+    const inputs = new InputStates(state, keys ? keys.map((k) => `source '${k}'`) : list.map((_, i) => `source #${i}`), restored?.inputs);
+    if (state) subscriber = state.emitter(subscriber, () => pending.shift());
     const outbox = new Outbox<Zipped<S>>(subscriber, scope, () => pump(), stage);
+    const push = (value: Zipped<S>): void => {
+      if (state) pending.push(value);
+      outbox.push(value);
+    };
+    if (restored) {
+      held = restored.held.map((h) => h.slice());
+    }
 
     const step = (): void => {
       while (!subscriber.closed && outbox.size === 0) {
@@ -80,15 +114,18 @@ export function zipDatasets<const S extends ZipInput>(sources: S, options: ZipDa
         if (keys) {
           const out: Record<string, unknown> = {};
           keys.forEach((k, i) => (out[k] = values[i]));
-          outbox.push(out as Zipped<S>);
-        } else outbox.push(values as Zipped<S>);
+          push(out as Zipped<S>);
+        } else push(values as Zipped<S>);
       }
     };
     const pump = pumpLoop(() => step(), () => subscriber.closed);
+    // What the interrupted run had made and not handed on: first (the sources are not subscribed yet).
+    for (const value of restored?.pending ?? []) push(value as Zipped<S>);
     for (const [i, source] of list.entries()) {
       subscriptions.push(
-        subscribeBehind(scope, gates[i], source, {
+        inputs.subscribe(i, () => subscribeBehind(scope, gates[i], source, {
           next(value) {
+            inputs.received(i);
             if (held[i].length >= maxBuffered) return outbox.error(new LimitError(`${name}: a source pushed more than ${maxBuffered} elements ahead of demand (it ignores demand: put a bounded stage such as prefetch, or pushSource with an overflow policy, in front)`));
             held[i].push(value);
             // One element per request: our sources check the gate before each emission.
@@ -101,7 +138,7 @@ export function zipDatasets<const S extends ZipInput>(sources: S, options: ZipDa
             gates[i].set(false);
             pump();
           },
-        }, subscriber),
+        }, subscriber)),
       );
       if (subscriber.closed) break;
     }

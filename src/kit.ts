@@ -39,6 +39,8 @@ export { withSignal, abortError } from './abort.js';
 // A stage of your own that saves its position for mid-epoch resume (docs/resume.md), and one
 // with an 'auto' setting the pipeline's tuner moves (docs/autotune.md).
 export { registerStage, type SavedStage, type StageHooks, type StageHandle } from './state/registry.js';
+// A stage of your own that cannot save its state (a live source): a checkpoint then fails naming it.
+export { refuseCheckpoint } from './state/refuse.js';
 export { tunerFor, type Tuner } from './autotune/index.js';
 // Errors that name their origin and never carry credentials (also at the root).
 export { messageOf, redactUrl, redactSecrets, safeCause, urlSecrets } from './errors.js';

@@ -19,7 +19,7 @@ const KIT_ONLY = [
   'produce', 'produceComplete', 'pumpLoop', 'trampoline', 'MAX_OVERSHOOT', 'overshootError',
   'SLICE_MS', 'sliceSpent', 'yieldTurn', 'nextTurn', 'GUARD_THRESHOLD',
   'stageFor', 'declareCardinality', 'derivesCardinality', 'CARDINALITY', 'withSignal', 'abortError',
-  'registerStage', 'tunerFor',
+  'registerStage', 'refuseCheckpoint', 'tunerFor',
 ];
 /** In both: the two easy ways to write a source, and the error helpers connectors use. */
 const SHARED = ['fromIterable', 'pushSource', 'messageOf', 'redactUrl', 'redactSecrets', 'safeCause', 'urlSecrets'];

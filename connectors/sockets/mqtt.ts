@@ -2,6 +2,7 @@ import mqtt, { type IClientOptions, type IPublishPacket } from 'mqtt';
 import type { Observable } from 'rxjs';
 import { RxDataError } from '../../src/errors.js';
 import { pushSource } from '../../src/pushSource.js';
+import { liveData, refuseCheckpoint } from '../../src/state/refuse.js';
 import { redactUrl, safeCause, urlSecrets } from '../../src/errors.js';
 import { decodeFrame, reportBad, type RecordErrorOptions } from './common.js';
 import { json, type Decoder } from './framing.js';
@@ -86,6 +87,7 @@ export function fromMqtt<T = unknown>(options: FromMqttOptions<T>): Observable<T
     return new RxDataError(`${what}: ${cause.message}`, origin, { cause });
   };
   return pushSource<TopicRecord<T>>((sink) => {
+    refuseCheckpoint('fromMqtt', options.name ?? 'fromMqtt', liveData(`${origin} (topics ${topics.join(', ')})`), 'source');
     sink.stats.extra.connected = 0;
     sink.stats.extra.reconnects = 0;
     sink.stats.extra.ackHeld = 0;

@@ -2,6 +2,7 @@ import net from 'node:net';
 import type { Observable } from 'rxjs';
 import { LimitError, RxDataError, messageOf } from '../../src/errors.js';
 import { pushSource, type PushSink } from '../../src/pushSource.js';
+import { liveData, refuseCheckpoint } from '../../src/state/refuse.js';
 import { FramedConnection, backoff, decodeFrame, keepConnected, noteDrop, reportBad, reportBadFrame, type Reconnect, type RecordErrorOptions } from './common.js';
 import { DEFAULT_MAX_FRAME_BYTES, createFramer, json, raw, type Decoder, type Framing } from './framing.js';
 
@@ -70,6 +71,7 @@ export function fromTcp<T = unknown>(options: FromTcpOptions<T>): Observable<T> 
   const origin = `tcp ${host}:${port}`;
   createFramer(framing, maxFrameBytes, origin); // validates the options at call time
   return pushSource<T>((sink) => {
+    refuseCheckpoint('fromTcp', options.name ?? 'fromTcp', liveData(origin), 'source');
     let connection: FramedConnection | undefined;
     sink.stats.extra.lostBytes = 0;
     const stopRetrying = keepConnected(sink, retry, origin, (attempt) => {
@@ -159,6 +161,7 @@ export function listenTcp<T = unknown>(options: ListenTcpOptions<T> = {}): Obser
   if (!(idleTimeoutMs > 0)) throw new RangeError(`listenTcp: idleTimeoutMs must be > 0, got ${idleTimeoutMs}`);
   if (!(Number.isInteger(maxConnections) && maxConnections >= 1)) throw new RangeError(`listenTcp: maxConnections must be an integer >= 1, got ${maxConnections}`);
   return pushSource<PeerRecord<T>>((sink: PushSink<PeerRecord<T>>) => {
+    refuseCheckpoint('listenTcp', options.name ?? 'listenTcp', liveData(`tcp ${host}:${port} (listening)`), 'source');
     sink.stats.extra.peers = 0;
     sink.stats.extra.connections = 0;
     sink.stats.extra.refused = 0;

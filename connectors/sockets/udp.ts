@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Observable } from 'rxjs';
 import { RxDataError, messageOf } from '../../src/errors.js';
 import { pushSource } from '../../src/pushSource.js';
+import { liveData, refuseCheckpoint } from '../../src/state/refuse.js';
 import { decodeFrame, reportBad, type RecordErrorOptions } from './common.js';
 import { json, type Decoder } from './framing.js';
 import type { PeerRecord } from './tcp.js';
@@ -52,6 +53,7 @@ export function fromUdp<T = unknown>(options: FromUdpOptions<T> = {}): Observabl
   const decode = options.decode ?? (json as Decoder<T>);
   if ((overflow as string) === 'pause') throw new TypeError("fromUdp: UDP cannot be paused; overflow must be 'drop-oldest', 'drop-newest' or 'error'");
   return pushSource<PeerRecord<T>>((sink) => {
+    refuseCheckpoint('fromUdp', options.name ?? 'fromUdp', liveData(`udp ${host}:${port}`), 'source');
     const socket = dgram.createSocket({ type, recvBufferSize: options.receiveBufferBytes });
     socket.on('message', (message, rinfo) => {
       const peer = `${rinfo.address}:${rinfo.port}`;

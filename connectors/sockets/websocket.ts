@@ -2,6 +2,7 @@ import type { Observable } from 'rxjs';
 import WebSocket from 'ws';
 import { LimitError, RxDataError } from '../../src/errors.js';
 import { pushSource } from '../../src/pushSource.js';
+import { liveData, refuseCheckpoint } from '../../src/state/refuse.js';
 import { redactUrl, safeCause, urlSecrets } from '../../src/errors.js';
 import { backoff, decodeFrame, keepConnected, reportBad, type Reconnect, type RecordErrorOptions } from './common.js';
 import { DEFAULT_MAX_FRAME_BYTES, json, type Decoder } from './framing.js';
@@ -51,6 +52,7 @@ export function fromWebSocket<T = unknown>(url: string, options: FromWebSocketOp
   const origin = `ws ${redactUrl(url)}`;
   const secrets = urlSecrets(url);
   return pushSource<T>((sink) => {
+    refuseCheckpoint('fromWebSocket', options.name ?? 'fromWebSocket', liveData(origin), 'source');
     let socket: WebSocket | undefined;
     const stopRetrying = keepConnected(sink, retry, origin, (attempt) => {
       let ws: WebSocket;

@@ -56,6 +56,14 @@ export interface StageHooks {
   save(): StageSnapshot;
   /** Elements the state holds (a shuffle window, a prefetch buffer), reported with the checkpoint. */
   held?(): number;
+  /**
+   * Why the stage cannot save its state now (a live source, an operator holding Observables or
+   * functions), or undefined when it can: `checkpoint()` then fails with a {@link CheckpointError}
+   * naming the stage and the reason. Asked before anything else is checked.
+   */
+  refuse?(): string | undefined;
+  /** Elements held inside the stage by stages of its own (a fan-in's inputs), by their names; reported under the stage. */
+  heldParts?(): Record<string, number>;
 }
 
 /** The element that is being handed on by a registered stage right now (a stack, restored after each hand-off). */
@@ -142,6 +150,15 @@ export class StateRegistry {
     this.freshAbove = handle.index;
   }
 
+  /**
+   * A registry for one input of a fan-in stage of ours (`zipDatasets`, `sampleFromDatasets`…): the
+   * input's stages register there (in their own order, from their own saved list) instead of in
+   * this one, and the fan-in saves the input's states inside its own.
+   */
+  child(restoring: readonly SavedStage[] | undefined, endName: string): StateRegistry {
+    return new StateRegistry(this.epoch, restoring, endName);
+  }
+
   /** Registers a stage at the next position and hands it its restored state. Throws when a restored pipeline's stage does not match. */
   register(hooks: StageHooks): StageHandle {
     const index = this.stages.length;
@@ -178,8 +195,13 @@ export class StateRegistry {
 
   /** Throws a {@link CheckpointError} naming what makes the pipeline unsaveable, if anything. */
   check(): void {
+    // A stage that says it cannot save is the most specific answer: first.
+    for (const s of this.stages) {
+      const reason = s.hooks.refuse?.();
+      if (reason !== undefined) throw new CheckpointError(`'${s.hooks.name}' cannot save its state: ${reason}`);
+    }
     if (this.nonLinear.length > 0) {
-      throw new CheckpointError(`the pipeline merges several sources of ours (${this.nonLinear.join(', ')}): positions of fan-in stages (merge, zip, concat) cannot be saved; use interleave`);
+      throw new CheckpointError(`the pipeline merges several sources of ours (${this.nonLinear.join(', ')}): positions of merge, concat and RxJS's zip cannot be saved; use interleave, zipDatasets, sampleFromDatasets or chooseFromDatasets, which save each input's`);
     }
     if (this.foreign) {
       throw new CheckpointError(
@@ -199,6 +221,7 @@ export class StateRegistry {
     for (const s of this.stages) {
       const n = s.hooks.held?.();
       if (n) out[`#${s.index} ${s.hooks.name}`] = n;
+      for (const [part, m] of Object.entries(s.hooks.heldParts?.() ?? {})) if (m) out[`#${s.index} ${s.hooks.name}/${part}`] = m;
     }
     return out;
   }

@@ -8,6 +8,7 @@ import { Worker, type ResourceLimits } from 'node:worker_threads';
 import type { Observable } from 'rxjs';
 import { RxDataError, messageOf } from '../errors.js';
 import { Outbox, scoped } from '../flow.js';
+import { refuseCheckpoint } from '../state/refuse.js';
 import { stageFor, type StageSnapshot, type StageStats } from '../stats.js';
 import { availableCores } from './cores.js';
 import type { WorkerShard } from './head.js';
@@ -236,6 +237,8 @@ export function fromWorkers<T, A = undefined>(module: URL | string, options: Fro
     const tuning = auto ? tuneWorkers(below, key, name, fixed, credit) : undefined;
     const scope = tuning?.scope ?? below;
     const stage = stageFor(scope.stats, key, name, 'source');
+    // In a resumable pipeline a checkpoint fails naming this stage: the heads' positions live in the worker threads.
+    refuseCheckpoint('fromWorkers', name, `its elements come from worker threads running ${href}, whose positions (and what is in flight between them and the main thread) are not saved; build the resumable part from fromIterable, fromFiles or interleave, with parallelMap for parallel work`, 'source');
     /** Threads for this subscription: fixed, or the tuner's choice for this epoch. */
     const count = tuning ? tuning.start(stage) : fixed;
     // Live threads of this stage (a gauge over subscriptions: an epoch's threads may exit after the next one starts).
