@@ -14,10 +14,11 @@
  * two contenders' CPU per record is what fromKafka and the pipeline behind it cost.
  */
 import { Kafka, logLevel } from 'kafkajs';
+import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { count, lastValueFrom, map, take, type Observable } from 'rxjs';
 import { batch } from '../../operators/batch.js';
 import { consume } from '../../operators/consume.js';
-import { fromKafka } from '../../connectors/kafka/index.js';
+import { fromKafka, kafkajsClients, type KafkaClientFactory } from '../../connectors/kafka/index.js';
 import type { NDArray } from '../../src/types.js';
 import { mockUnavailable, startMockBroker, type MockBroker } from '../kafkaMock.js';
 import { InFlight, fmt, memoryCells, memoryHeader, table, type CaseResult, type RunOptions, type ScenarioDef, type ScenarioRunner } from '../lib.js';
@@ -49,16 +50,26 @@ async function ready(options: RunOptions): Promise<Kafka> {
   return kafka;
 }
 
-/** The rxdata source: `fromKafka`, counting each record as it enters the pipeline. */
-function kafkaSource(brokers: string[], groupId: string, flight: InFlight, onFirst: () => void): { records$: Observable<Buffer>; closed: () => Promise<void> } {
+/** The rxdata source: `fromKafka`, counting each record as it enters the pipeline, and its fetched batches. */
+function kafkaSource(brokers: string[], groupId: string, flight: InFlight, probe: Probe): { records$: Observable<Buffer>; closed: () => Promise<void> } {
   let first = true;
-  const source = fromKafka({ brokers, topics: TOPIC, groupId, start: 'earliest', commit: 'none', highWaterMark: HIGH_WATER, logLevel: 'nothing' });
+  // The connector's kafkajs client, with each fetched batch counted (as the bare side counts its own).
+  const clients: KafkaClientFactory = {
+    ...kafkajsClients,
+    consumer(connection, settings) {
+      const client = kafkajsClients.consumer(connection, settings);
+      const run = client.run.bind(client);
+      client.run = (handler) => run((b) => probe.batch(b.messages.length, () => handler(b)));
+      return client;
+    },
+  };
+  const source = fromKafka({ brokers, topics: TOPIC, groupId, start: 'earliest', commit: 'none', highWaterMark: HIGH_WATER, logLevel: 'nothing', clients, ...CONSUMER });
   // commit() waits for every session of the source, a closing one too: its consumer is gone after it.
   const records$ = source.pipe(
     map((record) => {
       if (first) {
         first = false;
-        onFirst();
+        probe.start();
       }
       flight.pull();
       return record.value;
@@ -67,62 +78,152 @@ function kafkaSource(brokers: string[], groupId: string, flight: InFlight, onFir
   return { records$, closed: () => source.commit() };
 }
 
-/** CPU time (user + system) of this process from `start()` on, µs. */
-function cpuClock(): { start(): void; usSince(): number } {
-  let from: NodeJS.CpuUsage | undefined;
-  return {
-    start: () => void (from = process.cpuUsage()),
-    usSince() {
-      const d = process.cpuUsage(from);
-      return d.user + d.system;
-    },
-  };
+/**
+ * The consumer settings both sides use (fromKafka passes them on to kafkajs): kafkajs' fetch
+ * defaults (1 MB per partition, 10 MB per fetch, one partition's batch at a time), and the wait
+ * fromKafka sets by default (kafkajs' own is 5 s; with records waiting it never applies).
+ */
+const CONSUMER = { maxWaitTimeInMs: 500 } as const;
+
+/**
+ * What a run measures beside its wall time: CPU time (user + system) from the first record on,
+ * the batches kafkajs handed over and the share of the wall time spent inside them (the rest is
+ * kafkajs fetching and decoding the next response: it fetches only once the last batch is done),
+ * and V8's garbage collections.
+ */
+class Probe {
+  private cpuFrom: NodeJS.CpuUsage | undefined;
+  t0 = 0;
+  batches = 0;
+  messages = 0;
+  inBatchMs = 0;
+  gcMs = 0;
+  gcs = 0;
+  /** Waits between batches (kafkajs fetching) over 20 ms: the mock's stalls. */
+  stalls = 0;
+  stallMs = 0;
+  private lastEnd = 0;
+  gapMs = 0;
+  gaps1 = 0;
+  gaps5 = 0;
+  majorGcMs = 0;
+  private readonly gc = new PerformanceObserver((list) => {
+    if (this.t0 === 0) return;
+    for (const e of list.getEntries()) {
+      this.gcMs += e.duration;
+      if ((e.detail as { kind?: number } | null)?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) this.majorGcMs += e.duration;
+      this.gcs++;
+    }
+  });
+  constructor() {
+    this.gc.observe({ entryTypes: ['gc'] });
+  }
+  start(): void {
+    if (this.t0 !== 0) return;
+    this.t0 = performance.now();
+    this.cpuFrom = process.cpuUsage();
+  }
+  /** Runs one fetched batch's handler, timing it. */
+  async batch<R>(messages: number, handle: () => Promise<R>): Promise<R> {
+    const at = performance.now();
+    if (this.t0 !== 0 && this.lastEnd !== 0) {
+      const gap = at - this.lastEnd;
+      this.gapMs += gap;
+      if (gap > 1) this.gaps1++;
+      if (gap > 5) this.gaps5++;
+      if (gap > 20) {
+        this.stalls++;
+        this.stallMs += gap;
+      }
+    }
+    try {
+      return await handle();
+    } finally {
+      this.lastEnd = performance.now();
+      if (this.t0 !== 0) {
+        this.batches++;
+        this.messages += messages;
+        this.inBatchMs += performance.now() - Math.max(at, this.t0);
+      }
+    }
+  }
+  /** The figures, from the first record to now; stops observing. */
+  finish(n: number): { ms: number; metrics: Record<string, number> } {
+    const ms = performance.now() - this.t0;
+    const cpu = process.cpuUsage(this.cpuFrom);
+    this.gc.disconnect();
+    const us = cpu.user + cpu.system;
+    return {
+      ms,
+      metrics: {
+        recordsPerS: (n / ms) * 1000,
+        cpuUsPerRecord: us / n,
+        cpuBusy: us / 1000 / ms,
+        batches: this.batches,
+        recordsPerBatch: this.messages / Math.max(1, this.batches),
+        inBatchShare: this.inBatchMs / ms,
+        gcMs: this.gcMs,
+        gcs: this.gcs,
+        stalls: this.stalls,
+        stallMs: this.stallMs,
+        gapMs: this.gapMs,
+        gaps1: this.gaps1,
+        gaps5: this.gaps5,
+        majorGcMs: this.majorGcMs,
+      },
+    };
+  }
 }
 
 async function run(caseName: string, n: number, kafka: Kafka): Promise<CaseResult> {
   const flight = new InFlight();
   const groupId = `g${++groups}-${process.pid}`;
-  let t0 = 0;
-  const cpu = cpuClock();
-  const cpuMetrics = (ms: number): Record<string, number> => {
-    const us = cpu.usSince();
-    return { cpuUsPerRecord: us / n, cpuBusy: us / 1000 / ms };
-  };
+  const probe = new Probe();
   if (caseName === 'bare') {
-    const consumer = kafka.consumer({ groupId });
+    const consumer = kafka.consumer({ groupId, ...CONSUMER, allowAutoTopicCreation: false });
     await consumer.connect();
     await consumer.subscribe({ topic: TOPIC, fromBeginning: true });
-    let bytes = 0;
+    // The work the pipeline does, by hand: each record's value counted and copied into a batch
+    // of BATCH rows (the [256, 100] uint8 tensor batch(256) builds), each full batch consumed.
+    let rows = new Uint8Array(BATCH * RECORD_BYTES);
+    let filled = 0;
+    let batches = 0;
     await new Promise<void>((resolve, reject) => {
       consumer
         .run({
           autoCommit: false,
-          eachBatch: async ({ batch: b }) => {
-            if (t0 === 0) {
-              t0 = performance.now();
-              cpu.start();
-            }
-            for (const m of b.messages) {
-              if (flight.consumed >= n) break;
-              flight.pull();
-              bytes += m.value?.length ?? 0;
-              flight.consume(1);
-            }
-            if (flight.consumed >= n) resolve();
-          },
+          eachBatch: ({ batch: b }) =>
+            probe.batch(b.messages.length, async () => {
+              probe.start();
+              for (const m of b.messages) {
+                if (flight.pulled >= n) break;
+                flight.pull();
+                rows.set(m.value!, filled * RECORD_BYTES);
+                if (++filled === BATCH) {
+                  batches++;
+                  flight.consume(filled);
+                  rows = new Uint8Array(BATCH * RECORD_BYTES);
+                  filled = 0;
+                }
+              }
+              if (flight.pulled >= n) {
+                if (filled > 0) {
+                  batches++;
+                  flight.consume(filled);
+                  filled = 0;
+                }
+                resolve();
+              }
+            }),
         })
         .catch(reject);
     });
-    const ms = performance.now() - t0;
-    const measured = cpuMetrics(ms);
+    const { ms, metrics } = probe.finish(n);
     await consumer.disconnect();
-    return { ms, items: flight.consumed, maxInFlight: flight.max, metrics: { recordsPerS: (n / ms) * 1000, bytes, ...measured } };
+    return { ms, items: flight.consumed, maxInFlight: flight.max, metrics: { ...metrics, outBatches: batches } };
   }
-  const { records$, closed } = kafkaSource(broker!.mock.brokers, groupId, flight, () => {
-    t0 = performance.now();
-    cpu.start();
-  });
-  await lastValueFrom(
+  const { records$, closed } = kafkaSource(broker!.mock.brokers, groupId, flight, probe);
+  const batches = await lastValueFrom(
     records$.pipe(
       take(n),
       batch(BATCH),
@@ -130,11 +231,10 @@ async function run(caseName: string, n: number, kafka: Kafka): Promise<CaseResul
       count(),
     ),
   );
-  const ms = performance.now() - t0;
-  const measured = cpuMetrics(ms);
+  const { ms, metrics } = probe.finish(n);
   // As the bare case awaits its disconnect: the warm-up's consumer must not fetch beside the measured run.
   await closed();
-  return { ms, items: flight.consumed, maxInFlight: flight.max, metrics: { recordsPerS: (n / ms) * 1000, ...measured } };
+  return { ms, items: flight.consumed, maxInFlight: flight.max, metrics: { ...metrics, outBatches: batches } };
 }
 
 export const runner: ScenarioRunner = {
