@@ -142,6 +142,7 @@ for (let r = 0; r < rounds; r++) {
 // The first round warms the JIT up and is dropped; the best round is the one least disturbed by other load.
 const best = (v: number[]): number => Math.min(...v.slice(1));
 const med = (v: number[]): number => [...v.slice(1)].sort((a, b) => a - b)[Math.floor((v.length - 1) / 2)];
+console.log('rounds bare', res.bare.map((x) => x.toFixed(2)).join(' '), 'rxdata', res.rxdata.map((x) => x.toFixed(2)).join(' '));
 console.log(`bare   best ${best(res.bare).toFixed(3)} median ${med(res.bare).toFixed(3)} µs/record`);
 console.log(`rxdata best ${best(res.rxdata).toFixed(3)} median ${med(res.rxdata).toFixed(3)} µs/record`);
 console.log(`added  best ${(best(res.rxdata) - best(res.bare)).toFixed(3)} µs/record`);
