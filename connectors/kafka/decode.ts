@@ -17,6 +17,8 @@ export function isThenable<T>(x: T | PromiseLike<T>): x is PromiseLike<T> {
 export interface Decoder<T> {
   (value: Buffer | null, topic: string, partition: number, offset: string, key: Buffer | null): T | PromiseLike<T>;
   readonly sync: boolean;
+  /** It hands the value on as it is (`'buffer'`): the reader skips the call for a non-null value. */
+  readonly identity?: boolean;
 }
 
 export function decoderFor<T>(decode: KafkaDecode<T>): Decoder<T> {
@@ -36,7 +38,7 @@ export function decoderFor<T>(decode: KafkaDecode<T>): Decoder<T> {
       if (value === null) throw new Error('null value (tombstone)');
       return builtIn(value, NO_META);
     },
-    { sync: true },
+    { sync: true, identity: decode === 'buffer' },
   );
 }
 

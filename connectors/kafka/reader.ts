@@ -52,6 +52,7 @@ export function batchReader<T>(parts: ReaderParts<T>): (batch: FetchedBatch) => 
   const extra = sink.stats.extra;
   const stopped = (): boolean => life.stopped;
   const tracking = commits.mode !== 'none';
+  const identity = decode.identity === true;
   let received = 0;
   const startedAt = performance.now();
   const rate = (): number => received / Math.max(1e-3, (performance.now() - startedAt) / 1000);
@@ -98,13 +99,17 @@ export function batchReader<T>(parts: ReaderParts<T>): (batch: FetchedBatch) => 
         }
         let value: T;
         try {
-          const decoded = decode(message.value, topic, partition, message.offset, message.key);
-          if (decode.sync) value = decoded as T;
+          // The raw value itself ('buffer'): no call per record; a null one goes on to the decoder's error.
+          if (identity && message.value !== null) value = message.value as T;
           else {
-            // Only an asynchronous decoder (a schema fetch) costs an await.
-            value = isThenable(decoded) ? await beforeAwait(Promise.resolve(decoded)) : decoded;
-            // It may have outlived the subscription or the partition's assignment.
-            if (life.stopped || !batch.isActive()) return;
+            const decoded = decode(message.value, topic, partition, message.offset, message.key);
+            if (decode.sync) value = decoded as T;
+            else {
+              // Only an asynchronous decoder (a schema fetch) costs an await.
+              value = isThenable(decoded) ? await beforeAwait(Promise.resolve(decoded)) : decoded;
+              // It may have outlived the subscription or the partition's assignment.
+              if (life.stopped || !batch.isActive()) return;
+            }
           }
         } catch (cause) {
           const error = decodeError(topic, partition, message.offset, cause);

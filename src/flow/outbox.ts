@@ -44,6 +44,26 @@ export class Outbox<T> {
   }
 
   push(value: T): void {
+    // Nothing held and demand there: hand it on at once, as flush() would, without the round
+    // trip through the queue (the hot path of a push source whose pipeline keeps up).
+    if (this.head === this.queue.length && !this.flushing && this.cancelWait === undefined && this.scope.demand.ready && !this.subscriber.closed) {
+      const stage = this.stage;
+      if (stage) {
+        stage.buffered(1);
+        stage.out++;
+        stage.buffered(0);
+      }
+      this.flushing = true;
+      try {
+        produce(this.scope, stage?.name ?? 'an rxdata stage', this.subscriber, value);
+        this.onDrain?.();
+      } finally {
+        this.flushing = false;
+      }
+      // What a synchronous consumer pushed meanwhile waits in the queue.
+      if (this.head < this.queue.length) this.flush();
+      return;
+    }
     this.queue.push(value);
     if (this.stage) this.stage.buffered(this.size);
     this.flush();
