@@ -38,7 +38,7 @@ const naturals = function* (): Generator<number> {
 
 test("parallelMap concurrency 'auto': the tuner raises it while the map is the bottleneck, never past the ceiling, order kept", async (t) => {
   const clock = new Clock();
-  const stats = new PipelineStats({ autotune: { manual: true, clock: () => clock.now, ramBudget: 2 ** 30 } });
+  const stats = new PipelineStats({ autotune: { manual: true, clock: () => clock.now, ramBudget: 2 ** 30, cores: 1 } });
   const tuner = tunerFor(stats);
   let running = 0;
   let maxRunning = 0;
@@ -61,7 +61,8 @@ test("parallelMap concurrency 'auto': the tuner raises it while the map is the b
     }
   }
   subscription.unsubscribe();
-  t.is(seen[0], 4, 'the first look raises 1 → 4 (at most ×4 a step)');
+  // A ramp: at most ×2 a step, each raise judged over two windows before the next.
+  t.deepEqual(seen, [2, 2, 2, 4, 4, 4, 8, 8, 8, 12]);
   t.is(seen.at(-1), 12, 'then up to the ceiling');
   t.true(maxRunning <= 12);
   t.deepEqual(out, range(out.length), 'in order');
@@ -82,7 +83,7 @@ test("parallelMap concurrency 'auto': the tuner raises it while the map is the b
 test("parallelMap concurrency 'auto' stays within the memory budget", async (t) => {
   const clock = new Clock();
   // Each element holds 4,000 bytes (estimated 4,064): the budget fits 3.
-  const stats = new PipelineStats({ autotune: { manual: true, clock: () => clock.now, ramBudget: 3 * 4064 } });
+  const stats = new PipelineStats({ autotune: { manual: true, clock: () => clock.now, ramBudget: 3 * 4064, cores: 1 } });
   const tuner = tunerFor(stats);
   let running = 0;
   let maxRunning = 0;
@@ -111,7 +112,7 @@ test("parallelMap concurrency 'auto' stays within the memory budget", async (t) 
 
 test("interleave cycleLength 'auto' (not deterministic): more inputs read at once while reads are the bottleneck; every element once", async (t) => {
   const clock = new Clock();
-  const stats = new PipelineStats({ autotune: { manual: true, clock: () => clock.now, ramBudget: 2 ** 30 } });
+  const stats = new PipelineStats({ autotune: { manual: true, clock: () => clock.now, ramBudget: 2 ** 30, cores: 1 } });
   const tuner = tunerFor(stats);
   /** A slow file of 50 records: each read takes 5 simulated ms. */
   const file = (f: number): Observable<number> =>

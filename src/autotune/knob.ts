@@ -46,6 +46,8 @@ export interface KnobTotals {
   readonly idle: number;
   /** The pipeline sink's input wait (ms) at that instant, when there is a sink. */
   readonly sinkWait: number | undefined;
+  /** Σ ms spent inside the stage's calls on the main thread (their synchronous part). */
+  readonly main: number;
 }
 
 /** How often an element's size is measured: every `SAMPLE_EVERY`-th (and the first few). */
@@ -57,6 +59,8 @@ export class Knob {
   /** Subscriptions using this knob right now (a knob outlives them: epochs reuse its value). */
   active = 0;
   completed = 0;
+  /** Σ ms the stage's calls ran synchronously on the main thread (see {@link Knob.onMain}). */
+  mainMs = 0;
   /** Mean estimated bytes of one element held (moving average over samples), 0 before any. */
   bytesPerElement = 0;
   /** The tuner's working state for this knob (policy.ts). */
@@ -119,6 +123,14 @@ export class Knob {
     this.completed += n;
   }
 
+  /**
+   * Counts `ms` spent inside one call before it returned (its synchronous part): what no other
+   * call can overlap, since the main thread runs one thing at a time (the CPU model).
+   */
+  onMain(ms: number): void {
+    if (ms > 0) this.mainMs += ms;
+  }
+
   /** Measures an element's size now and then, for the memory budget. */
   sample(value: unknown): void {
     if (this.samples >= 4 && --this.countdown > 0) return;
@@ -158,6 +170,7 @@ export class Knob {
       blocked: this.blocked.total(now),
       idle: this.idle.total(now),
       sinkWait,
+      main: this.mainMs,
     };
   }
 

@@ -34,6 +34,11 @@ export interface Window {
   readonly idle: number;
   /** Fraction of the window the pipeline's sink waited for input; undefined without a sink in the statistics. */
   readonly sinkWait: number | undefined;
+  /**
+   * Mean ms of one element's call spent on the main thread (the call's synchronous part), for
+   * the CPU model; absent or 0 where the stage does not measure it.
+   */
+  readonly mainMs?: number;
 }
 
 /** Where the value may go now: `cap` is the most the memory budget allows (≤ max). */
@@ -143,6 +148,10 @@ export const MARK_TTL_MS = 10_000;
 export const PART = 0.25;
 /** Windows a change is measured over before it is judged (one window on a busy machine is noisy). */
 export const PROBE_WINDOWS = 2;
+/** A raise at most doubles the value: a multiplicative ramp, judged at each step, then refined. */
+export const MAX_STEP = 2;
+/** Windows in a row a full buffer must leave the sink fed before it is trimmed. */
+export const BUFFER_QUIET = 3;
 /** Windows at one value the baseline averages. */
 const RECENT = 3;
 
@@ -167,6 +176,7 @@ export function merge(a: Window, b: Window): Window {
     blocked: by(a.blocked, b.blocked),
     idle: by(a.idle, b.idle),
     sinkWait: a.sinkWait === undefined || b.sinkWait === undefined ? b.sinkWait : by(a.sinkWait, b.sinkWait),
+    mainMs: completed > 0 ? ((a.mainMs ?? 0) * a.completed + (b.mainMs ?? 0) * b.completed) / completed : 0,
   };
 }
 
@@ -198,7 +208,9 @@ export function decide(kind: 'parallelism' | 'buffer', state: PolicyState, value
     change = judge(kind, state, bounds, state.probeWindows.reduce(merge));
     state.probeWindows = [];
   } else {
-    const base = state.recent.reduce(merge);
+    // The baseline: the recent windows at this value with the same work as this one (a window
+    // before a change of the work would make any change after it look like a loss).
+    const base = state.recent.filter((r) => sameWork(r.latencyMs, w.latencyMs)).reduce(merge);
     change = kind === 'parallelism' ? steadyParallel(state, value, bounds, w, base, name) : steadyBuffer(state, value, bounds, w, base, name);
   }
   if (change && change.action !== 'hold' && state.note) {
@@ -208,6 +220,9 @@ export function decide(kind: 'parallelism' | 'buffer', state: PolicyState, value
   }
   return change;
 }
+
+/** Latencies within {@link WORK_CHANGE} of each other (or both unmeasured): the same work. */
+const sameWork = (a: number, b: number): boolean => (a > 0 && b > 0 ? a / b < WORK_CHANGE && b / a < WORK_CHANGE : !(a > 0) && !(b > 0));
 
 function noticeWorkChange(state: PolicyState, value: number, w: Window): void {
   if (!(w.latencyMs > 0)) return;
@@ -236,6 +251,17 @@ function noticeWorkChange(state: PolicyState, value: number, w: Window): void {
   state.held = undefined;
 }
 
+/**
+ * The CPU model: calls that spend `mainMs` of their `latencyMs` on the main thread can overlap at
+ * most `latency ÷ main` at a time (the thread runs one at a time), so more slots buy nothing.
+ * Undefined when the calls barely touch the main thread (no limit worth stating below the ceiling).
+ */
+export function cpuLimit(w: Window): number | undefined {
+  const main = w.mainMs ?? 0;
+  if (!(main > 0) || !(w.latencyMs > 0)) return undefined;
+  return Math.max(1, Math.round(w.latencyMs / main));
+}
+
 const inputBound = (w: Window): boolean => w.sinkWait === undefined || w.sinkWait >= INPUT_BOUND;
 const busy = (w: Window, value: number): boolean => w.saturated >= SATURATED || w.meanInUse >= UTILIZED * value;
 const isBottleneck = (w: Window, value: number): boolean => inputBound(w) && busy(w, value) && w.blocked < BLOCKED;
@@ -256,22 +282,34 @@ function steadyParallel(state: PolicyState, value: number, bounds: Bounds, w: Wi
       return { to, action: 'lower', reason: `looking for the smallest value with the same throughput (${rate(state.bestRate)}/s)` };
     }
   }
+  const limit = cpuLimit(w);
+  const cpuWhy = (): string => `the calls run ${ms(w.mainMs ?? 0)} of their ${ms(w.latencyMs)} ms per element on the main thread, which runs one at a time: at most ${limit} overlap`;
+  if (limit !== undefined && value > limit && limit >= bounds.min && !(state.floor && state.floor.at > limit)) {
+    // More slots than the main thread can serve only hold elements: lower at once (judged all
+    // the same, like any lowering), and do not raise past the limit while the work stays.
+    state.quiet = 0;
+    state.plateau = { at: limit, latencyMs: w.latencyMs, ageMs: 0 };
+    state.probe = { kind: 'trim', from: value, to: limit, baseRate: base.rate, baseSinkWait: base.sinkWait, baseIdle: base.idle, afterPlateau: false };
+    return { to: limit, action: 'lower', reason: `CPU: ${cpuWhy()}`, bottleneck: `${name}: the main thread` };
+  }
   if (isBottleneck(w, value)) {
     state.quiet = 0;
     const seen = `${name}: all ${value} slots busy ${pct(w.saturated)} of the time (${pct(w.meanInUse / value)} used on average), its output taken at once (blocked ${pct(w.blocked)})${sinkPart(w)}`;
+    if (limit !== undefined && value >= limit) return hold(state, value, `CPU: ${cpuWhy()}`, seen);
     if (state.plateau && value >= state.plateau.at) return hold(state, value, `raising past ${state.plateau.at} did not raise throughput`, seen);
     if (value >= bounds.cap) return hold(state, value, bounds.cap < bounds.max ? `stopped at the memory budget (${bounds.cap} elements fit)` : `at the ceiling (${bounds.max})`, seen);
     // Little's law: slots needed = the rate the sink would take if it never waited × the latency.
     const need = w.sinkWait !== undefined && w.sinkWait < 0.95 ? w.rate / (1 - w.sinkWait) : w.rate * 4;
     const little = Math.ceil(((need * w.latencyMs) / 1000) * HEADROOM);
-    let to = Math.min(Math.max(little, value + 1), value * 4, bounds.cap);
+    let to = Math.min(Math.max(little, value + 1), value * MAX_STEP, bounds.cap);
     if (state.plateau) to = Math.min(to, state.plateau.at);
+    if (limit !== undefined) to = Math.min(to, limit);
     state.held = undefined;
     state.probe = { kind: 'raise', from: value, to, baseRate: base.rate, baseSinkWait: base.sinkWait, baseIdle: base.idle, afterPlateau: false };
     return {
       to,
       action: 'raise',
-      reason: `bottleneck: ${rate(w.rate)}/s at ${ms(w.latencyMs)} ms per element; Little's law for ${rate(need)}/s wants ${little}${to < little ? ` (at most ×4 per step${to === bounds.cap ? ', capped' : ''})` : ''}`,
+      reason: `bottleneck: ${rate(w.rate)}/s at ${ms(w.latencyMs)} ms per element; Little's law for ${rate(need)}/s wants ${little}${to < little ? ` (at most ×${MAX_STEP} per step${to === bounds.cap ? ', capped' : ''}${limit !== undefined && to === limit ? `, the main thread's limit ${limit}` : ''})` : ''}`,
       bottleneck: seen,
     };
   }
@@ -289,6 +327,18 @@ function steadyParallel(state: PolicyState, value: number, bounds: Bounds, w: Wi
 
 function steadyBuffer(state: PolicyState, value: number, bounds: Bounds, w: Window, base: Window, name: string): Change | undefined {
   const starving = w.idle >= INPUT_BOUND && inputBound(w);
+  if (!starving && w.sinkWait !== undefined && w.sinkWait < INPUT_BOUND && w.saturated >= SATURATED) {
+    // Full and the sink fed: the producer keeps ahead, and a shallower buffer may do as well
+    // (elements held for nothing are memory spent). Tried after a few such windows, judged like
+    // any lowering, and never below a floor a failed trim left.
+    if (++state.quiet < BUFFER_QUIET || value <= bounds.min) return undefined;
+    const to = Math.max(bounds.min, state.floor?.at ?? bounds.min, Math.floor(value / 2));
+    if (to >= value) return undefined;
+    state.quiet = 0;
+    state.probe = { kind: 'trim', from: value, to, baseRate: base.rate, baseSinkWait: base.sinkWait, baseIdle: base.idle, afterPlateau: false };
+    return { to, action: 'lower', reason: `full ${pct(w.saturated)} of the time while the sink waited ${pct(w.sinkWait)}: the producer keeps ahead; a shallower buffer may do as well` };
+  }
+  state.quiet = 0;
   if (!(starving && w.saturated >= 0.05)) return undefined;
   const seen = `${name}: empty ${pct(w.idle)} of the time${sinkPart(w)}, yet full ${pct(w.saturated)}: a bursty producer`;
   if (state.plateau && value >= state.plateau.at) return hold(state, value, `deepening past ${state.plateau.at} did not help`, seen);
@@ -307,7 +357,9 @@ function judge(kind: 'parallelism' | 'buffer', state: PolicyState, bounds: Bound
   if (probe.kind === 'raise') {
     let kept: boolean;
     if (kind === 'buffer') {
-      kept = gained || (w.sinkWait !== undefined && probe.baseSinkWait !== undefined ? w.sinkWait <= probe.baseSinkWait * 0.75 : w.idle <= probe.baseIdle * 0.75);
+      // Only more throughput pays for the elements a deeper buffer holds (a sink that waits
+      // less but takes no more is noise, or a slower producer that no buffer fixes).
+      kept = gained;
     } else {
       // The bottleneck moved: the stage below now holds things up, or the sink stopped waiting,
       // or the new slots are used without being all busy (the source now sets the pace).

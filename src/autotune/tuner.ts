@@ -5,6 +5,7 @@
  */
 import { freemem } from 'node:os';
 import type { FlowScope } from '../flow.js';
+import { availableCores } from '../workers/cores.js';
 import { PipelineStats, type StageStats } from '../stats.js';
 import { Knob, type KnobSpec, type KnobTotals } from './knob.js';
 import { DEFAULT_PERIOD_MS, DEFAULT_RAM_SHARE, type AutotuneOptions } from './options.js';
@@ -37,6 +38,8 @@ export class Tuner {
   /** Bytes the tuned stages may hold together. */
   readonly ramBudget: number;
   readonly periodMs: number;
+  /** Cores assumed: where `'auto'` parallelism starts. */
+  readonly cores: number;
   readonly clock: () => number;
   readonly startedAt: number;
   readonly decisions: Decision[] = [];
@@ -51,11 +54,13 @@ export class Tuner {
     readonly stats: PipelineStats,
     options: AutotuneOptions = {},
   ) {
-    const { ramBudget = Math.floor(freemem() * DEFAULT_RAM_SHARE), periodMs = DEFAULT_PERIOD_MS, clock = () => performance.now(), manual = false } = options;
+    const { ramBudget = Math.floor(freemem() * DEFAULT_RAM_SHARE), periodMs = DEFAULT_PERIOD_MS, clock = () => performance.now(), manual = false, cores = availableCores() } = options;
     if (!(ramBudget > 0)) throw new RangeError(`autotune: ramBudget must be a positive number of bytes, got ${ramBudget}`);
     if (!(periodMs > 0)) throw new RangeError(`autotune: periodMs must be positive, got ${periodMs}`);
     this.ramBudget = ramBudget;
     this.periodMs = periodMs;
+    if (!(Number.isInteger(cores) && cores >= 1)) throw new RangeError(`autotune: cores must be an integer >= 1, got ${cores}`);
+    this.cores = cores;
     this.clock = clock;
     this.manual = manual;
     this.startedAt = clock();
@@ -264,6 +269,7 @@ export function between(a: KnobTotals, b: KnobTotals): Window {
     blocked: frac(b.blocked, a.blocked),
     idle: frac(b.idle, a.idle),
     sinkWait: b.sinkWait !== undefined && a.sinkWait !== undefined ? frac(b.sinkWait, a.sinkWait) : undefined,
+    mainMs: completed > 0 ? (b.main - a.main) / completed : 0,
   };
 }
 
