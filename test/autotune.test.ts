@@ -280,3 +280,39 @@ test("fromWorkers workers 'auto': fewer workers when they waited for credit and 
   // The memory budget fits fewer.
   t.is(decideWorkers(w({}), 7, 2, 0.9)?.to, 2);
 });
+
+test('the CPU model: calls that spend part of their time on the main thread overlap at most latency ÷ main', (t) => {
+  const state = initialState();
+  const bounds = { min: 1, max: 16, cap: 16 };
+  // 10 ms per call, 2 of them synchronous (parsing before an await): at most 5 overlap.
+  const w = (over: Partial<Window>): Window => ({ ms: 200, completed: 80, rate: 400, latencyMs: 10, mainMs: 2, meanInUse: 4, saturated: 0.9, blocked: 0, idle: 0, sinkWait: 0.5, ...over });
+  const raise = decide('parallelism', state, 4, bounds, w({}), 'parallelMap');
+  t.is(raise?.action, 'raise');
+  t.is(raise?.to, 5, "Little's law wants more, the main thread allows 5");
+  t.regex(raise?.reason ?? '', /the main thread's limit 5/);
+  t.is(decide('parallelism', state, 5, bounds, w({ completed: 100, rate: 500, meanInUse: 5 }), 'parallelMap'), undefined);
+  t.is(decide('parallelism', state, 5, bounds, w({ completed: 100, rate: 500, meanInUse: 5 }), 'parallelMap'), undefined, 'the raise paid: kept');
+  const hold = decide('parallelism', state, 5, bounds, w({ completed: 100, rate: 500, meanInUse: 5 }), 'parallelMap');
+  t.is(hold?.action, 'hold');
+  t.regex(hold?.reason ?? '', /^CPU: the calls run 2\.0 of their 10 ms per element on the main thread, which runs one at a time: at most 5 overlap/);
+  // Without the synchronous part the same window would double.
+  t.is(decide('parallelism', initialState(), 4, bounds, w({ mainMs: 0 }), 'parallelMap')?.to, 8);
+});
+
+test('the CPU model: a synchronous map above 1 is lowered to 1 at the first look, and not raised again', (t) => {
+  const state = initialState();
+  const bounds = { min: 1, max: 16, cap: 16 };
+  // Every call runs its 3 ms on the main thread: one at a time, however many slots.
+  const w: Window = { ms: 200, completed: 60, rate: 300, latencyMs: 3, mainMs: 3, meanInUse: 0.9, saturated: 0, blocked: 0, idle: 0.1, sinkWait: 0.5 };
+  const lower = decide('parallelism', state, 4, bounds, w, 'parallelMap');
+  t.is(lower?.action, 'lower');
+  t.is(lower?.to, 1);
+  t.regex(lower?.reason ?? '', /^CPU: the calls run 3\.0 of their 3\.0 ms per element on the main thread/);
+  t.is(lower?.bottleneck, 'parallelMap: the main thread');
+  // Judged like any lowering: the same throughput at 1, kept; then held, busy as it is.
+  t.is(decide('parallelism', state, 1, bounds, w, 'parallelMap'), undefined);
+  t.is(decide('parallelism', state, 1, bounds, w, 'parallelMap'), undefined);
+  const busy = { ...w, meanInUse: 0.95, saturated: 0.95 };
+  t.is(decide('parallelism', state, 1, bounds, busy, 'parallelMap')?.action, 'hold');
+  for (let i = 0; i < 5; i++) t.not(decide('parallelism', state, 1, bounds, busy, 'parallelMap')?.action, 'raise');
+});
