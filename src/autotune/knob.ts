@@ -59,6 +59,8 @@ export class Knob {
   /** Subscriptions using this knob right now (a knob outlives them: epochs reuse its value). */
   active = 0;
   completed = 0;
+  /** The threads of the worker pool the stage's calls use, once one said so (autotune/calls.ts). */
+  poolThreads: number | undefined;
   /** Σ ms the stage's calls ran synchronously on the main thread (see {@link Knob.onMain}). */
   mainMs = 0;
   /** Mean estimated bytes of one element held (moving average over samples), 0 before any. */
@@ -97,6 +99,7 @@ export class Knob {
     this.runStart = undefined;
     this.runEnd = undefined;
     this.previousRun = undefined;
+    this.poolThreads = undefined;
     stage.extra[spec.label] = this.value;
   }
 
@@ -129,6 +132,11 @@ export class Knob {
    */
   onMain(ms: number): void {
     if (ms > 0) this.mainMs += ms;
+  }
+
+  /** A call was served by a worker pool of `threads` threads. */
+  onPool(threads: number): void {
+    if (this.poolThreads === undefined || threads > this.poolThreads) this.poolThreads = threads;
   }
 
   /** Measures an element's size now and then, for the memory budget. */

@@ -39,6 +39,8 @@ export interface Window {
    * the CPU model; absent or 0 where the stage does not measure it.
    */
   readonly mainMs?: number;
+  /** The threads of the worker pool the calls use, when one said so (autotune/calls.ts). */
+  readonly poolThreads?: number;
 }
 
 /** Where the value may go now: `cap` is the most the memory budget allows (≤ max). */
@@ -177,6 +179,7 @@ export function merge(a: Window, b: Window): Window {
     idle: by(a.idle, b.idle),
     sinkWait: a.sinkWait === undefined || b.sinkWait === undefined ? b.sinkWait : by(a.sinkWait, b.sinkWait),
     mainMs: completed > 0 ? ((a.mainMs ?? 0) * a.completed + (b.mainMs ?? 0) * b.completed) / completed : 0,
+    ...(b.poolThreads !== undefined || a.poolThreads !== undefined ? { poolThreads: Math.max(a.poolThreads ?? 0, b.poolThreads ?? 0) } : {}),
   };
 }
 
@@ -262,6 +265,22 @@ export function cpuLimit(w: Window): number | undefined {
   return Math.max(1, Math.round(w.latencyMs / main));
 }
 
+/** Calls in flight worth having per thread of a worker pool: one running, the next queued. */
+export const PER_POOL_THREAD = 2;
+
+/** The most calls worth having in flight, and why: the CPU model's and the pool model's limits, the lower. */
+export function callLimit(w: Window): { at: number; why: string } | undefined {
+  const cpu = cpuLimit(w);
+  const pool = w.poolThreads !== undefined ? PER_POOL_THREAD * w.poolThreads : undefined;
+  if (cpu !== undefined && (pool === undefined || cpu <= pool)) {
+    return { at: cpu, why: `CPU: the calls run ${ms(w.mainMs ?? 0)} of their ${ms(w.latencyMs)} ms per element on the main thread, which runs one at a time: at most ${cpu} overlap` };
+  }
+  if (pool !== undefined) {
+    return { at: pool, why: `pool: the calls run on a worker pool of ${w.poolThreads} thread${w.poolThreads === 1 ? '' : 's'}; ${pool} in flight keep each busy with the next queued, more only wait in its queue` };
+  }
+  return undefined;
+}
+
 const inputBound = (w: Window): boolean => w.sinkWait === undefined || w.sinkWait >= INPUT_BOUND;
 const busy = (w: Window, value: number): boolean => w.saturated >= SATURATED || w.meanInUse >= UTILIZED * value;
 const isBottleneck = (w: Window, value: number): boolean => inputBound(w) && busy(w, value) && w.blocked < BLOCKED;
@@ -282,20 +301,20 @@ function steadyParallel(state: PolicyState, value: number, bounds: Bounds, w: Wi
       return { to, action: 'lower', reason: `looking for the smallest value with the same throughput (${rate(state.bestRate)}/s)` };
     }
   }
-  const limit = cpuLimit(w);
-  const cpuWhy = (): string => `the calls run ${ms(w.mainMs ?? 0)} of their ${ms(w.latencyMs)} ms per element on the main thread, which runs one at a time: at most ${limit} overlap`;
-  if (limit !== undefined && value > limit && limit >= bounds.min && !(state.floor && state.floor.at > limit)) {
-    // More slots than the main thread can serve only hold elements: lower at once (judged all
-    // the same, like any lowering), and do not raise past the limit while the work stays.
+  const model = callLimit(w);
+  const limit = model?.at;
+  if (model && value > model.at && model.at >= bounds.min && !(state.floor && state.floor.at > model.at)) {
+    // More slots than the main thread or the pool can serve only hold elements: lower at once
+    // (judged all the same, like any lowering), and do not raise past the limit while the work stays.
     state.quiet = 0;
-    state.plateau = { at: limit, latencyMs: w.latencyMs, ageMs: 0 };
-    state.probe = { kind: 'trim', from: value, to: limit, baseRate: base.rate, baseSinkWait: base.sinkWait, baseIdle: base.idle, afterPlateau: false };
-    return { to: limit, action: 'lower', reason: `CPU: ${cpuWhy()}`, bottleneck: `${name}: the main thread` };
+    state.plateau = { at: model.at, latencyMs: w.latencyMs, ageMs: 0 };
+    state.probe = { kind: 'trim', from: value, to: model.at, baseRate: base.rate, baseSinkWait: base.sinkWait, baseIdle: base.idle, afterPlateau: false };
+    return { to: model.at, action: 'lower', reason: model.why, bottleneck: w.poolThreads !== undefined && model.why.startsWith('pool') ? `${name}: the worker pool` : `${name}: the main thread` };
   }
   if (isBottleneck(w, value)) {
     state.quiet = 0;
     const seen = `${name}: all ${value} slots busy ${pct(w.saturated)} of the time (${pct(w.meanInUse / value)} used on average), its output taken at once (blocked ${pct(w.blocked)})${sinkPart(w)}`;
-    if (limit !== undefined && value >= limit) return hold(state, value, `CPU: ${cpuWhy()}`, seen);
+    if (model && value >= model.at) return hold(state, value, model.why, seen);
     if (state.plateau && value >= state.plateau.at) return hold(state, value, `raising past ${state.plateau.at} did not raise throughput`, seen);
     if (value >= bounds.cap) return hold(state, value, bounds.cap < bounds.max ? `stopped at the memory budget (${bounds.cap} elements fit)` : `at the ceiling (${bounds.max})`, seen);
     // Little's law: slots needed = the rate the sink would take if it never waited × the latency.
@@ -309,7 +328,7 @@ function steadyParallel(state: PolicyState, value: number, bounds: Bounds, w: Wi
     return {
       to,
       action: 'raise',
-      reason: `bottleneck: ${rate(w.rate)}/s at ${ms(w.latencyMs)} ms per element; Little's law for ${rate(need)}/s wants ${little}${to < little ? ` (at most ×${MAX_STEP} per step${to === bounds.cap ? ', capped' : ''}${limit !== undefined && to === limit ? `, the main thread's limit ${limit}` : ''})` : ''}`,
+      reason: `bottleneck: ${rate(w.rate)}/s at ${ms(w.latencyMs)} ms per element; Little's law for ${rate(need)}/s wants ${little}${to < little ? ` (at most ×${MAX_STEP} per step${to === bounds.cap ? ', capped' : ''}${model && to === model.at ? `, the ${model.why.startsWith('pool') ? "pool's" : "main thread's"} limit ${model.at}` : ''})` : ''}`,
       bottleneck: seen,
     };
   }

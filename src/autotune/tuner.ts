@@ -242,7 +242,8 @@ export class Tuner {
     knob.base = totals;
     // Nothing moved: no evidence either way (a stalled source, or a sink that stopped asking).
     if (completed === 0) return undefined;
-    return between(base, totals);
+    const w = between(base, totals);
+    return knob.poolThreads === undefined ? w : { ...w, poolThreads: knob.poolThreads };
   }
 
   /** The input wait (ms) of the pipeline's sink: the first sink registered (subscription starts there). */
