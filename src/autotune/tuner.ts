@@ -105,6 +105,14 @@ export class Tuner {
     return knob;
   }
 
+  /**
+   * Starts the current subscription's measurement of `knob` now (a worker count is judged from
+   * the first element on: starting threads is not the steady state).
+   */
+  restartRun(knob: Knob): void {
+    knob.runStart = knob.totals(this.clock(), this.sinkWaitMs());
+  }
+
   /** The subscription using `knob` ended. */
   detach(knob: Knob): void {
     knob.runEnd = knob.totals(this.clock(), this.sinkWaitMs());
