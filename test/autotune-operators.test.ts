@@ -277,3 +277,27 @@ test("parallelMap concurrency 'auto' starts at the cores the tuner assumes; a sy
   t.deepEqual(out, range(out.length));
   t.true(out.length > 50);
 });
+
+test("parallelMap concurrency 'auto' on a worker pool: the pool's thread count caps it at two per thread", async (t) => {
+  const { servedByPool } = await import('../src/autotune/calls.js');
+  const clock = new Clock();
+  const stats = new PipelineStats({ autotune: { manual: true, clock: () => clock.now, ramBudget: 2 ** 30, cores: 1 } });
+  const tuner = tunerFor(stats);
+  // Stands for pool.run on 3 threads: says so, then finishes 10 simulated ms later.
+  const map = async (x: number): Promise<number> => {
+    const done = clock.after(10);
+    servedByPool(3);
+    await done;
+    return x;
+  };
+  const out: number[] = [];
+  const subscription = runInScope({ demand: Demand.unbounded, stats }, () => fromIterable(naturals).pipe(parallelMap(map, { concurrency: 'auto' })).subscribe((x) => out.push(x)));
+  for (let ms = 1; ms <= 3000; ms++) {
+    await clock.step();
+    if (ms % 200 === 0) tuner.tick();
+  }
+  subscription.unsubscribe();
+  t.is(autotuneSummary(stats)!.stages[0].value, 6, '2 per thread of the 3');
+  t.true(tuner.decisions.some((d) => d.action === 'hold' && /^pool: the calls run on a worker pool of 3 threads/.test(d.reason)));
+  t.deepEqual(out, range(out.length));
+});

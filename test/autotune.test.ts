@@ -316,3 +316,22 @@ test('the CPU model: a synchronous map above 1 is lowered to 1 at the first look
   t.is(decide('parallelism', state, 1, bounds, busy, 'parallelMap')?.action, 'hold');
   for (let i = 0; i < 5; i++) t.not(decide('parallelism', state, 1, bounds, busy, 'parallelMap')?.action, 'raise');
 });
+
+test('the pool model: calls on a worker pool of k threads are not raised past 2k, and lowered to it', (t) => {
+  const state = initialState();
+  const bounds = { min: 1, max: 16, cap: 16 };
+  // A pool of 2 threads, every slot busy, the sink waiting: Little's law alone would go on raising.
+  const w = (over: Partial<Window>): Window => ({ ms: 200, completed: 40, rate: 200, latencyMs: 20, mainMs: 0.05, poolThreads: 2, meanInUse: 4, saturated: 0.9, blocked: 0, idle: 0, sinkWait: 0.5, ...over });
+  const hold = decide('parallelism', state, 4, bounds, w({}), 'parallelMap');
+  t.is(hold?.action, 'hold');
+  t.regex(hold?.reason ?? '', /^pool: the calls run on a worker pool of 2 threads; 4 in flight keep each busy with the next queued/);
+  t.is(decide('parallelism', initialState(), 2, bounds, w({ meanInUse: 2 }), 'parallelMap')?.to, 4, 'up to 2 per thread');
+  const lower = decide('parallelism', initialState(), 8, bounds, w({ meanInUse: 8 }), 'parallelMap');
+  t.is(lower?.action, 'lower');
+  t.is(lower?.to, 4);
+  t.is(lower?.bottleneck, 'parallelMap: the worker pool');
+  // A pool of 1 thread whose calls are mostly synchronous main-thread work: the tighter limit wins.
+  const cpu = decide('parallelism', initialState(), 2, bounds, w({ poolThreads: 1, mainMs: 20, meanInUse: 1 }), 'parallelMap');
+  t.is(cpu?.to, 1);
+  t.regex(cpu?.reason ?? '', /^CPU:/);
+});
