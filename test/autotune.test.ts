@@ -335,3 +335,49 @@ test('the pool model: calls on a worker pool of k threads are not raised past 2k
   t.is(cpu?.to, 1);
   t.regex(cpu?.reason ?? '', /^CPU:/);
 });
+
+test('a stage whose slots are all taken a quarter of the time holds its source back: raised', (t) => {
+  // The guide replica at 2 slots: the source reads only while a slot is free, so its reads and
+  // the calls alternate; every slot is taken 30 % of the time, 1.5 of 2 used on average.
+  const w: Window = { ms: 200, completed: 25, rate: 125, latencyMs: 12, meanInUse: 1.5, saturated: 0.3, blocked: 0, idle: 0.05, sinkWait: 0.7 };
+  const raise = decide('parallelism', initialState(), 2, { min: 1, max: 16, cap: 16 }, w, 'parallelMap');
+  t.is(raise?.action, 'raise');
+  t.is(raise?.to, 4);
+  // Taken all at once only now and then: not the bottleneck.
+  t.is(decide('parallelism', initialState(), 2, { min: 1, max: 16, cap: 16 }, { ...w, saturated: 0.1, meanInUse: 1.2 }, 'parallelMap'), undefined);
+});
+
+test("an epoch's first window is start-up: not judged; the next one is", (t) => {
+  let now = 0;
+  const stats = new PipelineStats({ autotune: { manual: true, clock: () => now, ramBudget: 2 ** 30, cores: 1 } });
+  const tuner = tunerFor(stats);
+  const sink = stats.stage({}, 'consume', 'sink');
+  const stage = stats.stage({}, 'parallelMap', 'operator');
+  const key = {};
+  const spec = { kind: 'parallelism' as const, label: 'concurrency', min: 1, max: 16, initial: 1 };
+  /** 200 ms of a map with every slot busy and the sink waiting half the time. */
+  const busyWindow = (knob: Knob): void => {
+    knob.observe(knob.value, knob.value, 0);
+    now += 200;
+    sink.waitMs += 100;
+    knob.complete(20 * knob.value);
+    knob.observe(knob.value, knob.value, 0);
+    tuner.tick();
+  };
+  let knob = tuner.attach(key, stage, spec);
+  busyWindow(knob);
+  t.is(knob.value, 2, 'the first epoch: judged at once');
+  tuner.detach(knob);
+  knob = tuner.attach(key, stage, spec);
+  t.is(knob.value, 2, 'the next epoch starts where this one ended');
+  const before = tuner.decisions.length;
+  // Dropped, then two windows judge the raise 1 → 2 (it paid: kept, nothing said)…
+  busyWindow(knob);
+  busyWindow(knob);
+  busyWindow(knob);
+  t.is(tuner.decisions.length, before, "the next epoch's first window is not used");
+  // …and the next raise comes one window later than it would have without the drop.
+  busyWindow(knob);
+  t.is(tuner.decisions.length, before + 1);
+  t.like(tuner.decisions.at(-1), { action: 'raise', from: 2, to: 4 });
+});

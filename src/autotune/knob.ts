@@ -65,6 +65,13 @@ export class Knob {
   mainMs = 0;
   /** Mean estimated bytes of one element held (moving average over samples), 0 before any. */
   bytesPerElement = 0;
+  /**
+   * Set when a later subscription (an epoch) starts: its first window holds the start-up (buffers
+   * filling, the sink waiting for its first element), not the steady state, and is not judged.
+   */
+  settling = false;
+  /** Subscriptions started so far. */
+  runs = 0;
   /** The tuner's working state for this knob (policy.ts). */
   state: PolicyState = initialState();
   /** Where the current window started (set by the tuner). */

@@ -132,6 +132,11 @@ export const initialState = (): PolicyState => ({
 export const INPUT_BOUND = 0.05;
 /** Every slot taken at least this share of the window: saturated. */
 export const SATURATED = 0.5;
+/**
+ * A stage with parallelism counts as busy when every slot was taken this share of the window:
+ * its gate was then closed, and a source that reads only under demand (most do) stood still.
+ */
+export const HELD_BACK = 0.25;
 /** Or the slots used this much on average (a source that refills slots one at a time rarely fills all at once). */
 export const UTILIZED = 0.8;
 /** Values waited for the stage below at least this share: the stage below is slower. */
@@ -282,7 +287,7 @@ export function callLimit(w: Window): { at: number; why: string } | undefined {
 }
 
 const inputBound = (w: Window): boolean => w.sinkWait === undefined || w.sinkWait >= INPUT_BOUND;
-const busy = (w: Window, value: number): boolean => w.saturated >= SATURATED || w.meanInUse >= UTILIZED * value;
+const busy = (w: Window, value: number): boolean => w.saturated >= HELD_BACK || w.meanInUse >= UTILIZED * value;
 const isBottleneck = (w: Window, value: number): boolean => inputBound(w) && busy(w, value) && w.blocked < BLOCKED;
 
 function hold(state: PolicyState, value: number, reason: string, bottleneck?: string): Change | undefined {

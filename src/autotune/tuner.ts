@@ -94,6 +94,7 @@ export class Tuner {
       this.log(knob, knob.value, { to: knob.value, action: 'start', reason: `'auto': starts at ${knob.value}, tuned within ${spec.min}–${spec.max}` });
     }
     knob.active++;
+    knob.settling = knob.runs++ > 0;
     knob.base = knob.totals(this.clock(), this.sinkWaitMs());
     if (knob.runStart && knob.runEnd) knob.previousRun = { start: knob.runStart, end: knob.runEnd };
     knob.runStart = knob.base;
@@ -250,6 +251,11 @@ export class Tuner {
     knob.base = totals;
     // Nothing moved: no evidence either way (a stalled source, or a sink that stopped asking).
     if (completed === 0) return undefined;
+    if (knob.settling) {
+      // An epoch's first window: start-up, not comparable with the windows of a running one.
+      knob.settling = false;
+      return undefined;
+    }
     const w = between(base, totals);
     return knob.poolThreads === undefined ? w : { ...w, poolThreads: knob.poolThreads };
   }
