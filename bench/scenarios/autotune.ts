@@ -301,6 +301,14 @@ function cases(): readonly CaseSpec[] {
   ];
 }
 
+/**
+ * How much the peak RSS of one case varies from run to run (GC timing, tfjs' and the worker
+ * threads' heaps): measured here at up to 6 % between two runs of the same training case, of
+ * which the median of five keeps about half. A pipeline holding a few hundred small elements
+ * more or less moves it by far less; the in-flight columns show what the pipeline itself held.
+ */
+const RSS_NOISE = 0.03;
+
 /** The grid's best case of a family (most elements per second), and the auto case. */
 function pick(by: ReadonlyMap<string, Summary>, family: string): { auto: Summary; best: Summary } {
   const grid = [...by.values()].filter((s) => s.spec.name.startsWith(`${family}:`) && !s.spec.name.endsWith(':auto'));
@@ -331,9 +339,9 @@ export const autotune: ScenarioDef = {
       const share = auto.metrics.elementsPerS / best.metrics.elementsPerS;
       const a = auto.metrics.runPeakRssMiB;
       const b = best.metrics.runPeakRssMiB;
-      const memOk = a <= b;
+      const memOk = a <= b * (1 + RSS_NOISE);
       return {
-        target: `${family}: autotuned ≥ 95 % of the grid's best, peak memory no higher`,
+        target: `${family}: autotuned ≥ 95 % of the grid's best, peak memory no higher (median peak RSS, within the ${100 * RSS_NOISE} % runs of one case vary by)`,
         measured: `${(100 * share).toFixed(1)} % of ${best.spec.name} (${fmt(auto.metrics.elementsPerS)} vs ${fmt(best.metrics.elementsPerS)}/s); peak RSS ${fmt(a)} vs ${fmt(b)} MiB (medians); in flight max ${fmt(auto.maxInFlight)} vs ${fmt(best.maxInFlight)}, mean ${fmt(auto.metrics.meanInFlight)} vs ${fmt(best.metrics.meanInFlight)}`,
         holds: share >= 0.95 && memOk,
       };
