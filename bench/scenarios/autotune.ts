@@ -259,10 +259,12 @@ const GUIDE_GRID = [1, 2, 4, 8].flatMap((c) => [1, 2].map((p) => [c, p] as const
 const CPU_GRID = [...new Set([1, THREADS, 2 * THREADS, 4 * THREADS])];
 const TRAIN_GRID = [1, 2, 4].flatMap((c) => [1, 4].map((p) => [c, p] as const));
 
-const guideN = (o: RunOptions): number => (o.warmup ? 30 : o.quick ? 400 : 1000);
-const cpuN = (o: RunOptions): number => (o.warmup ? 8 * THREADS : (o.quick ? 120 : 400) * THREADS);
+// Full runs of about 4–10 s each on a quiet 2-core machine (the auto runs include their search);
+// `npm run bench -- --scenario 19 --runs 2` takes about 11 minutes there.
+const guideN = (o: RunOptions): number => (o.warmup ? 30 : o.quick ? 400 : 800);
+const cpuN = (o: RunOptions): number => (o.warmup ? 8 * THREADS : (o.quick ? 120 : 250) * THREADS);
 const trainEpochs = (o: RunOptions): number => (o.warmup ? 1 : o.quick ? 4 : 8);
-const changeN = (o: RunOptions): number => (o.warmup ? 30 : o.quick ? 1500 : 2400);
+const changeN = (o: RunOptions): number => (o.warmup ? 30 : o.quick ? 1500 : 2100);
 
 export const runner: ScenarioRunner = {
   async run(caseName, options) {
@@ -358,7 +360,8 @@ export const autotune: ScenarioDef = {
       table: table(['case', 'pipeline', 'median ms', 'elements/s', 'tuned to (median)', 'peak RSS MiB (median)', 'max in flight', 'mean in flight'], rows),
       verdicts,
       notes: [
-        'The auto cases start every tuned value at 1 (and the tuner at nothing known): their time includes finding the values. The train case carries the values from epoch to epoch (one operator chain, as fit does).',
+        "The auto cases start from the tuner's defaults (concurrency at the cores, prefetch at 1, nothing measured yet): their time includes finding the values. The auto and grid cases of a family run the same code but for the knobs. The train case carries the values from epoch to epoch (one operator chain, as fit does).",
+        `Grid: guide concurrency ${[...new Set(GUIDE_GRID.map(([c]) => c))].join(', ')} × prefetch ${[...new Set(GUIDE_GRID.map(([, p]) => p))].join(', ')}; cpu concurrency ${CPU_GRID.join(', ')}; train concurrency ${[...new Set(TRAIN_GRID.map(([c]) => c))].join(', ')} × prefetch ${[...new Set(TRAIN_GRID.map(([, p]) => p))].join(', ')}. The decisive run: \`npm run bench -- --scenario 19 --runs 2\` on a quiet machine (about 11 minutes on 2 cores).`,
         'What each auto run chose, when and why (its stats.format()): bench/results/autotune-guide.txt, -cpu.txt, -train.txt, -change.txt (the last measured run).',
         `Change: the guide replica with the map's cost going from ${MAP_MS} to ${4 * MAP_MS} ms after a third of the elements; "back to 90 %" = the first 1-s window after the change whose rate is ≥ 90 % of the rate over the 2 s before it.`,
         'Peak RSS: the child process\'s maximum resident set (Node, tsx, the warm-up run and the pipeline), read as each pipeline ends, before the statistics are formatted; the median over the runs. Every case runs the same code around its pipeline (the same statistics object, formatted after the run; an auto case only also writes the text), so the processes differ only in the knobs.',
