@@ -4,10 +4,12 @@
  *
  * The model (after tf.data's autotune, which hill-climbs a queueing model of the pipeline): a
  * stage is **the bottleneck** when the sink waits for input (≥ 5 % of its time, tf.data's
- * input-bound threshold), the stage's slots are all taken most of the time (saturated) and what
- * it produces is taken at once (not blocked by a slower stage below). Then the tuner raises its
- * parallelism to what Little's law says the sink could take (rate the sink would consume if it
- * never waited × the latency of one call, plus 20 %), at most ×4 per step, and checks the next
+ * input-bound threshold), the stage's slots are all taken a good part of the time (its gate closed) and
+ * what it produces is taken at once (not blocked by a slower stage below). Then the tuner raises
+ * its parallelism to what Little's law says the sink could take (rate the sink would consume if
+ * it never waited × the latency of one call, plus 20 %), at most ×2 per step and never past what
+ * the calls can use (the CPU model: calls that run on the main thread overlap at most latency ÷
+ * main-thread time; the pool model: two calls per thread of the worker pool they use), and checks the next
  * window: a raise that brought no more throughput is taken back and remembered as a plateau
  * (the limit is elsewhere: cores, a worker pool, a remote service), and the tuner then lowers
  * step by step to the smallest value that keeps that throughput. A stage with slack (rarely
@@ -15,7 +17,8 @@
  * cost throughput is taken back too. A change of the work (the latency per element moves by
  * more than ×1.5) forgets plateaus and floors, so the tuner adapts. A buffer (prefetch) grows
  * when the consumer waits on it while it also runs full at times: its producer is bursty, not
- * slow, and a deeper buffer absorbs the bursts.
+ * slow, and a deeper buffer absorbs the bursts; a buffer that runs full while the sink is fed
+ * is halved, judged like any lowering.
  */
 
 /** One knob's measurements over one window. */
