@@ -259,10 +259,10 @@ const GUIDE_GRID = [1, 2, 4, 8].flatMap((c) => [1, 2].map((p) => [c, p] as const
 const CPU_GRID = [...new Set([1, THREADS, 2 * THREADS, 4 * THREADS])];
 const TRAIN_GRID = [1, 2, 4].flatMap((c) => [1, 4].map((p) => [c, p] as const));
 
-// Full runs of about 4–10 s each on a quiet 2-core machine (the auto runs include their search);
+// Full runs of about 3–12 s each on a quiet 2-core machine (the auto runs include their search);
 // `npm run bench -- --scenario 19 --runs 2` takes about 11 minutes there.
-const guideN = (o: RunOptions): number => (o.warmup ? 30 : o.quick ? 400 : 800);
-const cpuN = (o: RunOptions): number => (o.warmup ? 8 * THREADS : (o.quick ? 120 : 250) * THREADS);
+const guideN = (o: RunOptions): number => (o.warmup ? 30 : o.quick ? 400 : 600);
+const cpuN = (o: RunOptions): number => (o.warmup ? 8 * THREADS : (o.quick ? 120 : 200) * THREADS);
 const trainEpochs = (o: RunOptions): number => (o.warmup ? 1 : o.quick ? 4 : 8);
 const changeN = (o: RunOptions): number => (o.warmup ? 30 : o.quick ? 1500 : 2100);
 
