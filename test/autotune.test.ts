@@ -381,3 +381,15 @@ test("an epoch's first window is start-up: not judged; the next one is", (t) => 
   t.is(tuner.decisions.length, before + 1);
   t.like(tuner.decisions.at(-1), { action: 'raise', from: 2, to: 4 });
 });
+
+test('a raise after which more slots are used, none of them all busy, is kept: the source sets the pace now', (t) => {
+  const state = initialState();
+  const bounds = { min: 1, max: 16, cap: 16 };
+  const at2: Window = { ms: 200, completed: 25, rate: 125, latencyMs: 12, meanInUse: 1.5, saturated: 0.3, blocked: 0, idle: 0.05, sinkWait: 0.7 };
+  t.is(decide('parallelism', state, 2, bounds, at2, 'parallelMap')?.to, 4);
+  // At 4 (a busy machine): hardly faster, but 2 slots in use instead of 1.5, all 4 taken only 5 % of the time.
+  const at4: Window = { ...at2, completed: 26, rate: 130, meanInUse: 2, saturated: 0.05 };
+  t.is(decide('parallelism', state, 4, bounds, at4, 'parallelMap'), undefined);
+  t.is(decide('parallelism', state, 4, bounds, at4, 'parallelMap'), undefined, 'kept: neither taken back nor cut to the slots that paid');
+  t.is(state.plateau, undefined);
+});

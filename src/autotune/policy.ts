@@ -71,6 +71,8 @@ interface Probe {
   readonly baseRate: number;
   readonly baseSinkWait: number | undefined;
   readonly baseIdle: number;
+  /** Slots in use on average before the change. */
+  readonly baseInUse: number;
   /** A trim looking for the smallest value as good as a plateau. */
   readonly afterPlateau: boolean;
 }
@@ -305,7 +307,7 @@ function steadyParallel(state: PolicyState, value: number, bounds: Bounds, w: Wi
     const lowest = Math.max(bounds.min, state.floor?.at ?? bounds.min);
     if (value > lowest) {
       const to = Math.max(lowest, value - Math.max(1, Math.floor(value / 4)));
-      state.probe = { kind: 'trim', from: value, to, baseRate: state.bestRate, baseSinkWait: w.sinkWait, baseIdle: w.idle, afterPlateau: true };
+      state.probe = { kind: 'trim', from: value, to, baseRate: state.bestRate, baseSinkWait: w.sinkWait, baseIdle: w.idle, baseInUse: w.meanInUse, afterPlateau: true };
       return { to, action: 'lower', reason: `looking for the smallest value with the same throughput (${rate(state.bestRate)}/s)` };
     }
   }
@@ -316,7 +318,7 @@ function steadyParallel(state: PolicyState, value: number, bounds: Bounds, w: Wi
     // (judged all the same, like any lowering), and do not raise past the limit while the work stays.
     state.quiet = 0;
     state.plateau = { at: model.at, latencyMs: w.latencyMs, ageMs: 0 };
-    state.probe = { kind: 'trim', from: value, to: model.at, baseRate: base.rate, baseSinkWait: base.sinkWait, baseIdle: base.idle, afterPlateau: false };
+    state.probe = { kind: 'trim', from: value, to: model.at, baseRate: base.rate, baseSinkWait: base.sinkWait, baseIdle: base.idle, baseInUse: base.meanInUse, afterPlateau: false };
     return { to: model.at, action: 'lower', reason: model.why, bottleneck: w.poolThreads !== undefined && model.why.startsWith('pool') ? `${name}: the worker pool` : `${name}: the main thread` };
   }
   if (isBottleneck(w, value)) {
@@ -332,7 +334,7 @@ function steadyParallel(state: PolicyState, value: number, bounds: Bounds, w: Wi
     if (state.plateau) to = Math.min(to, state.plateau.at);
     if (limit !== undefined) to = Math.min(to, limit);
     state.held = undefined;
-    state.probe = { kind: 'raise', from: value, to, baseRate: base.rate, baseSinkWait: base.sinkWait, baseIdle: base.idle, afterPlateau: false };
+    state.probe = { kind: 'raise', from: value, to, baseRate: base.rate, baseSinkWait: base.sinkWait, baseIdle: base.idle, baseInUse: base.meanInUse, afterPlateau: false };
     return {
       to,
       action: 'raise',
@@ -347,7 +349,7 @@ function steadyParallel(state: PolicyState, value: number, bounds: Bounds, w: Wi
   if (state.floor) to = Math.max(to, state.floor.at);
   if (to > Math.floor(value * 0.75)) return undefined;
   state.quiet = 0;
-  state.probe = { kind: 'trim', from: value, to, baseRate: base.rate, baseSinkWait: base.sinkWait, baseIdle: base.idle, afterPlateau: false };
+  state.probe = { kind: 'trim', from: value, to, baseRate: base.rate, baseSinkWait: base.sinkWait, baseIdle: base.idle, baseInUse: base.meanInUse, afterPlateau: false };
   const why = inputBound(w) ? `slots all busy only ${pct(w.saturated)} of the time` : `the sink is the bottleneck (waits ${pct(w.sinkWait ?? 0)})`;
   return { to, action: 'lower', reason: `slack: ${why}; ${w.meanInUse.toFixed(1)} in use on average (${rate(w.rate)}/s × ${ms(w.latencyMs)} ms)` };
 }
@@ -362,7 +364,7 @@ function steadyBuffer(state: PolicyState, value: number, bounds: Bounds, w: Wind
     const to = Math.max(bounds.min, state.floor?.at ?? bounds.min, Math.floor(value / 2));
     if (to >= value) return undefined;
     state.quiet = 0;
-    state.probe = { kind: 'trim', from: value, to, baseRate: base.rate, baseSinkWait: base.sinkWait, baseIdle: base.idle, afterPlateau: false };
+    state.probe = { kind: 'trim', from: value, to, baseRate: base.rate, baseSinkWait: base.sinkWait, baseIdle: base.idle, baseInUse: base.meanInUse, afterPlateau: false };
     return { to, action: 'lower', reason: `full ${pct(w.saturated)} of the time while the sink waited ${pct(w.sinkWait)}: the producer keeps ahead; a shallower buffer may do as well` };
   }
   state.quiet = 0;
@@ -372,7 +374,7 @@ function steadyBuffer(state: PolicyState, value: number, bounds: Bounds, w: Wind
   if (value >= bounds.cap) return hold(state, value, bounds.cap < bounds.max ? `stopped at the memory budget (${bounds.cap} elements fit)` : `at the ceiling (${bounds.max})`, seen);
   const to = Math.min(bounds.cap, value + Math.max(1, Math.ceil(value / 2)));
   state.held = undefined;
-  state.probe = { kind: 'raise', from: value, to, baseRate: base.rate, baseSinkWait: base.sinkWait, baseIdle: base.idle, afterPlateau: false };
+  state.probe = { kind: 'raise', from: value, to, baseRate: base.rate, baseSinkWait: base.sinkWait, baseIdle: base.idle, baseInUse: base.meanInUse, afterPlateau: false };
   return { to, action: 'raise', reason: 'a deeper buffer absorbs the bursts', bottleneck: seen };
 }
 
@@ -389,8 +391,9 @@ function judge(kind: 'parallelism' | 'buffer', state: PolicyState, bounds: Bound
       kept = gained;
     } else {
       // The bottleneck moved: the stage below now holds things up, or the sink stopped waiting,
-      // or the new slots are used without being all busy (the source now sets the pace).
-      const moved = w.blocked >= BLOCKED || (w.sinkWait !== undefined && w.sinkWait < INPUT_BOUND) || (!busy(w, probe.to) && w.meanInUse > probe.from + 0.25);
+      // or more slots are used than before without all being busy (the source, no longer held
+      // back by a closed gate, now sets the pace).
+      const moved = w.blocked >= BLOCKED || (w.sinkWait !== undefined && w.sinkWait < INPUT_BOUND) || (!busy(w, probe.to) && w.meanInUse > probe.baseInUse + 0.25);
       // Still the bottleneck: the gain must be a fair share (a quarter) of what the new slots
       // promised, or only part of them work (a pool with fewer threads than slots).
       const gain = w.rate / probe.baseRate;
