@@ -393,3 +393,20 @@ test('a raise after which more slots are used, none of them all busy, is kept: t
   t.is(decide('parallelism', state, 4, bounds, at4, 'parallelMap'), undefined, 'kept: neither taken back nor cut to the slots that paid');
   t.is(state.plateau, undefined);
 });
+
+test('the pool model: on a pool with every thread busy, a raise to keep the next call queued stays for any real gain', (t) => {
+  const bounds = { min: 1, max: 16, cap: 16 };
+  const at2: Window = { ms: 200, completed: 14, rate: 70, latencyMs: 28, mainMs: 0.05, poolThreads: 2, meanInUse: 2, saturated: 0.95, blocked: 0, idle: 0, sinkWait: 0.9 };
+  const at4: Window = { ...at2, completed: 15.6, rate: 78, latencyMs: 51, meanInUse: 4 };
+  const state = initialState();
+  t.is(decide('parallelism', state, 2, bounds, at2, 'parallelMap')?.to, 4);
+  t.is(decide('parallelism', state, 4, bounds, at4, 'parallelMap'), undefined);
+  t.is(decide('parallelism', state, 4, bounds, at4, 'parallelMap'), undefined, '×1.11: kept at 4');
+  // Without the pool's word, ×1.11 is far from the ×2 two more slots promise: cut back to 3.
+  const unknown = initialState();
+  const { poolThreads: _a, ...bare2 } = at2;
+  const { poolThreads: _b, ...bare4 } = at4;
+  t.is(decide('parallelism', unknown, 2, bounds, bare2, 'parallelMap')?.to, 4);
+  t.is(decide('parallelism', unknown, 4, bounds, bare4, 'parallelMap'), undefined);
+  t.like(decide('parallelism', unknown, 4, bounds, bare4, 'parallelMap'), { action: 'lower', to: 3 });
+});

@@ -398,7 +398,10 @@ function judge(kind: 'parallelism' | 'buffer', state: PolicyState, bounds: Bound
       // promised, or only part of them work (a pool with fewer threads than slots).
       const gain = w.rate / probe.baseRate;
       const promised = probe.to / probe.from;
-      kept = moved || (gained && gain - 1 >= PART * (promised - 1));
+      // On a worker pool whose threads were all busy before, the new slots only keep the next
+      // call queued for each thread: any gain is what they promised.
+      const queueing = w.poolThreads !== undefined && probe.from >= w.poolThreads;
+      kept = moved || (gained && (queueing || gain - 1 >= PART * (promised - 1)));
       if (!kept && gained) {
         // Part of the new slots work: about `from × gain` slots' worth. Keep those (and the
         // headroom), and look for the smallest value with this throughput from there.
