@@ -410,3 +410,19 @@ test('the pool model: on a pool with every thread busy, a raise to keep the next
   t.is(decide('parallelism', unknown, 4, bounds, bare4, 'parallelMap'), undefined);
   t.like(decide('parallelism', unknown, 4, bounds, bare4, 'parallelMap'), { action: 'lower', to: 3 });
 });
+
+test('a lowering that makes the sink wait more is taken back, and the log says so (not a loss of throughput)', (t) => {
+  const state = initialState();
+  const bounds = { min: 1, max: 16, cap: 16 };
+  // The sink is the bottleneck (waits 1 %): slack, two windows in a row.
+  const slack: Window = { ms: 200, completed: 40, rate: 200, latencyMs: 10, meanInUse: 1, saturated: 0, blocked: 0.5, idle: 0.3, sinkWait: 0.01 };
+  t.is(decide('parallelism', state, 8, bounds, slack, 'parallelMap'), undefined);
+  const lower = decide('parallelism', state, 8, bounds, slack, 'parallelMap');
+  t.is(lower?.action, 'lower');
+  const after: Window = { ...slack, sinkWait: 0.2 };
+  t.is(decide('parallelism', state, lower!.to, bounds, after, 'parallelMap'), undefined);
+  const back = decide('parallelism', state, lower!.to, bounds, after, 'parallelMap');
+  t.is(back?.action, 'revert');
+  t.is(back?.to, 8);
+  t.is(back?.reason, `8 → ${lower!.to} made the sink wait more (the sink waiting 1 % → 20 %; 200 → 200/s)`);
+});

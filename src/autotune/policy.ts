@@ -435,5 +435,11 @@ function judge(kind: 'parallelism' | 'buffer', state: PolicyState, bounds: Bound
   state.floor = { at: probe.from, latencyMs: w.latencyMs, ageMs: 0 };
   state.trimming = false;
   if (state.plateau && state.plateau.at < probe.from) state.plateau.at = probe.from;
-  return { to: probe.from, action: 'revert', reason: `${probe.from} → ${probe.to} cost throughput (${rate(probe.baseRate)} → ${rate(w.rate)}/s${sinkWorse ? ', the sink waiting more' : ''})` };
+  const lost = w.rate < probe.baseRate * KEEP;
+  const sinkPct = sinkWorse ? `the sink waiting ${pct(probe.baseSinkWait ?? 0)} → ${pct(w.sinkWait ?? 0)}` : '';
+  return {
+    to: probe.from,
+    action: 'revert',
+    reason: lost ? `${probe.from} → ${probe.to} cost throughput (${rate(probe.baseRate)} → ${rate(w.rate)}/s${sinkWorse ? `, ${sinkPct}` : ''})` : `${probe.from} → ${probe.to} made the sink wait more (${sinkPct}; ${rate(probe.baseRate)} → ${rate(w.rate)}/s)`,
+  };
 }
