@@ -6,6 +6,7 @@ import { stageFor } from '../src/stats.js';
 import { registerStage } from '../src/state/registry.js';
 import { AUTO_MAX_CONCURRENCY } from '../src/autotune/options.js';
 import { tunedScope } from '../src/autotune/tuner.js';
+import { duringCall } from '../src/autotune/calls.js';
 
 export interface ParallelMapOptions {
   /**
@@ -89,8 +90,12 @@ export function parallelMap<T, R>(
       const tuning = auto ? tunedScope(below, key) : undefined;
       const scope = tuning?.scope ?? below;
       const stage = stageFor(scope.stats, key, name, 'operator');
-      const knob = tuning?.tuner.attach(key, stage, { kind: 'parallelism', label: 'concurrency', min: 1, max: fixed, initial: 1 });
+      // Starts at the cores the tuner assumes: a map on a worker pool or on I/O wants at least
+      // that many calls at once; one on the main thread is lowered by the CPU model at once.
+      const knob = tuning?.tuner.attach(key, stage, { kind: 'parallelism', label: 'concurrency', min: 1, max: fixed, initial: tuning.tuner.cores });
       let concurrency = knob ? knob.value : fixed;
+      /** A worker pool `fn` calls says how many threads serve it (the tuner's pool model). */
+      const onPool = knob ? (threads: number): void => knob.onPool(threads) : undefined;
       const abort = new AbortController();
       /** Open while fewer than `concurrency` elements are inside this stage. */
       const gate = new Valve(stage.name);
@@ -147,10 +152,14 @@ export function parallelMap<T, R>(
           return of({ index, values: [] });
         };
         let result: R | PromiseLike<R> | Observable<R>;
+        // 'auto': the call's synchronous part is main-thread time no other call can overlap.
+        const enteredAt = knob ? knob.clock() : 0;
         try {
-          result = fn(value, external(index), abort.signal);
+          result = knob ? duringCall(onPool!, () => fn(value, external(index), abort.signal)) : fn(value, external(index), abort.signal);
         } catch (error) {
           return settle(error);
+        } finally {
+          knob?.onMain(knob.clock() - enteredAt);
         }
         const isPromise = result !== null && typeof result === 'object' && typeof (result as PromiseLike<R>).then === 'function';
         if (!isObservable(result) && !isPromise) return of({ index, values: [result as R] });

@@ -10,6 +10,7 @@ import { parallelMap } from '../operators/parallelMap.js';
 import type { OnError } from './errors.js';
 import { isPlainObject } from './stack.js';
 import { isTypedArray } from './types.js';
+import { servedByPool } from './autotune/calls.js';
 
 /** What may be moved to a worker rather than copied: array buffers and message ports. */
 export type Transferable = NodeTransferable;
@@ -81,6 +82,8 @@ export function workerPool<T, R>(task: URL | string, options: WorkerPoolOptions 
   return {
     threads,
     run(value, arg = {}) {
+      // A tuned parallelMap calling this learns how many threads serve it (autotune/calls.ts).
+      servedByPool(threads);
       if (destroyed) return Promise.reject(new Error('workerPool: the pool was destroyed'));
       const runOptions: RunTaskOptions = isTransferList(arg) ? { transfer: arg } : arg;
       return pool.run(value, {

@@ -38,7 +38,7 @@ const naturals = function* (): Generator<number> {
 
 test("parallelMap concurrency 'auto': the tuner raises it while the map is the bottleneck, never past the ceiling, order kept", async (t) => {
   const clock = new Clock();
-  const stats = new PipelineStats({ autotune: { manual: true, clock: () => clock.now, ramBudget: 2 ** 30 } });
+  const stats = new PipelineStats({ autotune: { manual: true, clock: () => clock.now, ramBudget: 2 ** 30, cores: 1 } });
   const tuner = tunerFor(stats);
   let running = 0;
   let maxRunning = 0;
@@ -53,7 +53,7 @@ test("parallelMap concurrency 'auto': the tuner raises it while the map is the b
   const pipeline = fromIterable(naturals).pipe(parallelMap(map, { concurrency: 'auto', maxConcurrency: 12 }));
   const subscription = runInScope({ demand: Demand.unbounded, stats }, () => pipeline.subscribe((x) => out.push(x)));
   const seen: number[] = [];
-  for (let ms = 1; ms <= 2000; ms++) {
+  for (let ms = 1; ms <= 2600; ms++) {
     await clock.step();
     if (ms % 200 === 0) {
       tuner.tick();
@@ -61,11 +61,12 @@ test("parallelMap concurrency 'auto': the tuner raises it while the map is the b
     }
   }
   subscription.unsubscribe();
-  t.is(seen[0], 4, 'the first look raises 1 → 4 (at most ×4 a step)');
+  // A ramp: at most ×2 a step, each raise judged over two windows before the next.
+  t.deepEqual(seen, [2, 2, 2, 4, 4, 4, 8, 8, 8, 12, 12, 12, 12]);
   t.is(seen.at(-1), 12, 'then up to the ceiling');
   t.true(maxRunning <= 12);
   t.deepEqual(out, range(out.length), 'in order');
-  t.true(out.length > 1000, `${out.length} elements`);
+  t.true(out.length > 1400, `${out.length} elements`);
   const text = stats.format();
   t.regex(text, /o:parallelMap .*concurrency=12/);
   t.regex(text, /hold 12: at the ceiling \(12\)/);
@@ -82,7 +83,7 @@ test("parallelMap concurrency 'auto': the tuner raises it while the map is the b
 test("parallelMap concurrency 'auto' stays within the memory budget", async (t) => {
   const clock = new Clock();
   // Each element holds 4,000 bytes (estimated 4,064): the budget fits 3.
-  const stats = new PipelineStats({ autotune: { manual: true, clock: () => clock.now, ramBudget: 3 * 4064 } });
+  const stats = new PipelineStats({ autotune: { manual: true, clock: () => clock.now, ramBudget: 3 * 4064, cores: 1 } });
   const tuner = tunerFor(stats);
   let running = 0;
   let maxRunning = 0;
@@ -111,7 +112,7 @@ test("parallelMap concurrency 'auto' stays within the memory budget", async (t) 
 
 test("interleave cycleLength 'auto' (not deterministic): more inputs read at once while reads are the bottleneck; every element once", async (t) => {
   const clock = new Clock();
-  const stats = new PipelineStats({ autotune: { manual: true, clock: () => clock.now, ramBudget: 2 ** 30 } });
+  const stats = new PipelineStats({ autotune: { manual: true, clock: () => clock.now, ramBudget: 2 ** 30, cores: 1 } });
   const tuner = tunerFor(stats);
   /** A slow file of 50 records: each read takes 5 simulated ms. */
   const file = (f: number): Observable<number> =>
@@ -230,4 +231,73 @@ test("the in-flight bound holds with 'auto' stages at their ceilings, whatever t
   // 4 in parallelMap, 3 in prefetch, 1 running in the sink.
   t.true(peak <= 4 + 3 + 1, `peak ${peak}`);
   t.is(tunerFor(stats).attached, 0);
+});
+
+test("parallelMap concurrency 'auto' starts at the cores the tuner assumes; a synchronous map is brought to 1 by the CPU model", async (t) => {
+  const clock = new Clock();
+  const stats = new PipelineStats({ autotune: { manual: true, clock: () => clock.now, ramBudget: 2 ** 30, cores: 4 } });
+  const tuner = tunerFor(stats);
+  // The source gives an element every simulated ms; the map spends 3 ms of main-thread time on it.
+  const source = async function* (): AsyncGenerator<number> {
+    for (let i = 0; ; i++) {
+      await clock.after(1);
+      yield i;
+    }
+  };
+  const out: number[] = [];
+  const subscription = runInScope({ demand: Demand.unbounded, stats }, () =>
+    fromIterable(source)
+      .pipe(
+        parallelMap(
+          (x: number) => {
+            clock.now += 3;
+            return x;
+          },
+          { concurrency: 'auto' },
+        ),
+      )
+      .subscribe((x) => out.push(x)),
+  );
+  t.is(autotuneSummary(stats)!.stages[0].value, 4, 'starts at the 4 cores');
+  const values: number[] = [];
+  for (let ms = 1; ms <= 600; ms++) {
+    await clock.step();
+    if (ms % 50 === 0) {
+      tuner.tick();
+      values.push(autotuneSummary(stats)!.stages[0].value);
+    }
+  }
+  subscription.unsubscribe();
+  const decisions = tuner.decisions.filter((d) => d.action !== 'start');
+  t.is(decisions[0].action, 'lower');
+  t.is(decisions[0].to, 1);
+  t.regex(decisions[0].reason, /^CPU: the calls run 3\.0 of their 3\.0 ms per element on the main thread/);
+  t.is(values.at(-1), 1);
+  t.false(decisions.some((d) => d.action === 'raise'), 'never raised');
+  t.deepEqual(out, range(out.length));
+  t.true(out.length > 50);
+});
+
+test("parallelMap concurrency 'auto' on a worker pool: the pool's thread count caps it at two per thread", async (t) => {
+  const { servedByPool } = await import('../src/autotune/calls.js');
+  const clock = new Clock();
+  const stats = new PipelineStats({ autotune: { manual: true, clock: () => clock.now, ramBudget: 2 ** 30, cores: 1 } });
+  const tuner = tunerFor(stats);
+  // Stands for pool.run on 3 threads: says so, then finishes 10 simulated ms later.
+  const map = async (x: number): Promise<number> => {
+    const done = clock.after(10);
+    servedByPool(3);
+    await done;
+    return x;
+  };
+  const out: number[] = [];
+  const subscription = runInScope({ demand: Demand.unbounded, stats }, () => fromIterable(naturals).pipe(parallelMap(map, { concurrency: 'auto' })).subscribe((x) => out.push(x)));
+  for (let ms = 1; ms <= 3000; ms++) {
+    await clock.step();
+    if (ms % 200 === 0) tuner.tick();
+  }
+  subscription.unsubscribe();
+  t.is(autotuneSummary(stats)!.stages[0].value, 6, '2 per thread of the 3');
+  t.true(tuner.decisions.some((d) => d.action === 'hold' && /^pool: the calls run on a worker pool of 3 threads/.test(d.reason)));
+  t.deepEqual(out, range(out.length));
 });

@@ -138,3 +138,19 @@ test('workerMap stops its pool on early unsubscription and on errors', async (t)
   const skipped = await lastValueFrom(fromIterable<unknown>([1, { fail: 9 }, 3]).pipe(workerMap(mjs, { threads: 1, onError: 'skip' }), toArray()));
   t.deepEqual(skipped, [2, 6]);
 });
+
+test("a tuned parallelMap learns the pool's thread count from its run (autotune's pool model)", async (t) => {
+  const { duringCall } = await import('../src/autotune/calls.js');
+  const pool = workerPool<number, number>(mjs, { threads: 3 });
+  try {
+    const told: number[] = [];
+    const result = await duringCall((threads) => told.push(threads), () => pool.run(21));
+    t.is(result, 42);
+    t.deepEqual(told, [3]);
+    // Outside a tuned call nobody is told, and nothing fails.
+    t.is(await pool.run(1), 2);
+    t.deepEqual(told, [3]);
+  } finally {
+    await pool.destroy();
+  }
+});

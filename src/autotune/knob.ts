@@ -46,6 +46,8 @@ export interface KnobTotals {
   readonly idle: number;
   /** The pipeline sink's input wait (ms) at that instant, when there is a sink. */
   readonly sinkWait: number | undefined;
+  /** Σ ms spent inside the stage's calls on the main thread (their synchronous part). */
+  readonly main: number;
 }
 
 /** How often an element's size is measured: every `SAMPLE_EVERY`-th (and the first few). */
@@ -57,8 +59,19 @@ export class Knob {
   /** Subscriptions using this knob right now (a knob outlives them: epochs reuse its value). */
   active = 0;
   completed = 0;
+  /** The threads of the worker pool the stage's calls use, once one said so (autotune/calls.ts). */
+  poolThreads: number | undefined;
+  /** Σ ms the stage's calls ran synchronously on the main thread (see {@link Knob.onMain}). */
+  mainMs = 0;
   /** Mean estimated bytes of one element held (moving average over samples), 0 before any. */
   bytesPerElement = 0;
+  /**
+   * Set when a later subscription (an epoch) starts: its first window holds the start-up (buffers
+   * filling, the sink waiting for its first element), not the steady state, and is not judged.
+   */
+  settling = false;
+  /** Subscriptions started so far. */
+  runs = 0;
   /** The tuner's working state for this knob (policy.ts). */
   state: PolicyState = initialState();
   /** Where the current window started (set by the tuner). */
@@ -93,6 +106,7 @@ export class Knob {
     this.runStart = undefined;
     this.runEnd = undefined;
     this.previousRun = undefined;
+    this.poolThreads = undefined;
     stage.extra[spec.label] = this.value;
   }
 
@@ -117,6 +131,19 @@ export class Knob {
   /** Counts elements done (a call finished, a value handed on). */
   complete(n = 1): void {
     this.completed += n;
+  }
+
+  /**
+   * Counts `ms` spent inside one call before it returned (its synchronous part): what no other
+   * call can overlap, since the main thread runs one thing at a time (the CPU model).
+   */
+  onMain(ms: number): void {
+    if (ms > 0) this.mainMs += ms;
+  }
+
+  /** A call was served by a worker pool of `threads` threads. */
+  onPool(threads: number): void {
+    if (this.poolThreads === undefined || threads > this.poolThreads) this.poolThreads = threads;
   }
 
   /** Measures an element's size now and then, for the memory budget. */
@@ -158,6 +185,7 @@ export class Knob {
       blocked: this.blocked.total(now),
       idle: this.idle.total(now),
       sinkWait,
+      main: this.mainMs,
     };
   }
 

@@ -12,6 +12,13 @@ export interface AutotuneOptions {
   readonly clock?: () => number;
   /** No timer: whoever holds the tuner calls `tick()` (tests). Default false. */
   readonly manual?: boolean;
+  /**
+   * Cores the tuner assumes (default `availableCores()`: the CPUs this process may use, capped by
+   * a cgroup quota): `parallelMap`'s `'auto'` concurrency starts there, since a map on a worker
+   * pool or an I/O map wants at least that many calls at once, and one on the main thread is
+   * brought back to 1 by its CPU model at the first look. Tests set it.
+   */
+  readonly cores?: number;
 }
 
 /** The share of free memory the default budget takes (tf.data's `kRamBudgetShare`). */

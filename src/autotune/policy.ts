@@ -4,10 +4,12 @@
  *
  * The model (after tf.data's autotune, which hill-climbs a queueing model of the pipeline): a
  * stage is **the bottleneck** when the sink waits for input (≥ 5 % of its time, tf.data's
- * input-bound threshold), the stage's slots are all taken most of the time (saturated) and what
- * it produces is taken at once (not blocked by a slower stage below). Then the tuner raises its
- * parallelism to what Little's law says the sink could take (rate the sink would consume if it
- * never waited × the latency of one call, plus 20 %), at most ×4 per step, and checks the next
+ * input-bound threshold), the stage's slots are all taken a good part of the time (its gate closed) and
+ * what it produces is taken at once (not blocked by a slower stage below). Then the tuner raises
+ * its parallelism to what Little's law says the sink could take (rate the sink would consume if
+ * it never waited × the latency of one call, plus 20 %), at most ×2 per step and never past what
+ * the calls can use (the CPU model: calls that run on the main thread overlap at most latency ÷
+ * main-thread time; the pool model: two calls per thread of the worker pool they use), and checks the next
  * window: a raise that brought no more throughput is taken back and remembered as a plateau
  * (the limit is elsewhere: cores, a worker pool, a remote service), and the tuner then lowers
  * step by step to the smallest value that keeps that throughput. A stage with slack (rarely
@@ -15,7 +17,8 @@
  * cost throughput is taken back too. A change of the work (the latency per element moves by
  * more than ×1.5) forgets plateaus and floors, so the tuner adapts. A buffer (prefetch) grows
  * when the consumer waits on it while it also runs full at times: its producer is bursty, not
- * slow, and a deeper buffer absorbs the bursts.
+ * slow, and a deeper buffer absorbs the bursts; a buffer that runs full while the sink is fed
+ * is halved, judged like any lowering.
  */
 
 /** One knob's measurements over one window. */
@@ -34,6 +37,13 @@ export interface Window {
   readonly idle: number;
   /** Fraction of the window the pipeline's sink waited for input; undefined without a sink in the statistics. */
   readonly sinkWait: number | undefined;
+  /**
+   * Mean ms of one element's call spent on the main thread (the call's synchronous part), for
+   * the CPU model; absent or 0 where the stage does not measure it.
+   */
+  readonly mainMs?: number;
+  /** The threads of the worker pool the calls use, when one said so (autotune/calls.ts). */
+  readonly poolThreads?: number;
 }
 
 /** Where the value may go now: `cap` is the most the memory budget allows (≤ max). */
@@ -61,6 +71,8 @@ interface Probe {
   readonly baseRate: number;
   readonly baseSinkWait: number | undefined;
   readonly baseIdle: number;
+  /** Slots in use on average before the change. */
+  readonly baseInUse: number;
   /** A trim looking for the smallest value as good as a plateau. */
   readonly afterPlateau: boolean;
 }
@@ -125,6 +137,11 @@ export const initialState = (): PolicyState => ({
 export const INPUT_BOUND = 0.05;
 /** Every slot taken at least this share of the window: saturated. */
 export const SATURATED = 0.5;
+/**
+ * A stage with parallelism counts as busy when every slot was taken this share of the window:
+ * its gate was then closed, and a source that reads only under demand (most do) stood still.
+ */
+export const HELD_BACK = 0.25;
 /** Or the slots used this much on average (a source that refills slots one at a time rarely fills all at once). */
 export const UTILIZED = 0.8;
 /** Values waited for the stage below at least this share: the stage below is slower. */
@@ -143,6 +160,10 @@ export const MARK_TTL_MS = 10_000;
 export const PART = 0.25;
 /** Windows a change is measured over before it is judged (one window on a busy machine is noisy). */
 export const PROBE_WINDOWS = 2;
+/** A raise at most doubles the value: a multiplicative ramp, judged at each step, then refined. */
+export const MAX_STEP = 2;
+/** Windows in a row a full buffer must leave the sink fed before it is trimmed. */
+export const BUFFER_QUIET = 3;
 /** Windows at one value the baseline averages. */
 const RECENT = 3;
 
@@ -167,6 +188,8 @@ export function merge(a: Window, b: Window): Window {
     blocked: by(a.blocked, b.blocked),
     idle: by(a.idle, b.idle),
     sinkWait: a.sinkWait === undefined || b.sinkWait === undefined ? b.sinkWait : by(a.sinkWait, b.sinkWait),
+    mainMs: completed > 0 ? ((a.mainMs ?? 0) * a.completed + (b.mainMs ?? 0) * b.completed) / completed : 0,
+    ...(b.poolThreads !== undefined || a.poolThreads !== undefined ? { poolThreads: Math.max(a.poolThreads ?? 0, b.poolThreads ?? 0) } : {}),
   };
 }
 
@@ -198,7 +221,9 @@ export function decide(kind: 'parallelism' | 'buffer', state: PolicyState, value
     change = judge(kind, state, bounds, state.probeWindows.reduce(merge));
     state.probeWindows = [];
   } else {
-    const base = state.recent.reduce(merge);
+    // The baseline: the recent windows at this value with the same work as this one (a window
+    // before a change of the work would make any change after it look like a loss).
+    const base = state.recent.filter((r) => sameWork(r.latencyMs, w.latencyMs)).reduce(merge);
     change = kind === 'parallelism' ? steadyParallel(state, value, bounds, w, base, name) : steadyBuffer(state, value, bounds, w, base, name);
   }
   if (change && change.action !== 'hold' && state.note) {
@@ -208,6 +233,9 @@ export function decide(kind: 'parallelism' | 'buffer', state: PolicyState, value
   }
   return change;
 }
+
+/** Latencies within {@link WORK_CHANGE} of each other (or both unmeasured): the same work. */
+const sameWork = (a: number, b: number): boolean => (a > 0 && b > 0 ? a / b < WORK_CHANGE && b / a < WORK_CHANGE : !(a > 0) && !(b > 0));
 
 function noticeWorkChange(state: PolicyState, value: number, w: Window): void {
   if (!(w.latencyMs > 0)) return;
@@ -236,8 +264,35 @@ function noticeWorkChange(state: PolicyState, value: number, w: Window): void {
   state.held = undefined;
 }
 
+/**
+ * The CPU model: calls that spend `mainMs` of their `latencyMs` on the main thread can overlap at
+ * most `latency ÷ main` at a time (the thread runs one at a time), so more slots buy nothing.
+ * Undefined when the calls barely touch the main thread (no limit worth stating below the ceiling).
+ */
+export function cpuLimit(w: Window): number | undefined {
+  const main = w.mainMs ?? 0;
+  if (!(main > 0) || !(w.latencyMs > 0)) return undefined;
+  return Math.max(1, Math.round(w.latencyMs / main));
+}
+
+/** Calls in flight worth having per thread of a worker pool: one running, the next queued. */
+export const PER_POOL_THREAD = 2;
+
+/** The most calls worth having in flight, and why: the CPU model's and the pool model's limits, the lower. */
+export function callLimit(w: Window): { at: number; why: string } | undefined {
+  const cpu = cpuLimit(w);
+  const pool = w.poolThreads !== undefined ? PER_POOL_THREAD * w.poolThreads : undefined;
+  if (cpu !== undefined && (pool === undefined || cpu <= pool)) {
+    return { at: cpu, why: `CPU: the calls run ${ms(w.mainMs ?? 0)} of their ${ms(w.latencyMs)} ms per element on the main thread, which runs one at a time: at most ${cpu} overlap` };
+  }
+  if (pool !== undefined) {
+    return { at: pool, why: `pool: the calls run on a worker pool of ${w.poolThreads} thread${w.poolThreads === 1 ? '' : 's'}; ${pool} in flight keep each busy with the next queued, more only wait in its queue` };
+  }
+  return undefined;
+}
+
 const inputBound = (w: Window): boolean => w.sinkWait === undefined || w.sinkWait >= INPUT_BOUND;
-const busy = (w: Window, value: number): boolean => w.saturated >= SATURATED || w.meanInUse >= UTILIZED * value;
+const busy = (w: Window, value: number): boolean => w.saturated >= HELD_BACK || w.meanInUse >= UTILIZED * value;
 const isBottleneck = (w: Window, value: number): boolean => inputBound(w) && busy(w, value) && w.blocked < BLOCKED;
 
 function hold(state: PolicyState, value: number, reason: string, bottleneck?: string): Change | undefined {
@@ -252,26 +307,38 @@ function steadyParallel(state: PolicyState, value: number, bounds: Bounds, w: Wi
     const lowest = Math.max(bounds.min, state.floor?.at ?? bounds.min);
     if (value > lowest) {
       const to = Math.max(lowest, value - Math.max(1, Math.floor(value / 4)));
-      state.probe = { kind: 'trim', from: value, to, baseRate: state.bestRate, baseSinkWait: w.sinkWait, baseIdle: w.idle, afterPlateau: true };
+      state.probe = { kind: 'trim', from: value, to, baseRate: state.bestRate, baseSinkWait: w.sinkWait, baseIdle: w.idle, baseInUse: w.meanInUse, afterPlateau: true };
       return { to, action: 'lower', reason: `looking for the smallest value with the same throughput (${rate(state.bestRate)}/s)` };
     }
+  }
+  const model = callLimit(w);
+  const limit = model?.at;
+  if (model && value > model.at && model.at >= bounds.min && !(state.floor && state.floor.at > model.at)) {
+    // More slots than the main thread or the pool can serve only hold elements: lower at once
+    // (judged all the same, like any lowering), and do not raise past the limit while the work stays.
+    state.quiet = 0;
+    state.plateau = { at: model.at, latencyMs: w.latencyMs, ageMs: 0 };
+    state.probe = { kind: 'trim', from: value, to: model.at, baseRate: base.rate, baseSinkWait: base.sinkWait, baseIdle: base.idle, baseInUse: base.meanInUse, afterPlateau: false };
+    return { to: model.at, action: 'lower', reason: model.why, bottleneck: w.poolThreads !== undefined && model.why.startsWith('pool') ? `${name}: the worker pool` : `${name}: the main thread` };
   }
   if (isBottleneck(w, value)) {
     state.quiet = 0;
     const seen = `${name}: all ${value} slots busy ${pct(w.saturated)} of the time (${pct(w.meanInUse / value)} used on average), its output taken at once (blocked ${pct(w.blocked)})${sinkPart(w)}`;
+    if (model && value >= model.at) return hold(state, value, model.why, seen);
     if (state.plateau && value >= state.plateau.at) return hold(state, value, `raising past ${state.plateau.at} did not raise throughput`, seen);
     if (value >= bounds.cap) return hold(state, value, bounds.cap < bounds.max ? `stopped at the memory budget (${bounds.cap} elements fit)` : `at the ceiling (${bounds.max})`, seen);
     // Little's law: slots needed = the rate the sink would take if it never waited × the latency.
     const need = w.sinkWait !== undefined && w.sinkWait < 0.95 ? w.rate / (1 - w.sinkWait) : w.rate * 4;
     const little = Math.ceil(((need * w.latencyMs) / 1000) * HEADROOM);
-    let to = Math.min(Math.max(little, value + 1), value * 4, bounds.cap);
+    let to = Math.min(Math.max(little, value + 1), value * MAX_STEP, bounds.cap);
     if (state.plateau) to = Math.min(to, state.plateau.at);
+    if (limit !== undefined) to = Math.min(to, limit);
     state.held = undefined;
-    state.probe = { kind: 'raise', from: value, to, baseRate: base.rate, baseSinkWait: base.sinkWait, baseIdle: base.idle, afterPlateau: false };
+    state.probe = { kind: 'raise', from: value, to, baseRate: base.rate, baseSinkWait: base.sinkWait, baseIdle: base.idle, baseInUse: base.meanInUse, afterPlateau: false };
     return {
       to,
       action: 'raise',
-      reason: `bottleneck: ${rate(w.rate)}/s at ${ms(w.latencyMs)} ms per element; Little's law for ${rate(need)}/s wants ${little}${to < little ? ` (at most ×4 per step${to === bounds.cap ? ', capped' : ''})` : ''}`,
+      reason: `bottleneck: ${rate(w.rate)}/s at ${ms(w.latencyMs)} ms per element; Little's law for ${rate(need)}/s wants ${little}${to < little ? ` (at most ×${MAX_STEP} per step${to === bounds.cap ? ', capped' : ''}${model && to === model.at ? `, the ${model.why.startsWith('pool') ? "pool's" : "main thread's"} limit ${model.at}` : ''})` : ''}`,
       bottleneck: seen,
     };
   }
@@ -282,20 +349,32 @@ function steadyParallel(state: PolicyState, value: number, bounds: Bounds, w: Wi
   if (state.floor) to = Math.max(to, state.floor.at);
   if (to > Math.floor(value * 0.75)) return undefined;
   state.quiet = 0;
-  state.probe = { kind: 'trim', from: value, to, baseRate: base.rate, baseSinkWait: base.sinkWait, baseIdle: base.idle, afterPlateau: false };
+  state.probe = { kind: 'trim', from: value, to, baseRate: base.rate, baseSinkWait: base.sinkWait, baseIdle: base.idle, baseInUse: base.meanInUse, afterPlateau: false };
   const why = inputBound(w) ? `slots all busy only ${pct(w.saturated)} of the time` : `the sink is the bottleneck (waits ${pct(w.sinkWait ?? 0)})`;
   return { to, action: 'lower', reason: `slack: ${why}; ${w.meanInUse.toFixed(1)} in use on average (${rate(w.rate)}/s × ${ms(w.latencyMs)} ms)` };
 }
 
 function steadyBuffer(state: PolicyState, value: number, bounds: Bounds, w: Window, base: Window, name: string): Change | undefined {
   const starving = w.idle >= INPUT_BOUND && inputBound(w);
+  if (!starving && w.sinkWait !== undefined && w.sinkWait < INPUT_BOUND && w.saturated >= SATURATED) {
+    // Full and the sink fed: the producer keeps ahead, and a shallower buffer may do as well
+    // (elements held for nothing are memory spent). Tried after a few such windows, judged like
+    // any lowering, and never below a floor a failed trim left.
+    if (++state.quiet < BUFFER_QUIET || value <= bounds.min) return undefined;
+    const to = Math.max(bounds.min, state.floor?.at ?? bounds.min, Math.floor(value / 2));
+    if (to >= value) return undefined;
+    state.quiet = 0;
+    state.probe = { kind: 'trim', from: value, to, baseRate: base.rate, baseSinkWait: base.sinkWait, baseIdle: base.idle, baseInUse: base.meanInUse, afterPlateau: false };
+    return { to, action: 'lower', reason: `full ${pct(w.saturated)} of the time while the sink waited ${pct(w.sinkWait)}: the producer keeps ahead; a shallower buffer may do as well` };
+  }
+  state.quiet = 0;
   if (!(starving && w.saturated >= 0.05)) return undefined;
   const seen = `${name}: empty ${pct(w.idle)} of the time${sinkPart(w)}, yet full ${pct(w.saturated)}: a bursty producer`;
   if (state.plateau && value >= state.plateau.at) return hold(state, value, `deepening past ${state.plateau.at} did not help`, seen);
   if (value >= bounds.cap) return hold(state, value, bounds.cap < bounds.max ? `stopped at the memory budget (${bounds.cap} elements fit)` : `at the ceiling (${bounds.max})`, seen);
   const to = Math.min(bounds.cap, value + Math.max(1, Math.ceil(value / 2)));
   state.held = undefined;
-  state.probe = { kind: 'raise', from: value, to, baseRate: base.rate, baseSinkWait: base.sinkWait, baseIdle: base.idle, afterPlateau: false };
+  state.probe = { kind: 'raise', from: value, to, baseRate: base.rate, baseSinkWait: base.sinkWait, baseIdle: base.idle, baseInUse: base.meanInUse, afterPlateau: false };
   return { to, action: 'raise', reason: 'a deeper buffer absorbs the bursts', bottleneck: seen };
 }
 
@@ -307,16 +386,22 @@ function judge(kind: 'parallelism' | 'buffer', state: PolicyState, bounds: Bound
   if (probe.kind === 'raise') {
     let kept: boolean;
     if (kind === 'buffer') {
-      kept = gained || (w.sinkWait !== undefined && probe.baseSinkWait !== undefined ? w.sinkWait <= probe.baseSinkWait * 0.75 : w.idle <= probe.baseIdle * 0.75);
+      // Only more throughput pays for the elements a deeper buffer holds (a sink that waits
+      // less but takes no more is noise, or a slower producer that no buffer fixes).
+      kept = gained;
     } else {
       // The bottleneck moved: the stage below now holds things up, or the sink stopped waiting,
-      // or the new slots are used without being all busy (the source now sets the pace).
-      const moved = w.blocked >= BLOCKED || (w.sinkWait !== undefined && w.sinkWait < INPUT_BOUND) || (!busy(w, probe.to) && w.meanInUse > probe.from + 0.25);
+      // or more slots are used than before without all being busy (the source, no longer held
+      // back by a closed gate, now sets the pace).
+      const moved = w.blocked >= BLOCKED || (w.sinkWait !== undefined && w.sinkWait < INPUT_BOUND) || (!busy(w, probe.to) && w.meanInUse > probe.baseInUse + 0.25);
       // Still the bottleneck: the gain must be a fair share (a quarter) of what the new slots
       // promised, or only part of them work (a pool with fewer threads than slots).
       const gain = w.rate / probe.baseRate;
       const promised = probe.to / probe.from;
-      kept = moved || (gained && gain - 1 >= PART * (promised - 1));
+      // On a worker pool whose threads were all busy before, the new slots only keep the next
+      // call queued for each thread: any gain is what they promised.
+      const queueing = w.poolThreads !== undefined && probe.from >= w.poolThreads;
+      kept = moved || (gained && (queueing || gain - 1 >= PART * (promised - 1)));
       if (!kept && gained) {
         // Part of the new slots work: about `from × gain` slots' worth. Keep those (and the
         // headroom), and look for the smallest value with this throughput from there.
@@ -350,5 +435,11 @@ function judge(kind: 'parallelism' | 'buffer', state: PolicyState, bounds: Bound
   state.floor = { at: probe.from, latencyMs: w.latencyMs, ageMs: 0 };
   state.trimming = false;
   if (state.plateau && state.plateau.at < probe.from) state.plateau.at = probe.from;
-  return { to: probe.from, action: 'revert', reason: `${probe.from} → ${probe.to} cost throughput (${rate(probe.baseRate)} → ${rate(w.rate)}/s${sinkWorse ? ', the sink waiting more' : ''})` };
+  const lost = w.rate < probe.baseRate * KEEP;
+  const sinkPct = sinkWorse ? `the sink waiting ${pct(probe.baseSinkWait ?? 0)} → ${pct(w.sinkWait ?? 0)}` : '';
+  return {
+    to: probe.from,
+    action: 'revert',
+    reason: lost ? `${probe.from} → ${probe.to} cost throughput (${rate(probe.baseRate)} → ${rate(w.rate)}/s${sinkWorse ? `, ${sinkPct}` : ''})` : `${probe.from} → ${probe.to} made the sink wait more (${sinkPct}; ${rate(probe.baseRate)} → ${rate(w.rate)}/s)`,
+  };
 }

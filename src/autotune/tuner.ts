@@ -5,6 +5,7 @@
  */
 import { freemem } from 'node:os';
 import type { FlowScope } from '../flow.js';
+import { availableCores } from '../workers/cores.js';
 import { PipelineStats, type StageStats } from '../stats.js';
 import { Knob, type KnobSpec, type KnobTotals } from './knob.js';
 import { DEFAULT_PERIOD_MS, DEFAULT_RAM_SHARE, type AutotuneOptions } from './options.js';
@@ -37,6 +38,8 @@ export class Tuner {
   /** Bytes the tuned stages may hold together. */
   readonly ramBudget: number;
   readonly periodMs: number;
+  /** Cores assumed: where `'auto'` parallelism starts. */
+  readonly cores: number;
   readonly clock: () => number;
   readonly startedAt: number;
   readonly decisions: Decision[] = [];
@@ -51,11 +54,13 @@ export class Tuner {
     readonly stats: PipelineStats,
     options: AutotuneOptions = {},
   ) {
-    const { ramBudget = Math.floor(freemem() * DEFAULT_RAM_SHARE), periodMs = DEFAULT_PERIOD_MS, clock = () => performance.now(), manual = false } = options;
+    const { ramBudget = Math.floor(freemem() * DEFAULT_RAM_SHARE), periodMs = DEFAULT_PERIOD_MS, clock = () => performance.now(), manual = false, cores = availableCores() } = options;
     if (!(ramBudget > 0)) throw new RangeError(`autotune: ramBudget must be a positive number of bytes, got ${ramBudget}`);
     if (!(periodMs > 0)) throw new RangeError(`autotune: periodMs must be positive, got ${periodMs}`);
     this.ramBudget = ramBudget;
     this.periodMs = periodMs;
+    if (!(Number.isInteger(cores) && cores >= 1)) throw new RangeError(`autotune: cores must be an integer >= 1, got ${cores}`);
+    this.cores = cores;
     this.clock = clock;
     this.manual = manual;
     this.startedAt = clock();
@@ -89,6 +94,7 @@ export class Tuner {
       this.log(knob, knob.value, { to: knob.value, action: 'start', reason: `'auto': starts at ${knob.value}, tuned within ${spec.min}–${spec.max}` });
     }
     knob.active++;
+    knob.settling = knob.runs++ > 0;
     knob.base = knob.totals(this.clock(), this.sinkWaitMs());
     if (knob.runStart && knob.runEnd) knob.previousRun = { start: knob.runStart, end: knob.runEnd };
     knob.runStart = knob.base;
@@ -98,6 +104,14 @@ export class Tuner {
       this.timer.unref();
     }
     return knob;
+  }
+
+  /**
+   * Starts the current subscription's measurement of `knob` now (a worker count is judged from
+   * the first element on: starting threads is not the steady state).
+   */
+  restartRun(knob: Knob): void {
+    knob.runStart = knob.totals(this.clock(), this.sinkWaitMs());
   }
 
   /** The subscription using `knob` ended. */
@@ -237,7 +251,13 @@ export class Tuner {
     knob.base = totals;
     // Nothing moved: no evidence either way (a stalled source, or a sink that stopped asking).
     if (completed === 0) return undefined;
-    return between(base, totals);
+    if (knob.settling) {
+      // An epoch's first window: start-up, not comparable with the windows of a running one.
+      knob.settling = false;
+      return undefined;
+    }
+    const w = between(base, totals);
+    return knob.poolThreads === undefined ? w : { ...w, poolThreads: knob.poolThreads };
   }
 
   /** The input wait (ms) of the pipeline's sink: the first sink registered (subscription starts there). */
@@ -264,6 +284,7 @@ export function between(a: KnobTotals, b: KnobTotals): Window {
     blocked: frac(b.blocked, a.blocked),
     idle: frac(b.idle, a.idle),
     sinkWait: b.sinkWait !== undefined && a.sinkWait !== undefined ? frac(b.sinkWait, a.sinkWait) : undefined,
+    mainMs: completed > 0 ? (b.main - a.main) / completed : 0,
   };
 }
 

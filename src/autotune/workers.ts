@@ -54,12 +54,19 @@ export function decideWorkers(w: Window, value: number, cap: number, busy: numbe
   return undefined;
 }
 
-export function tuneWorkers(below: FlowScope, key: object, name: string, ceiling: number, credit: number): WorkerTuning {
+/**
+ * The tuning of one `fromWorkers` instance. The ceiling is every core the tuner assumes but one
+ * (`AutotuneOptions.cores`, default `availableCores()`: what `workers: 'auto'` would start).
+ */
+export function tuneWorkers(below: FlowScope, key: object, name: string, credit: number): WorkerTuning {
   const { scope, tuner } = tunedScope(below, key);
+  const ceiling = Math.max(1, tuner.cores - 1);
   let knob: Knob | undefined;
   let owner: Tuner | undefined;
-  /** The workers' summed credit wait (ms) when this run started. */
+  /** The workers' summed credit wait (ms) when this run's measurement started. */
   let creditWaitAtStart = 0;
+  /** Whether this run has received its first element (its measurement starts there). */
+  let flowing = false;
   const creditWait = (): number => scope.stats?.get(`${name}/post`)?.blockedMs ?? 0;
   return {
     scope,
@@ -74,12 +81,20 @@ export function tuneWorkers(below: FlowScope, key: object, name: string, ceiling
         if (change) tuner.apply(knob, change);
       }
       creditWaitAtStart = creditWait();
+      flowing = false;
       return knob.value;
     },
     observe(queued) {
       knob?.observe(0, 0, queued);
     },
     received(value) {
+      if (!flowing && knob && owner) {
+        // The run is measured from its first element: threads starting (the sink waiting for
+        // them) say nothing about how many keep up once they run.
+        flowing = true;
+        owner.restartRun(knob);
+        creditWaitAtStart = creditWait();
+      }
       knob?.sample(value);
       knob?.complete();
     },

@@ -234,7 +234,7 @@ export function fromWorkers<T, A = undefined>(module: URL | string, options: Fro
 
   return scoped<T>((subscriber, below) => {
     // 'auto': the pipeline's tuner chooses the count for this subscription (autotune/workers.ts).
-    const tuning = auto ? tuneWorkers(below, key, name, fixed, credit) : undefined;
+    const tuning = auto ? tuneWorkers(below, key, name, credit) : undefined;
     const scope = tuning?.scope ?? below;
     const stage = stageFor(scope.stats, key, name, 'source');
     // In a resumable pipeline a checkpoint fails naming this stage: the heads' positions live in the worker threads.
