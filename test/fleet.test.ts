@@ -276,3 +276,30 @@ test.serial('groupView: false: the local view alone ends a single trainer, witho
   t.is(trained.length, 4);
   t.deepEqual(ends.filter((e) => e.complete).map((e) => [e.kind, e.epoch, e.groupComplete]), [['partition', 0, false], ['partition', 1, false]]);
 });
+
+test.serial('epochs: 1 over a topic holding 2: the trainer stops reading at epoch 1 and leaves it uncommitted; the next trainer of the group trains epoch 1 alone', async (t) => {
+  const topic = uniqueName('fleet-sittings');
+  const groupId = uniqueName('trainers');
+  await cluster.createTopic(topic, 2, 1);
+  await cluster.createTopic(epochTopicOf(topic), 1, 1);
+  const args: HeadArgs = { elements: 40, batchSize: 2 };
+  await Promise.all([0, 1].map((index) => runWorker(head, { kafka: kafka(), topic, shard: { index, count: 2 }, args, epochs: 2 })));
+  const sitting = async (epochs: number): Promise<{ trained: FleetRecord<Batch>[]; group: number[]; read: number }> => {
+    const group$: number[] = [];
+    const stats = new PipelineStats();
+    const trained = await lastValueFrom(
+      fromFleet<Batch>({ kafka: kafka(), ...group, topic, groupId, epochs, groupPollMs: 100, commitIntervalMs: 100, highWaterMark: 4, stats, onEpochEnd: (e) => e.kind === 'group' && group$.push(e.epoch) }).pipe(consume(async (r) => r), acknowledge(), toArray()),
+    );
+    return { trained, group: group$, read: stats.get('fleet')?.in ?? 0 };
+  };
+  const first = await sitting(1);
+  t.deepEqual([...byEpoch(first.trained).keys()], [0]);
+  t.deepEqual(byEpoch(first.trained).get(0), all(40));
+  t.deepEqual(first.group, [0]);
+  // 20 batches and 2 × 2 end markers of epoch 0, then at most the few records already on their way.
+  t.true(first.read <= 24 + 8, `read ${first.read} records of 48`);
+  const second = await sitting(2);
+  t.deepEqual([...byEpoch(second.trained).keys()], [1]);
+  t.deepEqual(byEpoch(second.trained).get(1), all(40));
+  t.deepEqual(second.group, [0, 1]);
+});

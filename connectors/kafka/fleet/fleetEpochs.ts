@@ -7,6 +7,7 @@ import { RecordError, RxDataError } from '../../../src/errors.js';
 import type { PipelineStats } from '../../../src/stats.js';
 import type { KafkaRecord } from '../fromKafka.js';
 import { acknowledgeIn } from '../sessions.js';
+import { Demand, Valve, currentScope, runInScope } from '../../../src/flow.js';
 import { GroupEpochs, type FleetGroupOptions } from './groupEpochs.js';
 import { FLEET_HEADER, before, parseTag, type FleetTag } from './protocol.js';
 
@@ -77,9 +78,11 @@ export interface FleetEpochsOptions {
  * ```
  *
  * With `epochs: E`, batches of epochs ≥ E are neither emitted nor acknowledged (they stay in the
- * topic, uncommitted), and the stream completes when epoch E − 1 is complete.
+ * topic, uncommitted), the source stops being pulled at the first of them (a gate added to the
+ * demand from below), and the stream completes when epoch E − 1 is complete.
  *
- * Holds nothing: one record in, at most one out, synchronously; state is one position per shard
+ * Holds nothing: one record in, at most one out, synchronously (its gate only adds to the demand
+ * from below, it buffers nothing); state is one position per shard
  * and the end markers of the epochs not yet complete (pruned two epochs on), plus, with `group`,
  * one position per shard of each epoch not complete group-wide.
  *
@@ -137,7 +140,11 @@ export function fleetEpochs<T>(options: FleetEpochsOptions = {}): OperatorFuncti
         alive();
       }
 
-      const subscription = source.subscribe({
+      // Closed at the first record past the epochs asked for, so that a trainer waiting for the
+      // group does not read on (what it reads there stays unacknowledged, so uncommitted).
+      const more = new Valve('fleet epochs');
+      const scope = currentScope();
+      const subscription = runInScope({ ...scope, demand: new Demand([...scope.demand.gates, more]) }, () => source.subscribe({
         next(record) {
           if (stage) stage.in++;
           alive();
@@ -150,7 +157,10 @@ export function fleetEpochs<T>(options: FleetEpochsOptions = {}): OperatorFuncti
           }
           partitionCount = tag.partitions;
           // Past the epochs asked for: left in the topic, uncommitted, for whoever reads on.
-          if (epochs !== undefined && tag.epoch >= epochs) return;
+          if (epochs !== undefined && tag.epoch >= epochs) {
+            more.set(false);
+            return;
+          }
           if (tag.kind === 'end') {
             drop(record);
             if (stage) stage.extra.markers = (stage.extra.markers ?? 0) + 1;
@@ -197,7 +207,7 @@ export function fleetEpochs<T>(options: FleetEpochsOptions = {}): OperatorFuncti
         },
         error: (error: unknown) => subscriber.error(error),
         complete: () => subscriber.complete(),
-      });
+      }));
       return () => {
         subscription.unsubscribe();
         clearTimeout(stall);
