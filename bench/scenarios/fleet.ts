@@ -62,7 +62,7 @@ class Clock {
       metrics: {
         batchesPerS: this.batches / (ms / 1000),
         imagesPerS: n / (ms / 1000),
-        ...(busy ? { coresBusy: busy.cores, cpuMsPerBatch: busy.cpuMs / this.batches, workerCores: busy.byRole.worker ?? 0, brokerCores: busy.byRole.broker ?? 0, trainerCores: busy.byRole.trainer ?? 0 } : {}),
+        ...(busy ? { coresBusy: busy.cores, cpuMsPerBatch: busy.cpuMs / this.batches, workerCores: busy.byRole.worker ?? 0, brokerCores: busy.byRole.broker ?? 0, trainerCores: busy.byRole.trainer ?? 0, machineCores: busy.machineCores } : {}),
       },
     };
   }
@@ -107,9 +107,20 @@ function brokerPid(): number | undefined {
   return undefined;
 }
 
-/** Samples the CPU time of the case's processes every 100 ms, by role. */
+/** CPU time the whole machine spent busy so far, ms, from /proc/stat (every process, ours or not). */
+function machineBusy(): number {
+  try {
+    const [, ...f] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+    // user nice system idle iowait irq softirq steal: busy = all but idle and iowait.
+    return (f.slice(0, 8).reduce((a, b) => a + b, 0) - f[3] - f[4]) * TICK_MS;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Samples the CPU time of the case's processes every 100 ms, by role, and the machine's. */
 class CpuSampler {
-  private readonly samples: { at: number; byRole: Record<string, number> }[] = [];
+  private readonly samples: { at: number; byRole: Record<string, number>; machine: number }[] = [];
   private readonly last = new Map<number, number>();
   private readonly timer: NodeJS.Timeout;
   constructor(private readonly pids: () => { pid: number; role: string }[]) {
@@ -126,14 +137,14 @@ class CpuSampler {
       this.last.set(pid, ms);
       byRole[role] = (byRole[role] ?? 0) + ms;
     }
-    this.samples.push({ at: Date.now(), byRole });
+    this.samples.push({ at: Date.now(), byRole, machine: machineBusy() });
   }
   stop(): void {
     clearInterval(this.timer);
     this.sample();
   }
   /** Cores busy between two instants (Date.now() clock), in all and by role. */
-  between(from: number, to: number): { cores: number; cpuMs: number; byRole: Record<string, number> } | undefined {
+  between(from: number, to: number): { cores: number; cpuMs: number; byRole: Record<string, number>; machineCores: number } | undefined {
     const a = [...this.samples].reverse().find((x) => x.at <= from) ?? this.samples[0];
     const b = this.samples.find((x) => x.at >= to) ?? this.samples[this.samples.length - 1];
     const secs = (b.at - a.at) / 1000;
@@ -145,7 +156,7 @@ class CpuSampler {
       byRole[role] = d / 1000 / secs;
       cpuMs += d;
     }
-    return { cores: cpuMs / 1000 / secs, cpuMs, byRole };
+    return { cores: cpuMs / 1000 / secs, cpuMs, byRole, machineCores: (b.machine - a.machine) / 1000 / secs };
   }
 }
 
@@ -260,11 +271,12 @@ export const fleetScenario: ScenarioDef = {
   report(by) {
     const base = by.get('fleet-1')?.metrics.batchesPerS ?? NaN;
     /** What bounds a case: the cores when nearly all are busy, else the workers (one thread each). */
-    const bound = (name: string, cores: number): string => {
+    const bound = (name: string, cores: number, machine: number): string => {
       const w = Number(/-(\d+)$/.exec(name)?.[1] ?? 1);
       if (cores >= 0.85 * THREADS) return `cores (${THREADS})`;
       if (cores >= 0.85 * w) return `workers (${w})`;
-      return 'neither: waits (broker, trainer, lag)';
+      if (machine >= 0.85 * THREADS) return 'other jobs on the machine (not quiet)';
+      return 'waits (broker, trainer, lag)';
     };
     const rows = [...by.values()].map((s) => [
       s.spec.name,
@@ -274,7 +286,8 @@ export const fleetScenario: ScenarioDef = {
       `${(s.metrics.batchesPerS / base).toFixed(2)}×`,
       s.metrics.coresBusy === undefined ? '–' : `${s.metrics.coresBusy.toFixed(2)} (w ${s.metrics.workerCores.toFixed(2)} · b ${s.metrics.brokerCores.toFixed(2)} · t ${s.metrics.trainerCores.toFixed(2)})`,
       s.metrics.cpuMsPerBatch === undefined ? '–' : fmt(s.metrics.cpuMsPerBatch),
-      s.metrics.coresBusy === undefined ? '–' : bound(s.spec.name, s.metrics.coresBusy),
+      s.metrics.machineCores === undefined ? '–' : fmt(s.metrics.machineCores),
+      s.metrics.coresBusy === undefined ? '–' : bound(s.spec.name, s.metrics.coresBusy, s.metrics.machineCores ?? 0),
       ...memoryCells(s),
     ]);
     const perBatch = by.get('threads-1')?.metrics.cpuMsPerBatch;
@@ -282,7 +295,7 @@ export const fleetScenario: ScenarioDef = {
     const best = Math.max(...['fleet-2', 'fleet-4'].map((c) => by.get(c)?.metrics.batchesPerS ?? 0));
     return {
       title: fleetScenario.title,
-      table: table(['case', 'pipeline', 'batches', 'batches/s', 'vs 1 worker', 'cores busy (workers · broker · trainer)', 'CPU ms/batch', 'bound', ...memoryHeader], rows),
+      table: table(['case', 'pipeline', 'batches', 'batches/s', 'vs 1 worker', 'cores busy (workers · broker · trainer)', 'CPU ms/batch', 'machine cores busy', 'bound', ...memoryHeader], rows),
       verdicts: [
         {
           target: `workers scale as far as the cores allow (${THREADS} cores, shared with the trainer and the broker)`,
@@ -295,7 +308,7 @@ export const fleetScenario: ScenarioDef = {
         'Worker processes, the trainer and the mock broker share this machine\'s cores: on a 2-core machine 2 workers is the ceiling and 4 only adds contention. On separate machines (docs/fleet.md) each worker brings its own cores.',
         'Peak RSS is the trainer process\'s (workers are separate processes).',
         `Ceiling on this machine: ${THREADS} cores ÷ the head's CPU per batch (threads-1: ${perBatch ? fmt(perBatch) : '?'} ms) = ${Number.isFinite(ceiling) ? ceiling.toFixed(1) : '?'} batches/s, before the broker's and the trainer's share. Cores busy near ${THREADS}: the cores bound the rate, and more workers only add contention; near the worker count: add workers (or machines).`,
-        'Cores busy is sampled from /proc (every process of the case, 100 ms) from go to the last batch; with other jobs on the machine the rates fall but the CPU per batch holds.',
+        'Cores busy is sampled from /proc (every process of the case, 100 ms) from go to the last batch; machine cores busy is the whole machine (/proc/stat), ours and everyone else\'s: when it is near the core count while ours is not, other jobs took the cores and the rates mean little.',
       ],
     };
   },
