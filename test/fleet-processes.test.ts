@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
-import { Subject, lastValueFrom, takeUntil, toArray, type Observable } from 'rxjs';
+import { lastValueFrom, toArray } from 'rxjs';
 import { consume } from '../operators/consume.js';
 import { acknowledge } from '../connectors/kafka/acknowledge.js';
-import { fromFleet, runWorker, type FleetRecord } from '../connectors/kafka/fleet/index.js';
+import { epochTopicOf, fromFleet, runWorker, type FleetRecord } from '../connectors/kafka/fleet/index.js';
 import { startCluster, type MockCluster } from './harness/kafka/cluster.js';
 import { eventually, fastGroup, uniqueName } from './harness/kafka/helpers.js';
 import type { HeadArgs } from './fixtures/fleet/head.js';
@@ -47,19 +47,30 @@ const trainer = (topic: string, groupId: string, out: string, stepMs: number, ep
 type Line = { epoch: number; shard: number; seq: number; ids: number[] };
 /**
  * A trainer in this process (a consumer of the group like the process ones; each is its own
- * kafkajs consumer): trains with `stepMs` steps until `stop` emits.
+ * kafkajs consumer): trains with `stepMs` steps until epoch `epochs − 1` is complete across the
+ * group; notes each epoch the group completed in `groupEnds`.
  */
-function localTrainer(topic: string, groupId: string, stepMs: number, lines: Line[], stop: Observable<unknown>): Promise<unknown> {
+function localTrainer(topic: string, groupId: string, stepMs: number, lines: Line[], epochs: number, groupEnds: number[]): Promise<unknown> {
   const { logLevel: quiet, ...group } = fastGroup;
   return lastValueFrom(
-    fromFleet<{ id: { data: Int32Array } }>({ kafka: { brokers: cluster.bootstrap, logLevel: quiet }, ...group, topic, groupId, commitIntervalMs: 100 }).pipe(
+    fromFleet<{ id: { data: Int32Array } }>({
+      kafka: { brokers: cluster.bootstrap, logLevel: quiet },
+      ...group,
+      topic,
+      groupId,
+      commitIntervalMs: 100,
+      groupPollMs: 100,
+      epochs,
+      onEpochEnd: (e) => {
+        if (e.kind === 'group') groupEnds.push(e.epoch);
+      },
+    }).pipe(
       consume(async (r: FleetRecord<{ id: { data: Int32Array } }>) => {
         await new Promise((resolve) => setTimeout(resolve, stepMs));
         lines.push({ epoch: r.fleet.epoch, shard: r.fleet.shard, seq: r.fleet.seq, ids: Array.from(r.value.id.data) });
         return r;
       }),
       acknowledge(),
-      takeUntil(stop),
       toArray(),
     ),
   );
@@ -117,17 +128,18 @@ function childrenOf(pid: number): number[] {
   return out;
 }
 
-test('three worker processes under rxdata-worker --shards, one killed mid-epoch and restarted; two trainers: every element exactly once per epoch', async (t) => {
+test('three worker processes under rxdata-worker --shards, one killed mid-epoch and restarted; two trainers: every element exactly once per epoch, and both see each epoch complete across the group', async (t) => {
   // Worker processes load the library under tsx: seconds each on a busy 2-core machine.
   t.timeout(300_000);
   const topic = uniqueName('fleet-p');
   const groupId = uniqueName('trainers');
   await cluster.createTopic(topic, 3, 1);
+  await cluster.createTopic(epochTopicOf(topic), 1, 1);
   const args: HeadArgs = { elements: 90, batchSize: 3, delayMs: 100 };
   // The trainers run here: what this test kills is a worker.
   const byTrainer: Line[][] = [[], []];
-  const stop = new Subject<void>();
-  const trainers = byTrainer.map((lines) => localTrainer(topic, groupId, 5, lines, stop));
+  const groupEnds: number[][] = [[], []];
+  const trainers = byTrainer.map((lines, i) => localTrainer(topic, groupId, 5, lines, 2, groupEnds[i]));
   const supervisor = start([cli, head, '--brokers', cluster.bootstrap, '--topic', topic, '--shards', '0-2/3', '--restarts', '2', '--epochs', '2', '--args', JSON.stringify(args), '--quiet']);
   // Kill shard 0's process once the trainers have trained 3 of its batches (the partition's high
   // watermark would not do: the other shards' end markers land there too).
@@ -145,9 +157,10 @@ test('three worker processes under rxdata-worker --shards, one killed mid-epoch 
   const restarted = reports.find((r) => r.shard.index === 0)!;
   t.true(restarted.resumedAt.seq >= 3 || restarted.resumedAt.epoch > 0, `shard 0 resumed at ${JSON.stringify(restarted.resumedAt)}`);
   t.log(`killed with ${atKill} batches of shard 0 trained; restarted shard 0 resumed at ${JSON.stringify(restarted.resumedAt)}, skipped ${restarted.skipped}`);
-  t.true(await consumedAll(topic, groupId), 'the group consumed the topic');
-  stop.next();
+  // Each trainer ends by itself, once epoch 1 is complete across the group.
   await Promise.all(trainers);
+  t.true(await consumedAll(topic, groupId), 'the group consumed the topic');
+  t.deepEqual(groupEnds, [[0, 1], [0, 1]], 'both trainers saw both epochs complete across the group');
   const lines = byTrainer.flat();
   for (const epoch of [0, 1]) {
     const c = counts(lines, epoch);
@@ -158,11 +171,12 @@ test('three worker processes under rxdata-worker --shards, one killed mid-epoch 
   t.true(byTrainer.every((l) => l.length > 0), `trained ${byTrainer.map((l) => l.length).join(' + ')}`);
 });
 
-test('a trainer killed mid-epoch: the other takes its partitions over from the committed offsets; nothing lost, only its uncommitted batches trained twice', async (t) => {
+test('a trainer killed mid-epoch: the other takes its partitions over from the committed offsets and sees each epoch complete; nothing lost, only its uncommitted batches trained twice', async (t) => {
   t.timeout(300_000);
   const topic = uniqueName('fleet-t');
   const groupId = uniqueName('trainers');
   await cluster.createTopic(topic, 4, 1);
+  await cluster.createTopic(epochTopicOf(topic), 1, 1);
   const args: HeadArgs = { elements: 96, batchSize: 4 };
   await Promise.all([0, 1, 2, 3].map((index) => runWorker(head, { kafka: { brokers: cluster.bootstrap, logLevel: 'nothing' }, topic, shard: { index, count: 4 }, args, epochs: 2 })));
   // A runs in its own process, to be killed; B here, started once A trains (A's process takes
@@ -171,17 +185,18 @@ test('a trainer killed mid-epoch: the other takes its partitions over from the c
   const a = trainer(topic, groupId, outA, 100, 2);
   t.true(await eventually(() => trained(outA).length >= 1, 240_000), 'A trains');
   const linesB: Line[] = [];
-  const stop = new Subject<void>();
-  const b = localTrainer(topic, groupId, 100, linesB, stop);
+  const groupEndsB: number[] = [];
+  const b = localTrainer(topic, groupId, 100, linesB, 2, groupEndsB);
   // Kill A once B trains too: A holds partitions, mid-read.
   t.true(await eventually(() => linesB.length >= 1, 60_000), 'both trainers trained');
   a.child.kill('SIGKILL');
   await a.exited;
   const byA = trained(outA);
   t.true(byA.length < 48, `A died mid-way (${byA.length} of 48 batches)`);
-  t.true(await consumedAll(topic, groupId), 'B took over and consumed the topic');
-  stop.next();
+  // B ends by itself once both epochs are complete across the group: A's partitions included.
   await b;
+  t.deepEqual(groupEndsB, [0, 1], 'B saw both epochs complete across the group');
+  t.true(await consumedAll(topic, groupId), 'B took over and consumed the topic');
   const lines = [...byA, ...linesB];
   const trainedByA = (epoch: number): Set<number> => new Set(byA.filter((l) => l.epoch === epoch).flatMap((l) => l.ids));
   for (const epoch of [0, 1]) {

@@ -6,9 +6,10 @@ import { AbortError, PipelineStats, RecordError, consume } from '../src/index.js
 import { acknowledge } from '../connectors/kafka/index.js';
 import { openClients } from '../connectors/kafka/openClients.js';
 import { encodeBatch } from '../src/fleet/codec.js';
-import { FLEET_HEADER, fromFleet, runWorker, type FleetEpochEnd, type FleetRecord } from '../connectors/kafka/fleet/index.js';
+import { FLEET_HEADER, epochTopicOf, fromFleet, runWorker, type FleetEpochEnd, type FleetRecord } from '../connectors/kafka/fleet/index.js';
+import { kafkajsClients, type KafkaClientFactory } from '../connectors/kafka/client.js';
 import { startCluster, type MockCluster } from './harness/kafka/cluster.js';
-import { committedOffsets, fastGroup, uniqueName } from './harness/kafka/helpers.js';
+import { committedOffsets, eventually, fastGroup, uniqueName } from './harness/kafka/helpers.js';
 import type { HeadArgs } from './fixtures/fleet/head.js';
 
 const head = fileURLToPath(new URL('./fixtures/fleet/head.ts', import.meta.url));
@@ -77,8 +78,10 @@ test.serial('three workers, one trainer: every element exactly once per epoch, e
   }
   // Each epoch's order depends on the epoch (seeded per epoch), so the two epochs differ.
   t.notDeepEqual(trained.filter((r) => r.fleet.epoch === 0).flatMap(ids), trained.filter((r) => r.fleet.epoch === 1).flatMap(ids));
-  t.deepEqual(ends.filter((e) => e.complete).map((e) => e.epoch), [0, 1]);
-  t.deepEqual(ends.filter((e) => e.epoch === 0).map((e) => e.partition).sort(), [0, 1, 2]);
+  t.deepEqual(ends.filter((e) => e.kind === 'partition' && e.complete).map((e) => e.epoch), [0, 1]);
+  t.deepEqual(ends.flatMap((e) => (e.kind === 'partition' && e.epoch === 0 ? [e.partition] : [])).sort(), [0, 1, 2]);
+  // One trainer: the group view completes each epoch once, in order, after the local view did.
+  t.deepEqual(ends.filter((e) => e.kind === 'group').map((e) => [e.epoch, e.complete, e.groupComplete]), [[0, true, true], [1, true, true]]);
   t.is(stats.get('fleet')?.extra.markers, 18); // 3 shards × 3 partitions × 2 epochs
   // acknowledge() completed after the commit: the group is at the end of every partition.
   t.deepEqual(await committedOffsets(cluster, groupId, topic), { 0: '16', 1: '16', 2: '16' });
@@ -189,4 +192,114 @@ test.serial("mode 'streaming': no epochs or end markers; a restarted worker cont
   t.deepEqual(trained.map((r) => [r.partition, r.fleet.epoch, r.fleet.seq]), all(6).map((seq) => [1, 0, seq]));
   t.is(stats.get('fleet')?.extra.markers, undefined);
   t.deepEqual(trained.flatMap(ids).sort((a, b) => a - b), [1, 1, 3, 3, 5, 5, 7, 7, 9, 9]);
+});
+
+/** Kafka clients that note each consumer's latest assignment of `topic` (one slot per trainer). */
+function watchAssignments(topic: string, slot: number[][], i: number): KafkaClientFactory {
+  return {
+    ...kafkajsClients,
+    consumer(connection, settings) {
+      const consumer = kafkajsClients.consumer(connection, settings);
+      consumer.onGroupJoin((assignment) => {
+        if (assignment[topic]) slot[i] = [...assignment[topic]].sort();
+      });
+      return consumer;
+    },
+  };
+}
+
+test.serial('two trainers in one group: each ends after the last epoch is complete across the group, though each read only its partitions', async (t) => {
+  const topic = uniqueName('fleet-two');
+  const groupId = uniqueName('trainers');
+  await cluster.createTopic(topic, 4, 1);
+  await cluster.createTopic(epochTopicOf(topic), 1, 1);
+  const ends: FleetEpochEnd[][] = [[], []];
+  const assigned: number[][] = [[], []];
+  const trainers = ends.map((list, i) =>
+    lastValueFrom(
+      fromFleet<Batch>({ kafka: kafka(), ...group, topic, groupId, epochs: 2, groupPollMs: 100, commitIntervalMs: 100, onEpochEnd: (e) => list.push(e), clients: watchAssignments(topic, assigned, i) }).pipe(
+        consume(async (r) => r),
+        acknowledge(),
+        toArray(),
+      ),
+    ),
+  );
+  // Workers start once both trainers hold their partitions: each trainer reads two of the four.
+  t.true(await eventually(() => assigned.every((a) => a.length === 2), 60_000), `both trainers joined (${JSON.stringify(assigned)})`);
+  const args: HeadArgs = { elements: 64, batchSize: 4 };
+  await Promise.all([0, 1, 2, 3].map((index) => runWorker(head, { kafka: kafka(), topic, shard: { index, count: 4 }, args, epochs: 2 })));
+  const trained = await Promise.all(trainers);
+  const both = trained.flat();
+  t.deepEqual(byEpoch(both).get(0), all(64));
+  t.deepEqual(byEpoch(both).get(1), all(64));
+  t.deepEqual(trained.map((list) => list.length), [16, 16], 'each trainer trained its two partitions (2 shards × 4 batches × 2 epochs)');
+  for (const list of ends) t.deepEqual(list.filter((e) => e.kind === 'group').map((e) => [e.epoch, e.groupComplete]), [[0, true], [1, true]]);
+  // Neither saw a whole epoch locally (each ended 2 of 4 partitions): the group view ended them.
+  for (const list of ends) t.deepEqual(list.filter((e) => e.kind === 'partition').map((e) => [e.epoch, e.partitionsDone.length, e.complete]).sort(), [[0, 1, false], [0, 2, false], [1, 1, false], [1, 2, false]]);
+});
+
+test.serial('a worker that died between its end marker and its epoch record writes the record when it resumes; trainers wait for it, and time out naming the epoch when nothing moves', async (t) => {
+  const topic = uniqueName('fleet-note');
+  await cluster.createTopic(topic, 1, 1);
+  await cluster.createTopic(epochTopicOf(topic), 1, 1);
+  const args: HeadArgs = { elements: 8, batchSize: 4 };
+  const shard = { index: 0, count: 1 };
+  // Sends to the epoch topic fail: the worker dies right after writing its end marker.
+  const failing: KafkaClientFactory = {
+    ...kafkajsClients,
+    producer(connection) {
+      const real = kafkajsClients.producer(connection);
+      return { ...real, connect: () => real.connect(), disconnect: () => real.disconnect(), send: (to, messages) => (to === epochTopicOf(topic) ? Promise.reject(new Error('injected: epoch topic down')) : real.send(to, messages)) };
+    },
+  };
+  const error = await t.throwsAsync(runWorker(head, { kafka: kafka(), topic, shard, args, epochs: 1, clients: failing }));
+  t.regex(error!.message, /cannot write to the epoch topic fleet-note-\d+-\d+-epochs/);
+  // A trainer now trains both batches but cannot see the epoch complete: it times out, naming it.
+  const waiting = fromFleet<Batch>({ kafka: kafka(), ...group, topic, groupId: uniqueName('g'), epochs: 1, groupPollMs: 100, commitIntervalMs: 100, groupTimeoutMs: 2500 });
+  const timedOut = await t.throwsAsync(lastValueFrom(waiting.pipe(consume(async (r) => r), acknowledge(), toArray())));
+  t.regex(timedOut!.message, /epoch 0 not complete across group .* after 2500 ms without progress \(no end of epoch 0 in fleet-note-\d+-\d+-epochs yet\)/);
+  // The restarted worker finds its end marker, publishes nothing, and writes the epoch record.
+  const again = await runWorker(head, { kafka: kafka(), topic, shard, args, epochs: 1 });
+  t.deepEqual([again.resumedAt, again.batches], [{ epoch: 1, seq: 0 }, 0]);
+  const ends: FleetEpochEnd[] = [];
+  const trained = await lastValueFrom(fromFleet<Batch>({ kafka: kafka(), ...group, topic, groupId: uniqueName('g'), epochs: 1, groupPollMs: 100, commitIntervalMs: 100, onEpochEnd: (e) => ends.push(e) }).pipe(consume(async (r) => r), acknowledge(), toArray()));
+  t.deepEqual(byEpoch(trained).get(0), all(8));
+  t.deepEqual(ends.map((e) => [e.kind, e.epoch]), [['partition', 0], ['group', 0]]);
+});
+
+test.serial('groupView: false: the local view alone ends a single trainer, without an epoch topic', async (t) => {
+  const topic = uniqueName('fleet-local');
+  await cluster.createTopic(topic, 2, 1);
+  await runWorker(head, { kafka: kafka(), topic, shard: { index: 0, count: 1 }, args: { elements: 10, batchSize: 5 }, epochs: 2, epochTopic: uniqueName('elsewhere') });
+  const ends: FleetEpochEnd[] = [];
+  const trained = await lastValueFrom(fromFleet<Batch>({ kafka: kafka(), ...group, topic, groupId: uniqueName('g'), epochs: 2, groupView: false, onEpochEnd: (e) => ends.push(e) }).pipe(consume(async (r) => r), acknowledge(), toArray()));
+  t.is(trained.length, 4);
+  t.deepEqual(ends.filter((e) => e.complete).map((e) => [e.kind, e.epoch, e.groupComplete]), [['partition', 0, false], ['partition', 1, false]]);
+});
+
+test.serial('epochs: 1 over a topic holding 2: the trainer stops reading at epoch 1 and leaves it uncommitted; the next trainer of the group trains epoch 1 alone', async (t) => {
+  const topic = uniqueName('fleet-sittings');
+  const groupId = uniqueName('trainers');
+  await cluster.createTopic(topic, 2, 1);
+  await cluster.createTopic(epochTopicOf(topic), 1, 1);
+  const args: HeadArgs = { elements: 40, batchSize: 2 };
+  await Promise.all([0, 1].map((index) => runWorker(head, { kafka: kafka(), topic, shard: { index, count: 2 }, args, epochs: 2 })));
+  const sitting = async (epochs: number): Promise<{ trained: FleetRecord<Batch>[]; group: number[]; read: number }> => {
+    const group$: number[] = [];
+    const stats = new PipelineStats();
+    const trained = await lastValueFrom(
+      fromFleet<Batch>({ kafka: kafka(), ...group, topic, groupId, epochs, groupPollMs: 100, commitIntervalMs: 100, highWaterMark: 4, stats, onEpochEnd: (e) => e.kind === 'group' && group$.push(e.epoch) }).pipe(consume(async (r) => r), acknowledge(), toArray()),
+    );
+    return { trained, group: group$, read: stats.get('fleet')?.in ?? 0 };
+  };
+  const first = await sitting(1);
+  t.deepEqual([...byEpoch(first.trained).keys()], [0]);
+  t.deepEqual(byEpoch(first.trained).get(0), all(40));
+  t.deepEqual(first.group, [0]);
+  // 20 batches and 2 × 2 end markers of epoch 0, then at most the few records already on their way.
+  t.true(first.read <= 24 + 8, `read ${first.read} records of 48`);
+  const second = await sitting(2);
+  t.deepEqual([...byEpoch(second.trained).keys()], [1]);
+  t.deepEqual(byEpoch(second.trained).get(1), all(40));
+  t.deepEqual(second.group, [0, 1]);
 });

@@ -4,13 +4,24 @@
  * bench/tasks/image.ts), average-pools each to 28×28×3 (so that batches stay small on the wire)
  * and batches them.
  */
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { map } from 'rxjs';
 import { batch } from '../../operators/batch.js';
 import { fromIterable } from '../../src/fromIterable.js';
 import { definePipelineHead } from '../../src/workers/head.js';
 import { SIDE, preprocess, sampleJpeg } from './image.js';
 
-export type FleetHeadArgs = { readonly images: number; readonly batchSize: number };
+export type FleetHeadArgs = {
+  readonly images: number;
+  readonly batchSize: number;
+  /**
+   * A directory: the head notes `ready-<shard>` there when it starts and produces only once `go`
+   * exists, so that every worker (process or thread) starts producing at the same moment, after
+   * its module loading and connections (what the benchmark leaves out).
+   */
+  readonly barrier?: string;
+};
 const POOL = 8;
 const OUT = SIDE / POOL;
 
@@ -30,12 +41,25 @@ function pool(x: Float32Array): Float32Array {
   return out;
 }
 
-export default definePipelineHead((shard, { images, batchSize }: FleetHeadArgs) => {
+/** Resolves once `dir/go` exists. */
+async function go(dir: string): Promise<void> {
+  while (!existsSync(join(dir, 'go'))) await new Promise((resolve) => setTimeout(resolve, 5));
+}
+
+export default definePipelineHead((shard, { images, batchSize, barrier }: FleetHeadArgs) => {
   const jpeg = sampleJpeg();
   const share = Math.floor(images / shard.count) + (shard.index < images % shard.count ? 1 : 0);
-  return fromIterable(function* () {
-    for (let i = 0; i < share; i++) yield i;
-  }).pipe(
+  if (barrier) writeFileSync(join(barrier, `ready-${shard.index}`), '');
+  return fromIterable(
+    barrier
+      ? async function* () {
+          await go(barrier);
+          for (let i = 0; i < share; i++) yield i;
+        }
+      : function* () {
+          for (let i = 0; i < share; i++) yield i;
+        },
+  ).pipe(
     map((i) => ({ image: pool(preprocess(jpeg)), label: i % 10 })),
     batch(batchSize, { dtype: { label: 'int32' } }),
   );

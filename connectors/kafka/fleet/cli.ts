@@ -8,13 +8,17 @@
  * ```
  */
 import { fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { messageOf } from '../../../src/errors.js';
+import type { KafkaConnection } from '../client.js';
 
 const USAGE = `usage: rxdata-worker <head module> --brokers host:port[,…] --topic T (--shard i/N | --shards a-b/N)
   [--epochs E] [--mode bounded|streaming] [--group TRAINERS] [--max-lag N] [--lag-poll-ms MS]
-  [--args JSON] [--no-resume] [--restarts R] [--client-id ID] [--ssl] [--quiet]
+  [--args JSON] [--no-resume] [--restarts R] [--epoch-topic T2] [--client-id ID] [--quiet]
+  [--ssl] [--ssl-ca FILE] [--sasl-mechanism plain|scram-sha-256|scram-sha-512 --sasl-username U]
+  (the SASL password is read from the environment variable RXDATA_KAFKA_PASSWORD, never a flag)
 
 Runs the pipeline head exported by <head module> (definePipelineHead) on shard i of N and publishes
 its batches to topic T; with --shards, one process per shard, each restarted up to R times if it dies.
@@ -35,6 +39,10 @@ const options = {
   restarts: { type: 'string' },
   'client-id': { type: 'string' },
   ssl: { type: 'boolean' },
+  'ssl-ca': { type: 'string' },
+  'sasl-mechanism': { type: 'string' },
+  'sasl-username': { type: 'string' },
+  'epoch-topic': { type: 'string' },
   quiet: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -59,6 +67,33 @@ const int = (name: string, value: string | undefined, min: number): number | und
   return n;
 };
 
+const MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
+
+/** TLS and SASL from the flags; the password only from the environment (a flag shows in `ps`). */
+function security(values: { ssl?: boolean; 'ssl-ca'?: string; 'sasl-mechanism'?: string; 'sasl-username'?: string }): Pick<KafkaConnection, 'ssl' | 'sasl'> {
+  const out: { ssl?: KafkaConnection['ssl']; sasl?: KafkaConnection['sasl'] } = {};
+  if (values['ssl-ca'] !== undefined) {
+    let ca: string;
+    try {
+      ca = readFileSync(values['ssl-ca'], 'utf8');
+    } catch (error) {
+      throw new UsageError(`--ssl-ca: cannot read ${values['ssl-ca']}: ${messageOf(error)}`);
+    }
+    out.ssl = { ca: [ca] };
+  } else if (values.ssl) out.ssl = true;
+  const mechanism = values['sasl-mechanism'];
+  if (mechanism !== undefined || values['sasl-username'] !== undefined) {
+    const m = MECHANISMS.find((x) => x === mechanism);
+    if (!m) throw new UsageError(`--sasl-mechanism is one of ${MECHANISMS.join(', ')}, got '${mechanism ?? ''}'`);
+    const username = values['sasl-username'];
+    if (!username) throw new UsageError('--sasl-mechanism needs --sasl-username');
+    const password = process.env.RXDATA_KAFKA_PASSWORD;
+    if (!password) throw new UsageError('SASL needs the password in the environment variable RXDATA_KAFKA_PASSWORD');
+    out.sasl = { mechanism: m, username, password } as KafkaConnection['sasl'];
+  }
+  return out;
+}
+
 /** Runs one shard in this process; resolves with the exit code. */
 async function runOne(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true });
@@ -78,12 +113,14 @@ async function runOne(argv: string[]): Promise<number> {
   } catch (error) {
     throw new UsageError(`--args must be JSON: ${messageOf(error)}`);
   }
+  const secure = security(values);
   const controller = new AbortController();
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => controller.abort(new Error(sig)));
   // Loaded here, not at the top: a supervisor only forks, and need not load Kafka and the library.
   const { runWorker } = await import('./runWorker.js');
   const report = await runWorker(module, {
-    kafka: { brokers: values.brokers, clientId: values['client-id'] ?? `rxdata-worker-${indexes[0]}`, ...(values.ssl ? { ssl: true } : {}), logLevel: 'nothing' },
+    kafka: { brokers: values.brokers, clientId: values['client-id'] ?? `rxdata-worker-${indexes[0]}`, ...secure, logLevel: 'nothing' },
+    epochTopic: values['epoch-topic'],
     topic: values.topic,
     shard: { index: indexes[0], count },
     args,
@@ -96,7 +133,9 @@ async function runOne(argv: string[]): Promise<number> {
     signal: controller.signal,
     onEpoch: values.quiet ? undefined : (epoch, batches) => process.stderr.write(`rxdata-worker shard ${indexes[0]}/${count}: epoch ${epoch} published (${batches} batches)\n`),
   });
-  process.stdout.write(`${JSON.stringify(report)}\n`);
+  // The process's CPU time too: what a benchmark needs to say how busy the cores were.
+  const cpu = process.cpuUsage();
+  process.stdout.write(`${JSON.stringify({ ...report, cpuMs: Math.round((cpu.user + cpu.system) / 1000) })}\n`);
   return 0;
 }
 

@@ -63,3 +63,21 @@ export function parseTag(header: Buffer | string | (Buffer | string)[] | undefin
 
 /** Orders two (epoch, seq) positions of one shard. */
 export const before = (a: { epoch: number; seq: number }, b: { epoch: number; seq: number }): boolean => a.epoch < b.epoch || (a.epoch === b.epoch && a.seq < b.seq);
+
+/**
+ * The header of a record of the epoch topic (`<topic>-epochs`): where the shard's own end marker
+ * of the epoch lies in the data topic, `<partition>,<offset>`. The record's `rxdata-fleet` header
+ * is the end marker's own.
+ */
+export const FLEET_AT_HEADER = 'rxdata-fleet-at';
+
+export const formatAt = (partition: number, offset: string): string => `${partition},${offset}`;
+
+/** Reads an epoch record's position header; throws a RecordError naming `origin` when malformed. */
+export function parseAt(header: Buffer | string | (Buffer | string)[] | undefined, origin: string): { partition: number; offset: bigint } {
+  const raw = Array.isArray(header) ? header[header.length - 1] : header;
+  const text = raw === undefined ? '' : typeof raw === 'string' ? raw : raw.toString('latin1');
+  const m = /^(\d{1,9}),(\d{1,19})$/.exec(text);
+  if (!m) throw new RecordError(`fleet: epoch record without a valid ${FLEET_AT_HEADER} header ('${text.slice(0, 40)}')`, origin);
+  return { partition: Number(m[1]), offset: BigInt(m[2]) };
+}

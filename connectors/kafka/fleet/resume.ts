@@ -16,9 +16,9 @@ import { FLEET_HEADER, parseTag, type FleetTag } from './protocol.js';
 
 /**
  * The last record shard `shard` wrote to `partition` of `topic` (its batches, and the end marker
- * it writes there last), or undefined when it has written none.
+ * it writes there last) and its offset, or undefined when it has written none.
  */
-export async function lastOwnRecord(connection: KafkaConnection, clients: KafkaClientFactory, topic: string, partition: number, shard: number, shards: number): Promise<FleetTag | undefined> {
+export async function lastOwnRecord(connection: KafkaConnection, clients: KafkaClientFactory, topic: string, partition: number, shard: number, shards: number): Promise<{ tag: FleetTag; offset: string } | undefined> {
   const admin = clients.admin(connection);
   await admin.connect();
   let offsets: { partition: number; low: string; high: string }[];
@@ -55,7 +55,7 @@ export async function lastOwnRecord(connection: KafkaConnection, clients: KafkaC
       const tag = parseTag(r.headers[FLEET_HEADER], `topic ${topic} partition ${partition} offset ${r.offset}`);
       // On its own partition a shard's end marker is its last write for the epoch; markers of
       // other shards broadcast here are theirs, not ours.
-      if (tag.shard === shard) return tag;
+      if (tag.shard === shard) return { tag, offset: r.offset };
     }
     to = from;
     window *= 2n;

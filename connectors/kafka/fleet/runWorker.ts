@@ -14,7 +14,8 @@ import type { FleetShard } from '../../../src/fleet/shard.js';
 import type { PipelineHead, WorkerShard } from '../../../src/workers/head.js';
 import { kafkajsClients, brokersOf, type KafkaClientFactory, type KafkaConnection, type ProducerClient, type ProducerMessage } from '../client.js';
 import { LagGate } from './lag.js';
-import { END_VALUE, FLEET_HEADER, formatTag, keyOf, partitionOf, type FleetTag } from './protocol.js';
+import { epochTopicOf } from './groupEpochs.js';
+import { END_VALUE, FLEET_AT_HEADER, FLEET_HEADER, formatAt, formatTag, keyOf, partitionOf, type FleetTag } from './protocol.js';
 import { lastOwnRecord } from './resume.js';
 
 export interface RunWorkerOptions<A = undefined> {
@@ -52,6 +53,12 @@ export interface RunWorkerOptions<A = undefined> {
   readonly signal?: AbortSignal;
   /** Statistics of the head's stages and the worker's own (`rxdata-worker`). */
   readonly stats?: PipelineStats;
+  /**
+   * The topic where the worker notes, after each epoch, where its end marker lies (one tiny record
+   * per shard and epoch): trainers read it to tell when an epoch is complete across their group.
+   * One partition is enough. Default `<topic>-epochs`.
+   */
+  readonly epochTopic?: string;
   /** Called after each epoch's end markers are written. */
   readonly onEpoch?: (epoch: number, batches: number) => void;
   readonly clients?: KafkaClientFactory;
@@ -117,7 +124,7 @@ function allOf(gates: readonly Gate[]): Gate {
  * ```
  */
 export async function runWorker<A = undefined>(module: URL | string, options: RunWorkerOptions<A>): Promise<WorkerReport> {
-  const { topic, shard, mode = 'bounded', epochs = 1, maxLag = 64, lagPollMs = 500, maxPending = 8, maxBatchBytes = 2 ** 20, resume = true, signal } = options;
+  const { topic, shard, mode = 'bounded', epochTopic = epochTopicOf(options.topic), epochs = 1, maxLag = 64, lagPollMs = 500, maxPending = 8, maxBatchBytes = 2 ** 20, resume = true, signal } = options;
   const clients = options.clients ?? kafkajsClients;
   const connection = options.kafka;
   const origin = `rxdata-worker shard ${shard.index} of ${shard.count} → ${topic} @ kafka ${brokersOf(connection)}`;
@@ -155,10 +162,14 @@ export async function runWorker<A = undefined>(module: URL | string, options: Ru
   let startEpoch = 0;
   let skip = 0;
   let nextSeq = 0;
+  /** The end marker this shard wrote last, when it is its last record: its epoch record is written again. */
+  let endedAt: { tag: FleetTag; offset: string } | undefined;
   if (resume) {
     let last: FleetTag | undefined;
     try {
-      last = await lastOwnRecord(connection, clients, topic, own, shard.index, shard.count);
+      const found = await lastOwnRecord(connection, clients, topic, own, shard.index, shard.count);
+      last = found?.tag;
+      if (found?.tag.kind === 'end') endedAt = found;
     } catch (error) {
       throw failure(`cannot read where shard ${shard.index} left off in ${topic}`, error);
     }
@@ -191,14 +202,26 @@ export async function runWorker<A = undefined>(module: URL | string, options: Ru
     } catch (error) {
       throw failure('cannot connect', error);
     }
-    const send = async (messages: ProducerMessage[]): Promise<void> => {
+    const send = async (messages: ProducerMessage[]): Promise<{ partition: number; baseOffset?: string }[]> => {
+      let written;
       try {
-        await producer!.send(topic, messages);
+        written = await producer!.send(topic, messages);
       } catch (error) {
         throw failure(`cannot publish ${messages.length} records`, error);
       }
       lag?.sent(messages.length);
+      return written;
     };
+    /** Notes in the epoch topic where this shard's end marker of an epoch lies (idempotent: trainers keep the first). */
+    const noteEnd = async (tag: FleetTag, offset: string): Promise<void> => {
+      try {
+        await producer!.send(epochTopic, [{ key: keyOf(shard.index), value: END_VALUE, headers: { [FLEET_HEADER]: formatTag(tag), [FLEET_AT_HEADER]: formatAt(own, offset) } }]);
+      } catch (error) {
+        throw failure(`cannot write to the epoch topic ${epochTopic} (create it: one partition, beside ${topic})`, error);
+      }
+    };
+    // A worker that stopped between its end marker and its epoch record: write the record now.
+    if (endedAt && mode === 'bounded') await noteEnd(endedAt.tag, endedAt.offset);
 
     for (let epoch = startEpoch; epoch <= lastEpoch; epoch++) {
       const firstSeq = epoch === startEpoch ? nextSeq : 0;
@@ -300,9 +323,11 @@ export async function runWorker<A = undefined>(module: URL | string, options: Ru
         headers: { [FLEET_HEADER]: formatTag({ kind: 'end', epoch, shard: shard.index, shards: shard.count, seq: produced, partitions }) },
       });
       const others = Array.from({ length: partitions }, (_, p) => p).filter((p) => p !== own);
-            lag?.queued(partitions);
+      lag?.queued(partitions);
       if (others.length > 0) await send(others.map(marker));
-      await send([marker(own)]);
+      const [written] = await send([marker(own)]);
+      if (written?.baseOffset === undefined) throw new RxDataError(`rxdata-worker: the broker did not say where the end marker of epoch ${epoch} went`, origin);
+      await noteEnd({ kind: 'end', epoch, shard: shard.index, shards: shard.count, seq: produced, partitions }, written.baseOffset);
       if (signal?.aborted) throw abortError(origin, signal);
       done++;
       options.onEpoch?.(epoch, produced);
