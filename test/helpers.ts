@@ -2,6 +2,7 @@
 import type { ExecutionContext } from 'ava';
 import fc from 'fast-check';
 import { lastValueFrom, toArray, type Observable } from 'rxjs';
+import { fromIterable } from '../src/fromIterable.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -35,4 +36,24 @@ export const range = (n: number): number[] => Array.from({ length: n }, (_, i) =
 export function holds<Ts>(t: ExecutionContext, details: fc.RunDetails<Ts>, numRuns: number): void {
   t.false(details.failed, fc.defaultReportMessage(details) ?? 'the property failed');
   t.is(details.numRuns, numRuns, 'every generated case ran');
+}
+
+/**
+ * A synchronous source of ours (an array) and an asynchronous one (an async generator that yields
+ * to the event loop every `yieldEvery` elements), both counting 0..n-1: stages are tested over each.
+ */
+export function syncAndAsyncSources(yieldEvery: number): [string, (n: number) => Observable<number>][] {
+  return [
+    ['sync', (n) => fromIterable(range(n))],
+    [
+      'async',
+      (n) =>
+        fromIterable(async function* () {
+          for (let i = 0; i < n; i++) {
+            if (i % yieldEvery === 0) await sleep(0);
+            yield i;
+          }
+        }),
+    ],
+  ];
 }

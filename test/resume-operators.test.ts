@@ -27,24 +27,11 @@ import {
   zipDatasets,
 } from '../src/index.js';
 import { checkResume, train } from './fixtures/resume/train.js';
-import { sleep } from './helpers.js';
+import { sleep, syncAndAsyncSources } from './helpers.js';
 
 const values = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
-/** A synchronous source (an array) and an asynchronous one (an async generator), both of ours. */
-const sources: [string, (n: number) => Observable<number>][] = [
-  ['sync', (n) => fromIterable(values(n))],
-  [
-    'async',
-    (n) =>
-      fromIterable(async function* () {
-        for (let i = 0; i < n; i++) {
-          if (i % 7 === 0) await sleep(0);
-          yield i;
-        }
-      }),
-  ],
-];
+const sources = syncAndAsyncSources(7);
 
 /** `stage` between a plain RxJS `map` above and `filter` below, over each source; checked at each stop. */
 function resumes<R>(title: string, n: number, stage: () => OperatorFunction<number, R>, stops: number[], epochs = 1): void {

@@ -12,7 +12,7 @@ import * as ours from '../src/rxjs.js';
 import { stateful } from '../src/rxjs.js';
 import { CheckpointError, resumable } from '../src/state/index.js';
 import { checkResume } from './fixtures/resume/train.js';
-import { sleep } from './helpers.js';
+import { sleep, syncAndAsyncSources } from './helpers.js';
 
 const values = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
@@ -115,20 +115,7 @@ test('each behaves as RxJS\'s, inside a resumable pipeline and outside one', asy
   t.deepEqual(await notes(windows(ours.windowCount(3, 2))), await notes(windows(rx.windowCount(3, 2))));
 });
 
-/** A synchronous and an asynchronous source of ours. */
-const sources: [string, (n: number) => Observable<number>][] = [
-  ['sync', (n) => fromIterable(values(n))],
-  [
-    'async',
-    (n) =>
-      fromIterable(async function* () {
-        for (let i = 0; i < n; i++) {
-          if (i % 5 === 0) await sleep(0);
-          yield i;
-        }
-      }),
-  ],
-];
+const sources = syncAndAsyncSources(5);
 
 /** Operators, and stops (elements consumed, over two epochs of 25 inputs) that fall inside their output. */
 const resumeCases: [string, () => OperatorFunction<number, unknown>, number[]][] = [
