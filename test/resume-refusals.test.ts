@@ -100,7 +100,6 @@ test('operators that hand Observables downstream, follow the clock or multicast 
     ['windowTime', fromIterable(values(20)).pipe(windowTime(1)), /'windowTime' cannot save its state/],
   ];
   for (const [, source, pattern] of cases) assertRefused(t, await refusal(source), pattern);
-  t.pass();
 });
 
 test('a fan-in names the input that cannot save its position', async (t) => {
