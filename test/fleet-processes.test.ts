@@ -9,6 +9,7 @@ import { lastValueFrom, toArray } from 'rxjs';
 import { consume } from '../operators/consume.js';
 import { acknowledge } from '../connectors/kafka/acknowledge.js';
 import { epochTopicOf, fromFleet, runWorker, type FleetRecord } from '../connectors/kafka/fleet/index.js';
+import { kafkajsClients, type KafkaClientFactory } from '../connectors/kafka/client.js';
 import { startCluster, type MockCluster } from './harness/kafka/cluster.js';
 import { eventually, fastGroup, uniqueName } from './harness/kafka/helpers.js';
 import type { HeadArgs } from './fixtures/fleet/head.js';
@@ -45,17 +46,36 @@ const trainer = (topic: string, groupId: string, out: string, stepMs: number, ep
   start([trainerScript, cluster.bootstrap, topic, groupId, out, String(stepMs), '2500', String(epochs)]);
 
 type Line = { epoch: number; shard: number; seq: number; ids: number[] };
+interface LocalTrainerOptions {
+  /** Called with this trainer's partitions of the topic at each group join. */
+  readonly onJoin?: (partitions: number[]) => void;
+  /** The group session, ms (the fast tests' 3 s unless set). */
+  readonly sessionTimeout?: number;
+}
 /**
  * A trainer in this process (a consumer of the group like the process ones; each is its own
  * kafkajs consumer): trains with `stepMs` steps until epoch `epochs − 1` is complete across the
  * group; notes each epoch the group completed in `groupEnds`.
  */
-function localTrainer(topic: string, groupId: string, stepMs: number, lines: Line[], epochs: number, groupEnds: number[]): Promise<unknown> {
+function localTrainer(topic: string, groupId: string, stepMs: number, lines: Line[], epochs: number, groupEnds: number[], options: LocalTrainerOptions = {}): Promise<unknown> {
   const { logLevel: quiet, ...group } = fastGroup;
+  const { onJoin, sessionTimeout = group.sessionTimeout } = options;
+  // The kafkajs clients, with this trainer's group joins reported (the partitions it was given).
+  const clients: KafkaClientFactory = {
+    ...kafkajsClients,
+    consumer(connection, settings) {
+      const consumer = kafkajsClients.consumer(connection, settings);
+      // The trainer's consumer only: the group view reads the epoch topic with a consumer of its own.
+      if (onJoin) consumer.onGroupJoin((assignment) => assignment[topic] && onJoin(assignment[topic]));
+      return consumer;
+    },
+  };
   return lastValueFrom(
     fromFleet<{ id: { data: Int32Array } }>({
       kafka: { brokers: cluster.bootstrap, logLevel: quiet },
       ...group,
+      sessionTimeout,
+      clients,
       topic,
       groupId,
       commitIntervalMs: 100,
@@ -135,21 +155,36 @@ test('three worker processes under rxdata-worker --shards, one killed mid-epoch 
   const groupId = uniqueName('trainers');
   await cluster.createTopic(topic, 3, 1);
   await cluster.createTopic(epochTopicOf(topic), 1, 1);
-  const args: HeadArgs = { elements: 90, batchSize: 3, delayMs: 100 };
-  // The trainers run here: what this test kills is a worker.
+  // 250 ms a batch: shard 0's worker lives 5 s, time to see 3 of its batches trained and kill it.
+  const args: HeadArgs = { elements: 90, batchSize: 3, delayMs: 250 };
+  // The trainers run here: what this test kills is a worker. Nothing kills a trainer, so the group
+  // must not rebalance while batches flow (a partition that moves takes its trained, uncommitted
+  // batches with it, and the new owner trains them again: at-least-once, the next test): the
+  // session outlasts a busy machine's pauses, and the workers start once the group has split the
+  // partitions between both trainers.
   const byTrainer: Line[][] = [[], []];
   const groupEnds: number[][] = [[], []];
-  const trainers = byTrainer.map((lines, i) => localTrainer(topic, groupId, 5, lines, 2, groupEnds[i]));
+  const joins: number[][][] = [[], []];
+  /** Batches trained, of both epochs, when a trainer (re)joined the group after the first one. */
+  const joinedMidway: number[] = [];
+  const trainedSoFar = (): number => byTrainer[0].length + byTrainer[1].length;
+  const onJoin = (i: number) => (partitions: number[]): void => {
+    joins[i].push(partitions);
+    if (trainedSoFar() > 0 && trainedSoFar() < 60) joinedMidway.push(trainedSoFar());
+  };
+  const trainers = byTrainer.map((lines, i) => localTrainer(topic, groupId, 5, lines, 2, groupEnds[i], { sessionTimeout: 30_000, onJoin: onJoin(i) }));
+  const split = (): boolean => joins.every((j) => (j.at(-1)?.length ?? 0) > 0) && new Set(joins.flatMap((j) => j.at(-1)!)).size === 3 && joins[0].at(-1)!.length + joins[1].at(-1)!.length === 3;
+  t.true(await eventually(split, 120_000), `the group split the partitions: ${JSON.stringify(joins)}`);
   const supervisor = start([cli, head, '--brokers', cluster.bootstrap, '--topic', topic, '--shards', '0-2/3', '--restarts', '2', '--epochs', '2', '--args', JSON.stringify(args), '--quiet']);
   // Kill shard 0's process once the trainers have trained 3 of its batches (the partition's high
   // watermark would not do: the other shards' end markers land there too).
   t.true(await eventually(() => childrenOf(supervisor.child.pid!).length === 3, 120_000), 'three worker processes');
+  // The shard-0 worker is the one whose command line says --shard 0/3.
+  const victim = childrenOf(supervisor.child.pid!).find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('0/3'));
+  t.truthy(victim, 'the shard-0 worker process');
   const ofShard0 = (): number => byTrainer.flat().filter((l) => l.shard === 0).length;
   t.true(await eventually(() => ofShard0() >= 3, 180_000), 'shard 0 published');
-  const victims = childrenOf(supervisor.child.pid!);
-  // The shard-0 worker is the one whose command line says --shard 0/3.
-  const victim = victims.find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('0/3'))!;
-  process.kill(victim, 'SIGKILL');
+  process.kill(victim!, 'SIGKILL');
   const atKill = ofShard0();
   t.true(atKill < 20, `killed before shard 0 finished (${atKill} of its 20 batches trained)`);
   t.is(await supervisor.exited, 0, 'the supervisor restarted the shard and every shard finished');
@@ -161,10 +196,15 @@ test('three worker processes under rxdata-worker --shards, one killed mid-epoch 
   await Promise.all(trainers);
   t.true(await consumedAll(topic, groupId), 'the group consumed the topic');
   t.deepEqual(groupEnds, [[0, 1], [0, 1]], 'both trainers saw both epochs complete across the group');
+  t.deepEqual(joinedMidway, [], 'no rebalance while the batches flowed (batches trained at each one)');
   const lines = byTrainer.flat();
   for (const epoch of [0, 1]) {
     const c = counts(lines, epoch);
     t.is(c.size, 90, `epoch ${epoch}: every element`);
+    const twice = new Set([...c].filter(([, n]) => n !== 1).map(([id]) => id));
+    // Which trainer trained a repeated batch, and when, tells a worker's republished batch from a rebalance.
+    for (const [i, ls] of byTrainer.entries())
+      ls.forEach((l, at) => l.epoch === epoch && l.ids.some((id) => twice.has(id)) && t.log(`trainer ${i} step ${at}/${ls.length}: shard ${l.shard} seq ${l.seq} ids ${l.ids.join(',')}`));
     t.deepEqual([...c.values()].filter((n) => n !== 1), [], `epoch ${epoch}: each once`);
   }
   // The group split the partitions: both trainers trained.
