@@ -56,6 +56,8 @@ export interface Summary {
   readonly baseRssMiB: number;
   readonly maxInFlight?: number;
   readonly metrics: Readonly<Record<string, number>>;
+  /** Each metric's spread over the runs: (max − min) ÷ median, 0 with one run. */
+  readonly spread: Readonly<Record<string, number>>;
   /** Every run's wall time, for the JSON. */
   readonly samples: readonly number[];
 }

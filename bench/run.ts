@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --scenario N[,M]] [-- --runs K]`
+ * `npm run bench [-- --quick] [-- --scenario N[,M]] [-- --runs K] [-- --cases PREFIX[,PREFIX]]`
  *
  * Runs every case of every scenario in its own child process (clean peak RSS), alternating the
  * contenders round by round (so load on a shared machine hits all of them alike), drops a
@@ -23,19 +23,22 @@ import { autotune } from './scenarios/autotune.js';
 
 const all: readonly ScenarioDef[] = [overhead, guide, cpuMap, training, shuffleCache, kafka, tfdata, formats, autotune, fleetScenario];
 
-function parseArgs(argv: readonly string[]): { quick: boolean; scenarios: number[]; runs: number } {
+function parseArgs(argv: readonly string[]): { quick: boolean; scenarios: number[]; runs: number; cases: string[] | undefined } {
   let quick = false;
   let scenarios: number[] = all.map((s) => s.id);
   let runs: number | undefined;
+  /** Only the cases whose names start so (more runs of the noisiest family, say). */
+  let cases: string[] | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') quick = true;
     else if (a === '--scenario' || a === '-s') scenarios = argv[++i].split(',').map(Number);
     else if (a.startsWith('--scenario=')) scenarios = a.slice(11).split(',').map(Number);
     else if (a === '--runs') runs = Number(argv[++i]);
-    else throw new Error(`unknown argument ${a} (use --quick, --scenario N[,M], --runs K)`);
+    else if (a === '--cases') cases = argv[++i].split(',');
+    else throw new Error(`unknown argument ${a} (use --quick, --scenario N[,M], --runs K, --cases PREFIX[,PREFIX])`);
   }
-  return { quick, scenarios, runs: runs ?? (quick ? 2 : 5) };
+  return { quick, scenarios, runs: runs ?? (quick ? 2 : 5), cases };
 }
 
 const childPath = fileURLToPath(new URL('./child.ts', import.meta.url));
@@ -63,7 +66,12 @@ function runChild(scenario: number, spec: CaseSpec, quick: boolean): Promise<Sam
 function summarize(spec: CaseSpec, samples: readonly Sample[]): Summary {
   const keys = new Set(samples.flatMap((s) => Object.keys(s.metrics ?? {})));
   const metrics: Record<string, number> = {};
-  for (const k of keys) metrics[k] = median(samples.map((s) => s.metrics?.[k] ?? NaN).filter((v) => !Number.isNaN(v)));
+  const spread: Record<string, number> = {};
+  for (const k of keys) {
+    const values = samples.map((s) => s.metrics?.[k] ?? NaN).filter((v) => !Number.isNaN(v));
+    metrics[k] = median(values);
+    spread[k] = values.length > 1 && metrics[k] !== 0 ? (Math.max(...values) - Math.min(...values)) / Math.abs(metrics[k]) : 0;
+  }
   const inflight = samples.map((s) => s.maxInFlight).filter((v): v is number => v !== undefined);
   return {
     spec,
@@ -74,6 +82,7 @@ function summarize(spec: CaseSpec, samples: readonly Sample[]): Summary {
     baseRssMiB: median(samples.map((s) => s.baseRssMiB)),
     maxInFlight: inflight.length ? Math.max(...inflight) : undefined,
     metrics,
+    spread,
     samples: samples.map((s) => s.ms),
   };
 }
@@ -89,7 +98,7 @@ function machine(): Record<string, string | number> {
 }
 
 async function main(): Promise<void> {
-  const { quick, scenarios, runs } = parseArgs(process.argv.slice(2));
+  const { quick, scenarios, runs, cases } = parseArgs(process.argv.slice(2));
   const started = new Date();
   const loadBefore = loadavg();
   const reports: { def: ScenarioDef; report?: ScenarioReport; pending?: string; summaries: Summary[] }[] = [];
@@ -103,7 +112,8 @@ async function main(): Promise<void> {
       reports.push({ def, pending, summaries: [] });
       continue;
     }
-    const specs = def.cases(quick);
+    const specs = def.cases(quick).filter((spec) => !cases || cases.some((prefix) => spec.name.startsWith(prefix)));
+    if (specs.length === 0) throw new Error(`scenario ${id} has no case named ${cases!.join(' or ')}…`);
     const samples = new Map<string, Sample[]>(specs.map((s) => [s.name, []]));
     // Round 0 warms the disk cache and the machine, and is dropped (a quick run skips it).
     const rounds = quick ? runs : Math.max(runs, def.minRuns ?? 0) + 1;
@@ -152,7 +162,7 @@ async function main(): Promise<void> {
   const dir = fileURLToPath(new URL('./results', import.meta.url));
   mkdirSync(dir, { recursive: true });
   const partial = scenarios.length !== all.length;
-  const base = quick ? 'quick' : partial ? `scenario-${scenarios.join('-')}` : 'latest';
+  const base = `${quick ? 'quick' : partial ? `scenario-${scenarios.join('-')}` : 'latest'}${cases ? `-${cases.join('-').replace(/[^\w-]/g, '')}` : ''}`;
   writeFileSync(`${dir}/${base}.md`, `${md}\n`);
   writeFileSync(
     `${dir}/${base}.json`,

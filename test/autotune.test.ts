@@ -411,6 +411,40 @@ test('the pool model: on a pool with every thread busy, a raise to keep the next
   t.like(decide('parallelism', unknown, 4, bounds, bare4, 'parallelMap'), { action: 'lower', to: 3 });
 });
 
+test('the pool model: calls queued for busy pool threads stay whatever a window measured; a bottleneck on a pool is not trimmed below its threads', (t) => {
+  const bounds = { min: 1, max: 16, cap: 16 };
+  // Two pool threads, every slot busy, the sink waiting: the stage is the bottleneck.
+  const at2: Window = { ms: 200, completed: 26, rate: 130, latencyMs: 15, mainMs: 0.05, poolThreads: 2, meanInUse: 2, saturated: 0.95, blocked: 0, idle: 0, sinkWait: 0.9 };
+  // A raise to 4 measured slower (threads still warming up): a queued call cannot slow a thread, kept.
+  const state = initialState();
+  t.is(decide('parallelism', state, 2, bounds, at2, 'parallelMap')?.to, 4);
+  const worse: Window = { ...at2, completed: 22, rate: 110, latencyMs: 36, meanInUse: 4 };
+  t.is(decide('parallelism', state, 4, bounds, worse, 'parallelMap'), undefined);
+  t.is(decide('parallelism', state, 4, bounds, worse, 'parallelMap'), undefined, 'kept at 4');
+  t.is(state.plateau, undefined);
+  // Without the pool's word, the same windows take the raise back and trim to 1.
+  const bare = initialState();
+  const { poolThreads: _p, ...bare2 } = at2;
+  const { poolThreads: _q, ...bareWorse } = worse;
+  t.is(decide('parallelism', bare, 2, bounds, bare2, 'parallelMap')?.to, 4);
+  decide('parallelism', bare, 4, bounds, bareWorse, 'parallelMap');
+  t.like(decide('parallelism', bare, 4, bounds, bareWorse, 'parallelMap'), { action: 'revert', to: 2 });
+  t.like(decide('parallelism', bare, 2, bounds, bare2, 'parallelMap'), { action: 'lower', to: 1 });
+  // On the pool, a trim after a plateau (the raise past 2 per thread gave nothing) stops at the
+  // threads: 1 slot would leave one of the 2 idle while the sink waits.
+  const trimmed = initialState();
+  const at4: Window = { ...at2, completed: 26, rate: 130, latencyMs: 31, meanInUse: 4 };
+  t.is(decide('parallelism', trimmed, 4, bounds, at4, 'parallelMap')?.action, 'hold', 'at the pool limit');
+  trimmed.plateau = { at: 2, latencyMs: 15, ageMs: 0 };
+  trimmed.trimming = true;
+  for (let i = 0; i < 4; i++) t.not(decide('parallelism', trimmed, 2, bounds, at2, 'parallelMap')?.action, 'lower');
+  const bareTrim = initialState();
+  bareTrim.plateau = { at: 2, latencyMs: 15, ageMs: 0 };
+  bareTrim.trimming = true;
+  bareTrim.bestRate = 130;
+  t.like(decide('parallelism', bareTrim, 2, bounds, bare2, 'parallelMap'), { action: 'lower', to: 1 });
+});
+
 test('a lowering that makes the sink wait more is taken back, and the log says so (not a loss of throughput)', (t) => {
   const state = initialState();
   const bounds = { min: 1, max: 16, cap: 16 };

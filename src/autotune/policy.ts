@@ -12,7 +12,8 @@
  * main-thread time; the pool model: two calls per thread of the worker pool they use), and checks the next
  * window: a raise that brought no more throughput is taken back and remembered as a plateau
  * (the limit is elsewhere: cores, a worker pool, a remote service), and the tuner then lowers
- * step by step to the smallest value that keeps that throughput. A stage with slack (rarely
+ * step by step to the smallest value that keeps that throughput (on a worker pool, while the
+ * stage is the bottleneck, never below the pool's threads). A stage with slack (rarely
  * saturated, or the sink is the bottleneck) is lowered towards what it uses, and a lowering that
  * cost throughput is taken back too. A change of the work (the latency per element moves by
  * more than ×1.5) forgets plateaus and floors, so the tuner adapts. A buffer (prefetch) grows
@@ -291,6 +292,16 @@ export function callLimit(w: Window): { at: number; why: string } | undefined {
   return undefined;
 }
 
+/**
+ * The pool model's floor: while the stage is the bottleneck, fewer calls in flight than the pool
+ * has threads leave threads idle and the sink waiting, whatever a noisy window said (a pool's
+ * first calls run cold, so a trim compared with them looks free).
+ */
+function poolFloor(w: Window, value: number, bounds: Bounds): number {
+  if (w.poolThreads === undefined || !isBottleneck(w, value)) return bounds.min;
+  return Math.min(w.poolThreads, bounds.cap);
+}
+
 const inputBound = (w: Window): boolean => w.sinkWait === undefined || w.sinkWait >= INPUT_BOUND;
 const busy = (w: Window, value: number): boolean => w.saturated >= HELD_BACK || w.meanInUse >= UTILIZED * value;
 const isBottleneck = (w: Window, value: number): boolean => inputBound(w) && busy(w, value) && w.blocked < BLOCKED;
@@ -304,7 +315,7 @@ function hold(state: PolicyState, value: number, reason: string, bottleneck?: st
 function steadyParallel(state: PolicyState, value: number, bounds: Bounds, w: Window, base: Window, name: string): Change | undefined {
   if (state.trimming) {
     state.trimming = false;
-    const lowest = Math.max(bounds.min, state.floor?.at ?? bounds.min);
+    const lowest = Math.max(bounds.min, state.floor?.at ?? bounds.min, poolFloor(w, value, bounds));
     if (value > lowest) {
       const to = Math.max(lowest, value - Math.max(1, Math.floor(value / 4)));
       state.probe = { kind: 'trim', from: value, to, baseRate: state.bestRate, baseSinkWait: w.sinkWait, baseIdle: w.idle, baseInUse: w.meanInUse, afterPlateau: true };
@@ -401,7 +412,11 @@ function judge(kind: 'parallelism' | 'buffer', state: PolicyState, bounds: Bound
       // On a worker pool whose threads were all busy before, the new slots only keep the next
       // call queued for each thread: any gain is what they promised.
       const queueing = w.poolThreads !== undefined && probe.from >= w.poolThreads;
-      kept = moved || (gained && (queueing || gain - 1 >= PART * (promised - 1)));
+      // Those queued calls cost one element per thread and close each thread's gap between
+      // calls; they cannot slow the threads (a queued call does not run), so they stay whatever a
+      // window measured (a pool's first calls run cold: scenario 19 once saw 2 → 4 "lose" 14 %).
+      const queuedForFree = queueing && probe.to <= PER_POOL_THREAD * w.poolThreads!;
+      kept = moved || queuedForFree || (gained && (queueing || gain - 1 >= PART * (promised - 1)));
       if (!kept && gained) {
         // Part of the new slots work: about `from × gain` slots' worth. Keep those (and the
         // headroom), and look for the smallest value with this throughput from there.
