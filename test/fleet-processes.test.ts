@@ -164,17 +164,20 @@ test('three worker processes under rxdata-worker --shards, one killed mid-epoch 
   // partitions between both trainers.
   const byTrainer: Line[][] = [[], []];
   const groupEnds: number[][] = [[], []];
-  const joins: number[][][] = [[], []];
+  const batches = (2 * args.elements) / args.batchSize;
+  /** Each trainer's partitions since its last group join. */
+  const assigned: number[][] = [[], []];
   /** Batches trained, of both epochs, when a trainer (re)joined the group after the first one. */
   const joinedMidway: number[] = [];
   const trainedSoFar = (): number => byTrainer[0].length + byTrainer[1].length;
   const onJoin = (i: number) => (partitions: number[]): void => {
-    joins[i].push(partitions);
-    if (trainedSoFar() > 0 && trainedSoFar() < 60) joinedMidway.push(trainedSoFar());
+    assigned[i] = partitions;
+    if (trainedSoFar() > 0 && trainedSoFar() < batches) joinedMidway.push(trainedSoFar());
   };
   const trainers = byTrainer.map((lines, i) => localTrainer(topic, groupId, 5, lines, 2, groupEnds[i], { sessionTimeout: 30_000, onJoin: onJoin(i) }));
-  const split = (): boolean => joins.every((j) => (j.at(-1)?.length ?? 0) > 0) && new Set(joins.flatMap((j) => j.at(-1)!)).size === 3 && joins[0].at(-1)!.length + joins[1].at(-1)!.length === 3;
-  t.true(await eventually(split, 120_000), `the group split the partitions: ${JSON.stringify(joins)}`);
+  // Both trainers hold partitions, and together each of the 3 once.
+  const split = (): boolean => assigned.every((p) => p.length > 0) && assigned.flat().length === 3 && new Set(assigned.flat()).size === 3;
+  t.true(await eventually(split, 120_000), `the group split the partitions: ${JSON.stringify(assigned)}`);
   const supervisor = start([cli, head, '--brokers', cluster.bootstrap, '--topic', topic, '--shards', '0-2/3', '--restarts', '2', '--epochs', '2', '--args', JSON.stringify(args), '--quiet']);
   // Kill shard 0's process once the trainers have trained 3 of its batches (the partition's high
   // watermark would not do: the other shards' end markers land there too).
@@ -203,8 +206,11 @@ test('three worker processes under rxdata-worker --shards, one killed mid-epoch 
     t.is(c.size, 90, `epoch ${epoch}: every element`);
     const twice = new Set([...c].filter(([, n]) => n !== 1).map(([id]) => id));
     // Which trainer trained a repeated batch, and when, tells a worker's republished batch from a rebalance.
-    for (const [i, ls] of byTrainer.entries())
-      ls.forEach((l, at) => l.epoch === epoch && l.ids.some((id) => twice.has(id)) && t.log(`trainer ${i} step ${at}/${ls.length}: shard ${l.shard} seq ${l.seq} ids ${l.ids.join(',')}`));
+    for (const [i, ls] of byTrainer.entries()) {
+      for (const [at, l] of ls.entries()) {
+        if (l.epoch === epoch && l.ids.some((id) => twice.has(id))) t.log(`trainer ${i} step ${at}/${ls.length}: shard ${l.shard} seq ${l.seq} ids ${l.ids.join(',')}`);
+      }
+    }
     t.deepEqual([...c.values()].filter((n) => n !== 1), [], `epoch ${epoch}: each once`);
   }
   // The group split the partitions: both trainers trained.
