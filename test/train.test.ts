@@ -309,6 +309,26 @@ test.serial('a NaN batch leaves the weights and the Adam moments as they were (L
   model.dispose();
 });
 
+test.serial('the loss guard wraps the optimizer once and stays out of training done without trainOn', async (t) => {
+  const model = regression(tf.train.adam(0.05));
+  const optimizer = model.optimizer;
+  await lastValueFrom(fromIterable(makeBatches(2)).pipe(trainOn(model), toArray()));
+  const keys = Object.keys(optimizer);
+  const methods = [(optimizer as unknown as Record<string, unknown>).computeGradients, (optimizer as unknown as Record<string, unknown>).applyGradients];
+  await lastValueFrom(fromIterable(makeBatches(3, 2, 7)).pipe(trainOn(model), toArray()));
+  t.deepEqual(Object.keys(optimizer), keys, 'no properties added or removed per step');
+  t.deepEqual([(optimizer as unknown as Record<string, unknown>).computeGradients, (optimizer as unknown as Record<string, unknown>).applyGradients], methods, 'wrapped once');
+  // The user's own trainOnBatch on the same model trains as tfjs does: the wrappers pass through.
+  const before = Array.from(model.getWeights()[0].dataSync());
+  const [batch] = makeBatches(1, 2, 3);
+  const xs = tf.tensor(batch.xs.data, [...batch.xs.shape]);
+  const ys = tf.tensor(batch.ys.data, [...batch.ys.shape]);
+  t.true(Number.isFinite(await model.trainOnBatch(xs, ys)));
+  t.notDeepEqual(Array.from(model.getWeights()[0].dataSync()), before);
+  tf.dispose([xs, ys]);
+  model.dispose();
+});
+
 test.serial('a NaN batch leaves the variables unchanged (custom step)', async (t) => {
   const w = tf.variable(tf.tensor2d([[0.5], [-0.5]]));
   const optimizer = tf.train.adam(0.05);

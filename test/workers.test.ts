@@ -80,6 +80,23 @@ test.serial('pulled − consumed stays within workers · credit + 1 with endless
   t.true((stats.get('fromWorkers/post')?.blockedMs ?? 0) > 0, 'the workers waited for credit');
 });
 
+test.serial('a slow element is posted as soon as it is made; fast ones share a message per burst', async (t) => {
+  // Slow: 2 ms of work each, emitted in one synchronous burst while credit lasts. Held to the end
+  // of the burst, the first would wait for the others, and its credit with it.
+  const slowStats = new PipelineStats();
+  const slow: CountingArgs = { perShard: 6, floats: 4, counters: counters(1), busyMs: 2 };
+  await lastValueFrom(fromWorkers<Counted, CountingArgs>(counting, { workers: 1, credit: 8, args: slow }).pipe(consume(() => undefined, { stats: slowStats })), { defaultValue: undefined });
+  t.is(slowStats.get('fromWorkers/post')?.out, 6);
+  t.is(slowStats.get('fromWorkers/post')?.extra.messages, 6, 'one message per slow element');
+  // Fast: 300 elements with credit to spare go in a few messages, not 300.
+  const fastStats = new PipelineStats();
+  const fast: CountingArgs = { perShard: 300, floats: 4, counters: counters(1) };
+  await lastValueFrom(fromWorkers<Counted, CountingArgs>(counting, { workers: 1, credit: 400, args: fast }).pipe(consume(() => undefined, { stats: fastStats })), { defaultValue: undefined });
+  t.is(fastStats.get('fromWorkers/post')?.out, 300);
+  const messages = fastStats.get('fromWorkers/post')?.extra.messages ?? 0;
+  t.true(messages >= 1 && messages <= 30, `${messages} messages for 300 fast elements`);
+});
+
 test.serial('typed arrays move to the main thread without a copy; views on pooled buffers are copied', async (t) => {
   const stats = new PipelineStats();
   const out: Moved[] = [];

@@ -123,42 +123,64 @@ export function withTapeCleanup<R>(f: () => R): R {
   }
 }
 
+/** The step running through {@link guardedTrainOnBatch} on one optimizer: its loss, once computed. */
+interface LossGuard {
+  active: boolean;
+  loss: tf.Tensor | undefined;
+}
+
+/** Optimizers whose gradient methods are wrapped, and the guard each wrapper reads. */
+const guards = new WeakMap<tf.Optimizer, LossGuard>();
+
+/**
+ * Wraps `optimizer.computeGradients` and `applyGradients` once, for good: while a guarded step
+ * runs they note the loss and skip applying gradients when it is not finite; otherwise they pass
+ * straight through (a `model.fit` of the user's own on the same optimizer). Once, not per step:
+ * adding and deleting own methods every step cost microseconds a step and left the optimizer an
+ * object in dictionary mode, whose fields Adam reads on every update.
+ */
+function lossGuard(optimizer: tf.Optimizer): LossGuard {
+  let guard = guards.get(optimizer);
+  if (guard) return guard;
+  const own = optimizer as unknown as Record<string, unknown>;
+  const compute = optimizer.computeGradients;
+  const apply = optimizer.applyGradients;
+  const state: LossGuard = { active: false, loss: undefined };
+  own.computeGradients = function (this: tf.Optimizer, ...args: Parameters<tf.Optimizer['computeGradients']>) {
+    if (!state.active) return compute.apply(this, args);
+    const out = withTapeCleanup(() => compute.apply(this, args));
+    state.loss = out.value;
+    return out;
+  };
+  own.applyGradients = function (this: tf.Optimizer, grads: Parameters<tf.Optimizer['applyGradients']>[0]) {
+    const { loss } = state;
+    if (state.active && loss && loss.size === 1 && !Number.isFinite(loss.dataSync()[0])) return;
+    apply.call(this, grads);
+  };
+  guards.set(optimizer, (guard = state));
+  return guard;
+}
+
 /**
  * `model.trainOnBatch`, except that the update is skipped when the loss is not finite: tfjs
  * applies the gradients inside the same call that computes the loss, so a NaN batch would write
  * NaN into the weights and the optimizer's slots (Adam's moments) before anyone saw the loss.
- * The optimizer's `applyGradients` is wrapped for the call's duration and checks the loss tensor
- * that `computeGradients` just returned (one scalar read, which trainOnBatch does anyway). No
- * weight copies: cheaper than a snapshot and restore, and it also covers NaNs that finite inputs
- * produce (a diverging model).
+ * The optimizer's gradient methods are wrapped (once, see {@link lossGuard}) to check the loss
+ * tensor that `computeGradients` just returned (one scalar read, which trainOnBatch does anyway).
+ * No weight copies: cheaper than a snapshot and restore, and it also covers NaNs that finite
+ * inputs produce (a diverging model).
  */
 async function guardedTrainOnBatch(model: tf.LayersModel, xs: TensorInput, ys: TensorInput): Promise<number | number[]> {
   const optimizer = model.optimizer as tf.Optimizer | undefined;
   if (!optimizer) return model.trainOnBatch(xs, ys);
-  const own = optimizer as unknown as Record<string, unknown>;
-  const hadCompute = Object.prototype.hasOwnProperty.call(own, 'computeGradients');
-  const hadApply = Object.prototype.hasOwnProperty.call(own, 'applyGradients');
-  const savedCompute = own.computeGradients;
-  const savedApply = own.applyGradients;
-  const compute = optimizer.computeGradients.bind(optimizer);
-  const apply = optimizer.applyGradients.bind(optimizer);
-  let loss: tf.Tensor | undefined;
-  own.computeGradients = (...args: Parameters<tf.Optimizer['computeGradients']>) => {
-    const out = withTapeCleanup(() => compute(...args));
-    loss = out.value;
-    return out;
-  };
-  own.applyGradients = (grads: Parameters<tf.Optimizer['applyGradients']>[0]) => {
-    if (loss && loss.size === 1 && !Number.isFinite(loss.dataSync()[0])) return;
-    apply(grads);
-  };
+  const guard = lossGuard(optimizer);
+  guard.active = true;
+  guard.loss = undefined;
   try {
     return await model.trainOnBatch(xs, ys);
   } finally {
-    if (hadCompute) own.computeGradients = savedCompute;
-    else delete own.computeGradients;
-    if (hadApply) own.applyGradients = savedApply;
-    else delete own.applyGradients;
+    guard.active = false;
+    guard.loss = undefined;
   }
 }
 

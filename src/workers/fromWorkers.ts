@@ -144,6 +144,10 @@ export function fromWorkers<T, A = undefined>(module: URL | string, options: Fro
   // each message costs the main thread a wake-up of the worker (profiled: 18 % of the main thread's
   // time in a training feed at ⌈credit/4⌉, on a loaded machine). A worker out of credit always gets
   // a parcel back once the main side has delivered what it sent, so none waits forever.
+  // Slow elements return their credit one by one instead (once CREDIT_LATENCY_MS passed since the
+  // worker's last credit message): a parcel would hold the first element's credit for whole
+  // elements' time, and a worker out of credit waits that long (bench scenario 3, 7 ms an element,
+  // credit 4: 17–65 ms of waiting per run with parcels only, 1–5 ms with this).
   const parcel = Math.ceil(credit / 2);
   const key = {};
   /** Statistics stages of the heads, by their name in the workers: kept across subscriptions (epochs). */
@@ -248,6 +252,8 @@ export function fromWorkers<T, A = undefined>(module: URL | string, options: Fro
     let ownersHead = 0;
     /** Elements delivered per worker and not yet credited back. */
     const returned = new Array<number>(count).fill(0);
+    /** When each worker's last credit message went. */
+    const creditedAt = new Array<number>(count).fill(0);
     /** Each worker's latest statistics. */
     const latest: StageSnapshot[][] = [];
     /** Each head stage's counters before this subscription: epochs add up, as local stages do. */
@@ -307,9 +313,11 @@ export function fromWorkers<T, A = undefined>(module: URL | string, options: Fro
           owners.splice(0, ownersHead);
           ownersHead = 0;
         }
-        if (++returned[w] >= parcel) {
+        const now = parcel > 1 ? performance.now() : 0;
+        if (++returned[w] >= parcel || now - creditedAt[w] >= CREDIT_LATENCY_MS) {
           tell(w, { t: 'credit', run, n: returned[w] });
           returned[w] = 0;
+          creditedAt[w] = now;
         }
         tuning?.observe(outbox.size);
       },
@@ -394,6 +402,12 @@ export function fromWorkers<T, A = undefined>(module: URL | string, options: Fro
     };
   });
 }
+
+/**
+ * Least ms between two credit messages to one worker before a parcel is full: at most 200 early
+ * messages a second per worker, and slow elements (≥ 5 ms apart) each return their credit at once.
+ */
+const CREDIT_LATENCY_MS = 5;
 
 /** The threads serving one subscription at a time, and where their events go. */
 interface Crew {

@@ -31,6 +31,9 @@ const init = workerData as WorkerInit;
 const { credit, maxOvershoot, statsEveryMs } = init;
 const origin = `worker ${init.shard.index} of ${init.shard.count}`;
 
+/** Ms between two elements beyond which each is posted at once rather than at the end of its burst. */
+const POST_LATENCY_MS = 1;
+
 const send = (message: FromWorker, list: ArrayBuffer[] = []): void => port.postMessage(message, list);
 
 /** One subscription of the head: its credit, its gate, what it gathered to post, its statistics. */
@@ -49,6 +52,8 @@ class Run {
   private values: unknown[] = [];
   private transfer: ArrayBuffer[] = [];
   private flushQueued = false;
+  /** When the last element was readied (0: none yet, so the first goes at once). */
+  private lastStagedAt = 0;
   private lastStats = 0;
   private headDone = false;
   /** Ended: completed, failed or stopped; nothing more is posted. */
@@ -73,6 +78,7 @@ class Run {
     const list = this.transfer.length > 1 ? [...new Set(this.transfer)] : this.transfer;
     this.values = [];
     this.transfer = [];
+    this.post.extra.messages = (this.post.extra.messages ?? 0) + 1;
     try {
       send(message, list);
     } catch (error) {
@@ -103,6 +109,16 @@ class Run {
     if (prepared.copiedBytes) post.extra.copiedBytes = (post.extra.copiedBytes ?? 0) + prepared.copiedBytes;
     this.outstanding++;
     post.out++;
+    // A slow element (the head took ≥ POST_LATENCY_MS since the last one) goes at once: held for
+    // the rest of a synchronous burst, it would wait another element's time, and so would the
+    // credit it brings back. Fast ones share one message per burst.
+    const now = performance.now();
+    const slow = now - this.lastStagedAt >= POST_LATENCY_MS;
+    this.lastStagedAt = now;
+    if (slow) {
+      this.flush();
+      return;
+    }
     if (!this.flushQueued) {
       this.flushQueued = true;
       queueMicrotask(this.flush);
