@@ -35,7 +35,7 @@ class Capture extends Writable {
   }
 }
 
-const result = (step: number, loss: number): StepResult => ({ step, epoch: 0, batch: step - 1, loss, metrics: { acc: 0.5 }, size: 32, waitMs: 1, stepMs: 9, inputWait: 0.1 });
+const result = (step: number, loss: number): StepResult => ({ step, epoch: 0, batch: step - 1, loss, metrics: { acc: 0.5 }, size: 32, waitMs: 1, turnMs: 0, stepMs: 9, inputWait: 0.1 });
 
 test.before(async () => {
   await selectBackend('cpu', { log: false });

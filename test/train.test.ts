@@ -252,6 +252,43 @@ test.serial('steps that hold the thread still let the event loop turn, at least 
   model.dispose();
 });
 
+test.serial('the sink\'s own turn between steps is turnMs, not input wait', async (t) => {
+  const model = regression();
+  // Batches buffered ahead, a turn after every step, and 50 ms of other work queued into the turn
+  // after step 1: step 2's batch was ready all along, so that time is the turn's, not a wait.
+  const results = await lastValueFrom(
+    fromIterable(makeBatches(3)).pipe(
+      prefetch(3),
+      trainOn(model, {
+        turnEveryMs: 0,
+        afterStep: (r) => {
+          if (r.step === 1) setImmediate(() => {
+            const until = performance.now() + 50;
+            while (performance.now() < until);
+          });
+        },
+      }),
+      toArray(),
+    ),
+  );
+  t.true(results[1].turnMs >= 50, `turnMs ${results[1].turnMs}`);
+  t.true(results[1].waitMs < 25, `waitMs ${results[1].waitMs}`);
+  t.true(results[1].inputWait < 0.5);
+  t.is(results[0].turnMs, 0, 'no turn before the first step');
+  // A batch that is not in hand when the turn begins is waited for, the turn included.
+  const [first, second] = makeBatches(2);
+  const late = await lastValueFrom(
+    fromIterable(async function* () {
+      yield first;
+      await new Promise((resolve) => setTimeout(resolve, 40));
+      yield second;
+    }).pipe(trainOn(model, { turnEveryMs: 0 }), toArray()),
+  );
+  t.true(late[1].waitMs >= 15, `waitMs ${late[1].waitMs}`);
+  t.true(late[1].waitMs >= late[1].turnMs);
+  model.dispose();
+});
+
 test.serial('turnEveryMs: 0 turns the event loop after every step, however short', async (t) => {
   const model = regression();
   const counter = turnCounter();

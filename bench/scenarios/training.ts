@@ -493,7 +493,7 @@ export const training: ScenarioDef = {
       ],
       notes: [
         '"Of ceiling" = a ceiling epoch\'s time ÷ the case\'s epoch run right after it in the same process (own model, same data), median over the epochs, then over runs; the ceiling row is its own process.',
-        'Input stall = time the sink waited for a batch ÷ (wait + step), from trainOn\'s step results (waitMs, stepMs).',
+        'Input stall = time the sink waited for a batch ÷ (wait + step), from trainOn\'s step results (waitMs, stepMs); the event-loop turns trainOn takes between steps (turnMs: V8\'s scavenge tasks, timers, worker messages) are in neither, as the batch was ready. For the loop: the time between its steps.',
         'The targets are read on `rxdata-fromWorkers`: the whole input pipeline (read, shuffle, batch, parse) on a worker thread (`workers: \'auto\'`: every core but the trainer\'s), batches moved to the main thread as whole Float32Arrays, `trainOn` there; its thread waits between epochs (`keepAliveMs`), as with `fit`.',
         `Profiles (self time, V8 sampling profiler, one further epoch on the main thread): fromWorkers — ${profileLine(rx.metrics, 'fn', 6)}${held ? `; trainOn alone — ${profileLine(held.metrics, 'fn', 6)}` : ''}.`,
         'The one-thread rows: parsing, shuffling and batching run between steps (wasm kernels hold the thread), so what the pipeline costs per batch is what it loses against the ceiling.',

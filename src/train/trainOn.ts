@@ -2,7 +2,7 @@
  * The training sink: one TensorFlow.js step per batch, with the pipeline's demand tied to it.
  */
 import * as tf from '@tensorflow/tfjs';
-import { defer, type Observable, type OperatorFunction } from 'rxjs';
+import { defer, finalize, tap, type Observable, type OperatorFunction } from 'rxjs';
 import { consume } from '../../operators/consume.js';
 import { withSignal } from '../abort.js';
 import { trainable } from './model.js';
@@ -26,8 +26,18 @@ export interface StepResult {
   readonly metrics: Readonly<Record<string, number>>;
   /** Samples in the batch. */
   readonly size: number;
-  /** Time the sink sat idle waiting for this batch after the previous step ended, ms. */
+  /**
+   * Time the sink sat idle waiting for this batch after the previous step ended, ms. The event
+   * loop's turn the sink itself took between the steps (`turnMs`) counts only if this batch had
+   * not arrived when the turn began (the turn may be what produced it).
+   */
   readonly waitMs: number;
+  /**
+   * Time the event loop ran at the sink's own turn after the previous step (timers, I/O, worker
+   * messages, V8's garbage-collection tasks), ms; 0 when it took none. Not input wait when this
+   * batch was already in hand.
+   */
+  readonly turnMs: number;
   /** Time the step took (tensors in, training, tensors freed), ms. */
   readonly stepMs: number;
   /** `waitMs / (waitMs + stepMs)`: this step's input-stall fraction (tf.data calls > 0.05 input-bound). */
@@ -275,6 +285,8 @@ export function makeTrainer<B>(model: tf.LayersModel | StepFn<B>, options: Train
     lastEnd: number;
     /** When this run last let the event loop turn. */
     lastYield: number;
+    /** How long the turn after the previous step took (reported with the next step). */
+    turnMs: number;
     batchIndex: number;
     readonly epoch: number;
   }
@@ -288,16 +300,22 @@ export function makeTrainer<B>(model: tf.LayersModel | StepFn<B>, options: Train
   let samples = 0;
   let counted = 0;
   let wallStart = 0;
+  /** Batches the sink received and steps it started (subscriptions one at a time, as `fit`'s epochs): a batch is in hand when more arrived than started. */
+  let arrived = 0;
+  let started = 0;
+  /** Subscriptions running now: with more than one the counts above mix, and a turn counts as wait, as before. */
+  let subscriptions = 0;
 
   const step = async (batch: B, _index: number, signal: AbortSignal): Promise<StepResult> => {
-    const started = performance.now();
+    started++;
+    const startedAt = performance.now();
     let run = runs.get(signal);
     if (!run) {
-      run = { lastEnd: subscribedAt, lastYield: subscribedAt, batchIndex: 0, epoch: subscribedEpoch };
+      run = { lastEnd: subscribedAt, lastYield: subscribedAt, turnMs: 0, batchIndex: 0, epoch: subscribedEpoch };
       runs.set(signal, run);
     }
     const { epoch } = run;
-    const waitMs = started - run.lastEnd;
+    const waitMs = startedAt - run.lastEnd;
     const index = run.batchIndex++;
     const number = steps + 1;
     inFlight++;
@@ -315,10 +333,10 @@ export function makeTrainer<B>(model: tf.LayersModel | StepFn<B>, options: Train
       settle();
     }
     steps = number;
-    const stepMs = performance.now() - started;
+    const stepMs = performance.now() - startedAt;
     // A literal, not a spread of a partial result: spreading cost microseconds a step (profiled).
     const { loss, metrics, size } = outcome;
-    const result: StepResult = { step: number, epoch, batch: index, loss, metrics, size, waitMs, stepMs, inputWait: waitMs / Math.max(waitMs + stepMs, 1e-9) };
+    const result: StepResult = { step: number, epoch, batch: index, loss, metrics, size, waitMs, turnMs: run.turnMs, stepMs, inputWait: waitMs / Math.max(waitMs + stepMs, 1e-9) };
     waitTotal += waitMs;
     stepTotal += stepMs;
     samples += result.size;
@@ -341,14 +359,21 @@ export function makeTrainer<B>(model: tf.LayersModel | StepFn<B>, options: Train
       }
     }
     run.lastEnd = performance.now();
+    run.turnMs = 0;
     // Let the event loop turn at least every YIELD_SLICE_MS: wasm and cpu steps block the thread
     // and chain through microtasks, and without a turn, batches finished by workers or I/O land
     // only once the prefetch buffer runs dry (bench scenario 4: a 16.7 % stall, 2–3 % with turns).
-    // Not every step: a turn cost 10–150 µs a step in bench scenario 4's process (what V8 and libuv
-    // do at a task boundary), 3–6 % of its 2 ms steps. 5 ms, a scheduler's usual slice.
+    // Not every step: a turn costs what waits for a task boundary, mostly V8's scavenges, which
+    // run as tasks (2.5–3 ms each, every ~40 ms of tfjs training; without turns the same
+    // scavenges run inside steps on allocation failure). 5 ms, a scheduler's usual slice. The
+    // turn is not input wait: the next batch's wait counts from its end.
     if (run.lastEnd - run.lastYield >= turnEveryMs) {
+      // The next batch is in hand (consume's lookahead holds it) when more arrived than started.
+      const ready = subscriptions === 1 && arrived > started;
       await new Promise<void>((resolve) => setImmediate(resolve));
       run.lastYield = performance.now();
+      run.turnMs = run.lastYield - run.lastEnd;
+      if (ready) run.lastEnd = run.lastYield;
     }
     return result;
   };
@@ -362,7 +387,13 @@ export function makeTrainer<B>(model: tf.LayersModel | StepFn<B>, options: Train
       subscribedAt = performance.now();
       subscribedEpoch = context.epoch;
       if (!wallStart) wallStart = subscribedAt;
-      return source.pipe(sink);
+      subscriptions++;
+      arrived = started = 0;
+      return source.pipe(
+        tap(() => void arrived++),
+        sink,
+        finalize(() => void subscriptions--),
+      );
     })) as TrainOperator<B>;
   operator.idle = () => (inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve)));
   Object.defineProperty(operator, 'steps', { get: () => steps });
