@@ -18,7 +18,9 @@
  * 4. `flow/scope.ts` — how a producer finds its demand: gated stages subscribe upstream inside a
  *    scope (`AsyncLocalStorage`); a producer reads it when subscribed ({@link scoped},
  *    {@link currentScope}) and resumes inside it ({@link runInScope}). Ordinary RxJS operators in
- *    between (`map`, `filter`, `take`, `bufferCount`) subscribe in the scope they were given.
+ *    between (`map`, `filter`, `take`, `bufferCount`) subscribe in the scope they were given. A
+ *    producer hands elements, completion and errors on inside the scope it captured, whatever
+ *    callback it runs in, so a `repeat` or `mergeMap` below subscribes in the right one.
  * 5. `flow/subscribe.ts` — {@link subscribeTied} (upstream stops the moment downstream does) and
  *    {@link subscribeBehind} (upstream sees the stage's own gate as its demand).
  * 6. `flow/produce.ts` — {@link produce}/{@link produceComplete}: every emission of ours is counted

@@ -9,13 +9,25 @@
  * ```
  */
 import type { Subscriber } from 'rxjs';
-import type { FlowScope } from './scope.js';
+import { beginDelivery, endDelivery, type FlowScope } from './scope.js';
 
 /**
  * Emits `value` into `subscriber` as a producer of ours: counted in the ledger of the gate below
  * (see `guard.ts`), which may fail the pipeline instead in strict mode.
  */
 export function produce<T>(scope: FlowScope, producer: string, subscriber: Subscriber<T>, value: T): void {
+  // In the producer's own scope, as completion is (see `scoped`): a mergeMap or concatMap below
+  // that subscribes a source of ours on this element must give it the demand below us, not a
+  // gate inside us (a file read's callback runs in interleave's scope).
+  const outer = beginDelivery(scope);
+  try {
+    emit(scope, producer, subscriber, value);
+  } finally {
+    endDelivery(outer);
+  }
+}
+
+function emit<T>(scope: FlowScope, producer: string, subscriber: Subscriber<T>, value: T): void {
   const ledger = scope.ledger;
   if (ledger === undefined) {
     subscriber.next(value);
