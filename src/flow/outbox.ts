@@ -76,7 +76,8 @@ export class Outbox<T> {
 
   error(error: unknown): void {
     this.dispose();
-    this.subscriber.error(error);
+    // In the owner's scope, as completion is (see `scoped`): a `retry` below subscribes again here.
+    runInScope(this.scope, () => this.subscriber.error(error));
   }
 
   /** Removes the oldest held value (an overflow policy's choice). */

@@ -9,7 +9,7 @@
  * ```
  */
 import type { Subscriber } from 'rxjs';
-import { beginDelivery, endDelivery, type FlowScope } from './scope.js';
+import { beginDelivery, endDelivery, runInScope, type FlowScope } from './scope.js';
 
 /**
  * Emits `value` into `subscriber` as a producer of ours: counted in the ledger of the gate below
@@ -51,8 +51,11 @@ function emit<T>(scope: FlowScope, producer: string, subscriber: Subscriber<T>, 
  * partial batch, a shuffle window) arrives on the producer's stack, as far as the guard knows.
  */
 export function produceComplete(scope: FlowScope, subscriber: Subscriber<unknown>): void {
-  const ledger = scope.ledger;
-  if (ledger) ledger.depth++;
-  subscriber.complete();
-  if (ledger) ledger.depth--;
+  // In the producer's scope, for owners that are not built with `scoped` (a channel's outboxes).
+  runInScope(scope, () => {
+    const ledger = scope.ledger;
+    if (ledger) ledger.depth++;
+    subscriber.complete();
+    if (ledger) ledger.depth--;
+  });
 }
