@@ -13,18 +13,12 @@ import test from 'ava';
 import * as rx from 'rxjs';
 import { lastValueFrom, take, timer, defer, from, count } from 'rxjs';
 import { fromIterable, consume, fromFiles } from '../src/index.js';
-import { sleep } from './helpers.js';
+import { counter, sleep } from './helpers.js';
 
 /** An endless counting source of ours: `pulled` is what left the generator. */
 function endless() {
-  const state = { pulled: 0 };
-  const source = fromIterable(function* () {
-    for (let i = 0; ; i++) {
-      state.pulled++;
-      yield i;
-    }
-  });
-  return { state, source };
+  const { state, endless: numbers } = counter();
+  return { state, source: fromIterable(numbers) };
 }
 
 /** Runs `pipeline` into a 1 ms consume for `n` elements; returns the peak of pulled − consumed. */

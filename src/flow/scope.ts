@@ -63,6 +63,7 @@ export function beginDelivery(scope: FlowScope): FlowScope | undefined {
   return outer;
 }
 
+/** Ends a delivery begun by {@link beginDelivery}, restoring what it returned. */
 export function endDelivery(outer: FlowScope | undefined): void {
   delivering = outer;
 }
