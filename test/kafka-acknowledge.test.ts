@@ -10,6 +10,7 @@ import { AbortError, PipelineStats, RxDataError, consume } from '../src/index.js
 import { batch } from '../operators/batch.js';
 import * as kafkaExports from '../connectors/kafka/index.js';
 import { acknowledge, fromKafka, type FromKafkaOptions } from '../connectors/kafka/index.js';
+import { kafkajsClients } from '../connectors/kafka/client.js';
 import { openClients } from '../connectors/kafka/openClients.js';
 import { startCluster, type MockCluster } from './harness/kafka/cluster.js';
 import { committedOffsets, eventually, fastGroup, produce, uniqueName } from './harness/kafka/helpers.js';
@@ -166,4 +167,35 @@ test('a value object several messages decoded to names no position: acknowledgin
 
 test('rxdata/kafka exports no test counters', (t) => {
   t.false('openClients' in kafkaExports);
+});
+
+test('a commit kafkajs does not send (its runner stopped, waiting for the batch in hand) rejects instead of counting as done', async (t) => {
+  const topic = uniqueName('unsent');
+  const groupId = uniqueName('g-unsent');
+  await cluster.createTopic(topic, 1, 1);
+  await produce(cluster, topic, 5, 1);
+  // kafkajs' runner is stopped but not gone while it waits for the batch in hand: after a crash
+  // (before the restart) and on disconnect. A restarted runner is in the same state while it
+  // joins the group. kafkajs' own commitOffsets then resolves without sending anything.
+  const consumer = kafkajsClients.consumer(
+    { brokers: cluster.bootstrap, logLevel: 'nothing' },
+    { groupId, sessionTimeout: fastGroup.sessionTimeout, rebalanceTimeout: fastGroup.rebalanceTimeout, heartbeatInterval: fastGroup.heartbeatInterval, maxWaitTimeInMs: 100 },
+  );
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let batches = 0;
+  await consumer.connect();
+  await consumer.subscribe([topic]);
+  await consumer.run(async () => {
+    if (++batches === 1) await held;
+  });
+  t.true(await eventually(() => batches === 1, 20_000), 'the consumer fetched');
+  await consumer.commitOffsets([{ topic, partition: 0, offset: '2' }]);
+  t.deepEqual(await committedOffsets(cluster, groupId, topic), { 0: '2' }, 'a running consumer commits');
+  const stopping = consumer.disconnect();
+  const refused = await t.throwsAsync(consumer.commitOffsets([{ topic, partition: 0, offset: '5' }]));
+  t.regex(refused?.message ?? '', /kafkajs did not send the commit: the consumer is not running/);
+  release();
+  await stopping;
+  t.deepEqual(await committedOffsets(cluster, groupId, topic), { 0: '2' });
 });

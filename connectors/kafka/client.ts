@@ -74,6 +74,10 @@ export interface ConsumerClient {
   run(handler: (batch: FetchedBatch) => Promise<void>): Promise<void>;
   seek(tpo: TopicPartitionOffset): void;
   pause(topic: string, partitions: number[]): void;
+  /**
+   * Commits `offsets` for the group; resolves only once the broker accepted them, and rejects
+   * when they were not sent (a commit that did nothing must not count as done).
+   */
   commitOffsets(offsets: readonly TopicPartitionOffset[]): Promise<void>;
   /** `listener(assignment)` on each group join, with this member's partitions by topic. */
   onGroupJoin(listener: (assignment: Record<string, number[]>) => void): void;
@@ -225,6 +229,26 @@ function isGroupError(error: unknown): boolean {
   return false;
 }
 
+/**
+ * Commits through kafkajs and rejects when kafkajs did not send the commit. kafkajs resolves
+ * `commitOffsets` without sending anything while its runner is stopped: between a crash and the
+ * restart, and while stopping. Taken as done, those offsets would never be committed again (seen
+ * in a two-member group on the mock broker: a partition trained to its end stayed at -1).
+ * kafkajs emits COMMIT_OFFSETS synchronously once the broker accepted the commit.
+ */
+async function commitSent(consumer: Consumer, offsets: readonly TopicPartitionOffset[]): Promise<void> {
+  let sent = false;
+  const stopListening = consumer.on(consumer.events.COMMIT_OFFSETS, () => {
+    sent = true;
+  });
+  try {
+    await consumer.commitOffsets([...offsets]);
+  } finally {
+    stopListening();
+  }
+  if (!sent) throw new Error('kafkajs did not send the commit: the consumer is not running (restarting after a failure, or stopping)');
+}
+
 /** The kafkajs implementation of {@link KafkaClientFactory}. */
 export const kafkajsClients: KafkaClientFactory = {
   consumer(connection, options) {
@@ -340,7 +364,7 @@ export const kafkajsClients: KafkaClientFactory = {
       },
       seek: (tpo) => current.seek(tpo),
       pause: (topic, partitions) => current.pause([{ topic, partitions }]),
-      commitOffsets: (offsets) => current.commitOffsets([...offsets]),
+      commitOffsets: (offsets) => commitSent(current, offsets),
       onGroupJoin: (listener) => void joinListeners.push(listener),
       onRebalancing: (listener) => void rebalanceListeners.push(listener),
       onCrash: (listener) => void crashListeners.push(listener),
