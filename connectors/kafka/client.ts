@@ -231,10 +231,12 @@ function isGroupError(error: unknown): boolean {
 
 /**
  * Commits through kafkajs and rejects when kafkajs did not send the commit. kafkajs resolves
- * `commitOffsets` without sending anything while its runner is stopped: between a crash and the
- * restart, and while stopping. Taken as done, those offsets would never be committed again (seen
- * in a two-member group on the mock broker: a partition trained to its end stayed at -1).
- * kafkajs emits COMMIT_OFFSETS synchronously once the broker accepted the commit.
+ * `commitOffsets` without sending anything while its runner is not running: while it stops
+ * (after a crash, or on disconnect: it waits for the batch in hand) and while a started or
+ * restarted runner joins the group (seconds in a rebalance). Taken as done, those offsets would
+ * never be committed again (seen in a two-member group on the mock broker: a partition trained
+ * to its end stayed at -1). kafkajs emits COMMIT_OFFSETS synchronously once the broker accepted
+ * the commit.
  */
 async function commitSent(consumer: Consumer, offsets: readonly TopicPartitionOffset[]): Promise<void> {
   let sent = false;
