@@ -469,12 +469,12 @@ export const training: ScenarioDef = {
     ]);
     // `--cases` may run any subset: the verdicts read the cases that ran.
     const one = by.get('rxdata-trainOn');
-    const rx = by.get('rxdata-fromWorkers') ?? one ?? [...by.values()].find((s) => s.spec.name !== 'ceiling' && s.metrics.ofCeilingPct !== undefined);
+    const rx = by.get('rxdata-fromWorkers') ?? one ?? [...by.values()].find((s) => s.spec.name !== 'ceiling' && s.metrics.ofCeilingPct !== undefined && s.metrics.stallPct !== undefined);
     const loop = by.get('loop');
     const alsoRan = (s: typeof one, label: string, pick: (m: Record<string, number>) => number): string => (s && s !== rx ? `; ${label}: ${pick(s.metrics).toFixed(1)} %` : '');
     const title = `${training.title}, ${quick ? 2 : 8} epochs`;
     const header = ['case', 'pipeline', 'median ms', 'steps/s', 'of ceiling', 'input stall', ...memoryHeader];
-    if (!rx) return { title, table: table(header, rows), verdicts: [], notes: ['No case measured against the ceiling ran: no verdicts.'] };
+    if (!rx) return { title, table: table(header, rows), verdicts: [], notes: ['No case with both a ratio to the ceiling and an input stall ran (tfjs-data cases report no stall): no verdicts.'] };
     const held = by.get('trainOn-held');
     // What bounds it, measured: the sink alone against the ceiling, the main thread's busy share, where its time went.
     const bound = [
