@@ -248,7 +248,7 @@ async function commitSent(consumer: Consumer, offsets: readonly TopicPartitionOf
   } finally {
     stopListening();
   }
-  if (!sent) throw new Error('kafkajs did not send the commit: the consumer is not running (restarting after a failure, or stopping)');
+  if (!sent) throw new Error('kafkajs did not send the commit: the consumer is not running (stopping, or joining the group after a start or a failure)');
 }
 
 /** The kafkajs implementation of {@link KafkaClientFactory}. */
