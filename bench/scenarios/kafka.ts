@@ -356,6 +356,11 @@ export const kafka: ScenarioDef = {
       // Overlap cannot hide it: measured 2026-12-01, handing each fetched batch on a turn later
       // (the pipeline running while the next fetch is out) cut the handler time by half and
       // filled the idle time (main thread 93–99 % busy), with no gain beyond the run-to-run noise.
+      // Nor can a second thread, measured the same day: kafkajs on a worker thread of its own,
+      // each fetched batch packed into one moved buffer (pack ~0.1 µs, unpack ~0.15 µs a record),
+      // was slower than on the main thread, cold (280–365 ms against 150–183 ms a run) and warm
+      // (116–166 ms against 69–117 ms per 51,200 records; 2.9–3.3 against 1.9–2.4 µs CPU a
+      // record): kafkajs alone in a fresh worker took 228–290 ms against 147–235 ms on the main thread.
       `The main thread is busy ${fmt(100 * (bare.metrics.mainBusy ?? 0))} % of the bare run (kafkajs decoding) and ${fmt(100 * (rx.metrics.mainBusy ?? 0))} % of rxdata's: little idle time to hide the pipeline in, so its CPU adds to the wall time; ` +
       `what fromKafka and the pipeline add alone, without a broker: \`npx tsx bench/kafkaMicro.ts\``;
     return {
@@ -373,7 +378,7 @@ export const kafka: ScenarioDef = {
         `Timed from the first record to the last: the consumer-group join (about 3 s on the mock) is left out of both. Each process first runs a warm-up of ${fmt(records({ quick, warmup: true }))} records (its own group), so both are measured with their code optimised.`,
         `Both sides: kafkajs with the same consumer settings (fetch sizes kafkajs' defaults, maxWaitTimeInMs ${CONSUMER.maxWaitTimeInMs}, one partition's batch at a time, nothing committed), the same topic (4 partitions; the mock returns one record batch of 250 per partition per fetch, so about 100 fetches), and the same work per record: its value counted and copied into a [${BATCH}, ${RECORD_BYTES}] uint8 batch, each full batch consumed (by hand in eachBatch; rxdata: map → take → batch(${BATCH}) → consume).`,
         `In flight for the bare consumer is one batch being filled; for rxdata it is what the push buffer (${HIGH_WATER}) and a batch hold.`,
-        'Runs on the mock are bimodal for both contenders, so this scenario takes at least 9 runs; each run waits for the previous consumer to disconnect. Where the time went, by mode:',
+        'Each measured run starts after a full GC (bench/child.ts); before that, a major GC of the set-up\'s garbage (the 100,000 messages produced) fell inside 3–6 of 9 runs of either side. Runs can still fall in a slow mode (more GC, more CPU per record) on either side, so this scenario takes at least 9 runs; each run waits for the previous consumer to disconnect. Where the time went, by mode:',
         ...modes(loggedRuns(), quick),
       ],
     };
