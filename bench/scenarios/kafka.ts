@@ -356,13 +356,12 @@ export const kafka: ScenarioDef = {
       // Overlap cannot hide it: measured 2026-12-01, handing each fetched batch on a turn later
       // (the pipeline running while the next fetch is out) cut the handler time by half and
       // filled the idle time (main thread 93–99 % busy), with no gain beyond the run-to-run noise.
-      // Nor can a second thread, measured the same day: kafkajs on a worker thread of its own,
-      // each fetched batch packed into one moved buffer (pack ~0.1 µs, unpack ~0.15 µs a record),
-      // was slower than on the main thread, cold (280–365 ms against 150–183 ms a run) and warm
-      // (116–166 ms against 69–117 ms per 51,200 records; 2.9–3.3 against 1.9–2.4 µs CPU a
-      // record): kafkajs alone in a fresh worker took 228–290 ms against 147–235 ms on the main thread.
+      // Nor, here, can `consumerThread: 'worker'` (measured the same day): each run is a fresh
+      // subscription, so a fresh thread whose kafkajs code is cold for much of the 100,000
+      // records: 305–382 ms against 243–299 ms on the main thread. Warm, it is ahead
+      // (bench/kafkaThread.ts, docs/kafka.md).
       `The main thread is busy ${fmt(100 * (bare.metrics.mainBusy ?? 0))} % of the bare run (kafkajs decoding) and ${fmt(100 * (rx.metrics.mainBusy ?? 0))} % of rxdata's: little idle time to hide the pipeline in, so its CPU adds to the wall time; ` +
-      `what fromKafka and the pipeline add alone, without a broker: \`npx tsx bench/kafkaMicro.ts\``;
+      `what fromKafka and the pipeline add alone, without a broker: \`npx tsx bench/kafkaMicro.ts\`; with kafkajs on a thread of its own, warm and behind a training step: \`npx tsx bench/kafkaThread.ts\``;
     return {
       title: `${kafka.title}, ${fmt(quick ? 30_000 : 100_000)} records`,
       table: table(['case', 'pipeline', 'records', 'median ms', 'records/s', 'of bare', 'CPU µs/record', 'CPU busy', ...memoryHeader], rows),

@@ -195,7 +195,7 @@ function kafkaFor(connection: KafkaConnection): Kafka {
 }
 
 /** Counts a client open between a successful connect and its first disconnect. */
-function tracked<C extends { connect(): Promise<void>; disconnect(): Promise<void> }>(kind: keyof typeof openClients, client: C): C {
+export function tracked<C extends { connect(): Promise<void>; disconnect(): Promise<void> }>(kind: keyof typeof openClients, client: C): C {
   let open = false;
   const connect = client.connect.bind(client);
   const disconnect = client.disconnect.bind(client);

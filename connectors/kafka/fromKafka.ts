@@ -20,6 +20,7 @@ import { decoderFor } from './decode.js';
 import { IdleClock } from './demand.js';
 import { PartitionBook } from './partitions.js';
 import { batchReader } from './reader.js';
+import { kafkajsWorkerClients } from './thread/workerClients.js';
 import { acknowledgeIn, register, unregister, type AckTarget, type Session } from './sessions.js';
 import { partitionSpans, topicNames } from './snapshot.js';
 import { resumableKafka, resumeSpan, type KafkaResume } from './resume.js';
@@ -59,7 +60,10 @@ export function fromKafka<T>(options: FromKafkaOptions<T>): KafkaSource<T> {
   const mode = options.mode ?? 'streaming';
   const commitMode: CommitMode = options.commit ?? (options.groupId ? 'after-ack' : 'none');
   const start: KafkaStart = options.start ?? (options.groupId ? 'committed' : 'earliest');
-  const clients = options.clients ?? kafkajsClients;
+  const onThread = options.consumerThread === 'worker';
+  if (onThread && options.clients) throw new TypeError("fromKafka: consumerThread 'worker' runs kafkajs' own consumer on a thread; it cannot run the `clients` given");
+  if (options.fetchAhead !== undefined && !onThread) throw new TypeError("fromKafka: fetchAhead applies to consumerThread 'worker' only");
+  const clients = options.clients ?? (onThread ? kafkajsWorkerClients({ fetchAhead: options.fetchAhead, heartbeatMs: options.heartbeatInterval }) : kafkajsClients);
   const live = new Set<Session>();
   const origin = `kafka ${brokersOf(options)}`;
   /** A client failure as the source's error, naming the brokers (kafkajs' own errors name none). */

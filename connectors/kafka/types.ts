@@ -93,6 +93,21 @@ export interface FromKafkaOptions<T> extends KafkaConnection {
   /** Client implementation (kafkajs by default). */
   clients?: KafkaClientFactory;
   /**
+   * Where kafkajs fetches and decodes: `'main'` (default), or `'worker'`: a worker thread of its
+   * own, which hands each fetched batch over as one moved buffer. Decoding (most of a consumer's
+   * CPU) then overlaps the pipeline and the training step: 1.2–1.33× faster warm, with or without
+   * a 1–2 ms step per 256 records; a fresh thread's cold code makes the first ~100,000 records of
+   * a subscription slower (docs/kafka.md, `bench/kafkaThread.ts`). Needs connection settings that
+   * clone to a thread (no functions: `retry.restartOnFailure`, a SASL token provider); not with
+   * `clients`.
+   */
+  consumerThread?: 'main' | 'worker';
+  /**
+   * With `consumerThread: 'worker'`: fetched batches the thread may hand over before the main
+   * thread finished them (default 8), each at most `maxBytesPerPartition`: the bound it adds.
+   */
+  fetchAhead?: number;
+  /**
    * Stops the stream: once it aborts, the source fails with an `AbortError` naming it, and the
    * teardown commits what was acknowledged and disconnects the consumer.
    */

@@ -14,6 +14,7 @@ import { availableCores } from './cores.js';
 import type { WorkerShard } from './head.js';
 import { tuneWorkers } from '../autotune/workers.js';
 import { deserializeError, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
+import { entryBeside, workerBootstrap } from './bootstrap.js';
 
 export interface FromWorkersOptions<A = undefined> {
   /**
@@ -67,36 +68,8 @@ export function autoWorkers(cores = availableCores()): number {
   return Math.max(1, cores - 1);
 }
 
-// The worker entry sits beside this file: workerMain.ts when running from source under tsx,
-// workerMain.js once built.
-const workerMain = new URL(import.meta.url.endsWith('.ts') ? './workerMain.ts' : './workerMain.js', import.meta.url);
-
-/**
- * tsx's ESM API, when installed. On Node 20 the loader hooks that `--import=tsx` registers apply
- * to the main thread only, so a worker registers them itself when a `.ts` module fails to load.
- */
-const tsxApi = ((): string | undefined => {
-  try {
-    return import.meta.resolve('tsx/esm/api');
-  } catch {
-    return undefined;
-  }
-})();
-
-/** The worker's entry (evaluated as a script): imports workerMain, with the tsx fallback. */
-const bootstrap = `
-const tsx = ${JSON.stringify(tsxApi ?? null)};
-let registered = false;
-const load = (href) => import(href).catch(async (error) => {
-  if (!tsx || registered || !error || error.code !== 'ERR_UNKNOWN_FILE_EXTENSION') throw error;
-  registered = true;
-  (await import(tsx)).register();
-  // The failed import is cached under its URL: ask again under another.
-  return import(href + (href.includes('?') ? '&' : '?') + 'tsx');
-});
-globalThis[Symbol.for('rxdata.workerImport')] = load;
-load(${JSON.stringify(workerMain.href)});
-`;
+/** The threads' entry: workerMain beside this file, imported through the shared bootstrap (tsx fallback). */
+const bootstrap = workerBootstrap(entryBeside(import.meta.url, 'workerMain'));
 
 /**
  * Runs the pipeline head exported by `module` on N worker threads, worker *i* on shard
