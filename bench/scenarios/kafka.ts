@@ -358,10 +358,10 @@ export const kafka: ScenarioDef = {
       // filled the idle time (main thread 93–99 % busy), with no gain beyond the run-to-run noise.
       // Nor, here, can `consumerThread: 'worker'` (measured the same day): each run is a fresh
       // subscription, so a fresh thread whose kafkajs code is cold for much of the 100,000
-      // records: 305–382 ms against 243–299 ms on the main thread. Warm, it is ahead
-      // (bench/kafkaThread.ts, docs/kafka.md).
+      // records: 305–382 ms against 243–299 ms on the main thread. Behind a training step it is
+      // ahead (bench/kafkaThread.ts, docs/kafka.md).
       `The main thread is busy ${fmt(100 * (bare.metrics.mainBusy ?? 0))} % of the bare run (kafkajs decoding) and ${fmt(100 * (rx.metrics.mainBusy ?? 0))} % of rxdata's: little idle time to hide the pipeline in, so its CPU adds to the wall time; ` +
-      `what fromKafka and the pipeline add alone, without a broker: \`npx tsx bench/kafkaMicro.ts\`; with kafkajs on a thread of its own, warm and behind a training step: \`npx tsx bench/kafkaThread.ts\``;
+      `what fromKafka and the pipeline add alone, without a broker: \`npx tsx bench/kafkaMicro.ts\`; with kafkajs on a thread of its own, behind a training step: \`npx tsx bench/kafkaThread.ts\``;
     return {
       title: `${kafka.title}, ${fmt(quick ? 30_000 : 100_000)} records`,
       table: table(['case', 'pipeline', 'records', 'median ms', 'records/s', 'of bare', 'CPU µs/record', 'CPU busy', ...memoryHeader], rows),

@@ -95,11 +95,11 @@ export interface FromKafkaOptions<T> extends KafkaConnection {
   /**
    * Where kafkajs fetches and decodes: `'main'` (default), or `'worker'`: a worker thread of its
    * own, which hands each fetched batch over as one moved buffer. Decoding (most of a consumer's
-   * CPU) then overlaps the pipeline and the training step: 1.2–1.33× faster warm, with or without
-   * a 1–2 ms step per 256 records; a fresh thread's cold code makes the first ~100,000 records of
-   * a subscription slower (docs/kafka.md, `bench/kafkaThread.ts`). Needs connection settings that
-   * clone to a thread (no functions: `retry.restartOnFailure`, a SASL token provider); not with
-   * `clients`.
+   * CPU) then overlaps the training step: 1.17–1.36× faster behind a 1–2 ms step per 256
+   * records, about even with nothing behind it, and a fresh thread's cold code makes the first
+   * ~100,000 records of a subscription slower (docs/kafka.md, `bench/kafkaThread.ts`). Needs
+   * connection settings that clone to a thread (no functions: `retry.restartOnFailure`, a SASL
+   * token provider); not with `clients`.
    */
   consumerThread?: 'main' | 'worker';
   /**

@@ -2,9 +2,9 @@
  * The entry of a Kafka consumer thread (`consumerThread: 'worker'`): kafkajs' consumer, through
  * the same adapter as on the main thread (connectors/kafka/client.ts), fetching and decoding here
  * while the main thread runs the pipeline. Each fetched batch is packed, moved to the main thread
- * and resolved at once, so kafkajs fetches the next while the main thread works; at most
- * `fetchAhead` batches are with the main thread, beyond which the handler waits (heartbeating),
- * and kafkajs fetches nothing.
+ * and resolved at once, so kafkajs fetches the next while the main thread works; once `fetchAhead`
+ * batches are with the main thread, the handler waits (heartbeating) before handing over another,
+ * and kafkajs fetches nothing meanwhile.
  *
  * ```
  * kafkajs fetch ─▶ eachBatch ─▶ pack ─▶ post (moved) ─▶ main   ·  credit: fetchAhead − batches not done
@@ -42,16 +42,12 @@ consumer.onGroupJoin((assignment) => send({ t: 'join', assignment }));
 consumer.onRebalancing(() => send({ t: 'rebalancing' }));
 consumer.onCrash((error) => send({ t: 'crash', error: serializeError(error) }));
 
-async function handOver(batch: FetchedBatch): Promise<void> {
-  const { messages } = batch;
-  if (stopping || messages.length === 0 || !batch.isActive()) return;
-  consumer.healthy?.();
-  const packed = packMessages(messages);
-  send({ t: 'batch', topic: batch.topic, partition: batch.partition, highWatermark: batch.highWatermark, seeks, packed }, [packed.bytes, packed.lengths.buffer as ArrayBuffer]);
-  outstanding++;
-  batch.resolveOffset(messages[messages.length - 1].offset);
-  // Out of credit: kafkajs fetches again only once this returns. Heartbeat meanwhile, as the
-  // main-thread reader does while it waits for demand, so the group keeps this member.
+/**
+ * Waits while the main thread has `fetchAhead` batches, heartbeating as the main-thread reader
+ * does while it waits for demand, so the group keeps this member; kafkajs fetches nothing until
+ * the handler returns.
+ */
+async function creditFor(batch: FetchedBatch): Promise<void> {
   while (outstanding >= init.fetchAhead && !stopping && batch.isActive()) {
     let timer: NodeJS.Timeout | undefined;
     await new Promise<void>((resolve) => {
@@ -61,6 +57,21 @@ async function handOver(batch: FetchedBatch): Promise<void> {
     clearTimeout(timer);
     if (outstanding >= init.fetchAhead && !stopping) await batch.heartbeat().catch(() => undefined);
   }
+}
+
+async function handOver(batch: FetchedBatch): Promise<void> {
+  const { messages } = batch;
+  // Before: a batch that went stale while the last one waited left no credit to spend.
+  await creditFor(batch);
+  if (stopping || messages.length === 0 || !batch.isActive()) return;
+  consumer.healthy?.();
+  const packed = packMessages(messages);
+  send({ t: 'batch', topic: batch.topic, partition: batch.partition, highWatermark: batch.highWatermark, seeks, packed }, [packed.bytes, packed.lengths.buffer as ArrayBuffer]);
+  outstanding++;
+  // Handed over: kafkajs may fetch past it (read positions stay the main thread's, see above).
+  batch.resolveOffset(messages[messages.length - 1].offset);
+  // After: out of credit, kafkajs does not fetch the next response until the main thread catches up.
+  await creditFor(batch);
 }
 
 async function answer(req: number, work: () => Promise<void>): Promise<void> {
