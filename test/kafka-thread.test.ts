@@ -46,13 +46,19 @@ test('packed batches unpack to the same messages: null keys and values, headers,
   t.deepEqual(unpackMessages(packMessages([])), []);
 });
 
+/** A fresh topic of `partitions` partitions holding `count` records (`produce`: JSON `{ i }`, key `i`). */
+async function filledTopic(prefix: string, partitions: number, count: number): Promise<string> {
+  const topic = uniqueName(prefix);
+  await cluster.createTopic(topic, partitions, 1);
+  await produce(cluster, topic, count, partitions);
+  return topic;
+}
+
 const key = (r: KafkaRecord<Buffer>): string => `${r.partition}/${r.offset}/${r.key?.toString()}/${r.value.toString()}/${r.timestamp}`;
 
 test.serial('on its thread the consumer reads what it reads on the main thread, with a timer firing and concatMap behind it', async (t) => {
   t.timeout(60_000);
-  const topic = uniqueName('thread-same');
-  await cluster.createTopic(topic, 2, 1);
-  await produce(cluster, topic, 600, 2);
+  const topic = await filledTopic('thread-same', 2, 600);
   // Headers travel too.
   const kafka = new Kafka({ brokers: cluster.brokers, logLevel: logLevel.NOTHING });
   const producer = kafka.producer();
@@ -91,10 +97,8 @@ test.serial('on its thread the consumer reads what it reads on the main thread, 
 
 test.serial('after-ack commits go through the thread: the watermark stops at the first unacknowledged record', async (t) => {
   t.timeout(60_000);
-  const topic = uniqueName('thread-ack');
+  const topic = await filledTopic('thread-ack', 2, 100);
   const groupId = uniqueName('g-thread-ack');
-  await cluster.createTopic(topic, 2, 1);
-  await produce(cluster, topic, 100, 2);
   const kafka = fromKafka<{ i: number }>({ ...fastGroup, brokers: cluster.bootstrap, topics: topic, groupId, mode: 'bounded', decode: 'json', start: 'earliest', ackGraceMs: 300, consumerThread: 'worker' });
   await lastValueFrom(kafka.pipe(consume(async (r) => r), acknowledge((r) => (r.value.i < 60 ? r : undefined)), toArray()));
   t.deepEqual(await committedOffsets(cluster, groupId, topic), { 0: '30', 1: '30' });
@@ -106,10 +110,8 @@ test.serial('after-ack commits go through the thread: the watermark stops at the
 
 test.serial('two thread consumers in one group: a rebalance mid-read loses nothing', async (t) => {
   t.timeout(90_000);
-  const topic = uniqueName('thread-group');
+  const topic = await filledTopic('thread-group', 4, 2000);
   const groupId = uniqueName('g-thread-group');
-  await cluster.createTopic(topic, 4, 1);
-  await produce(cluster, topic, 2000, 4);
   const seen = new Set<string>();
   const member = (slowMs: number): Promise<KafkaRecord<Buffer>[]> =>
     lastValueFrom(
@@ -141,9 +143,7 @@ test.serial('two thread consumers in one group: a rebalance mid-read loses nothi
 
 test.serial('credit bounds what the thread hands over: with the first batch held, it stops at fetchAhead batches', async (t) => {
   t.timeout(60_000);
-  const topic = uniqueName('thread-credit');
-  await cluster.createTopic(topic, 4, 1);
-  await produce(cluster, topic, 4000, 4);
+  const topic = await filledTopic('thread-credit', 4, 4000);
   t.true(await eventually(() => openClients.consumer === 0), 'no consumer left open by an earlier test');
   const consumer = kafkajsWorkerClients({ fetchAhead: 2, heartbeatMs: 200 }).consumer({ brokers: cluster.bootstrap, logLevel: 'nothing' }, { groupId: uniqueName('g-credit'), ...fastGroup }) as ThreadConsumerClient;
   const handed: FetchedBatch[] = [];
@@ -191,9 +191,7 @@ test('options that cannot run on a thread are refused, naming why', async (t) =>
 
 test.serial('a cluster that dies under a consumer thread ends the source with an error naming the brokers', async (t) => {
   t.timeout(40_000);
-  const topic = uniqueName('thread-dies');
-  await cluster.createTopic(topic, 1, 1);
-  await produce(cluster, topic, 50, 1);
+  const topic = await filledTopic('thread-dies', 1, 50);
   const quickRetry = { retry: { initialRetryTime: 50, maxRetryTime: 200, retries: 2 }, connectionTimeout: 300 };
   let received = 0;
   try {
@@ -218,9 +216,7 @@ test.serial('a cluster that dies under a consumer thread ends the source with an
 
 test.serial('unsubscribing mid-stream stops the thread', async (t) => {
   t.timeout(60_000);
-  const topic = uniqueName('thread-stop');
-  await cluster.createTopic(topic, 2, 1);
-  await produce(cluster, topic, 2000, 2);
+  const topic = await filledTopic('thread-stop', 2, 2000);
   const stop = interval(10_000);
   const got = await lastValueFrom(
     fromKafka({ ...fastGroup, brokers: cluster.bootstrap, topics: topic, consumerThread: 'worker', highWaterMark: 32 }).pipe(

@@ -7,12 +7,21 @@ import type { PushSink } from '../../src/pushSource.js';
 import type { FetchedBatch } from './client.js';
 
 /** Waits until the pipeline wants more, the subscription stops, or the batch goes stale. */
-export async function waitForDemand(sink: PushSink<unknown>, batch: FetchedBatch, heartbeatMs: number, stopped: () => boolean): Promise<void> {
-  while (!sink.wantsMore && !stopped() && batch.isActive()) {
+export function waitForDemand(sink: PushSink<unknown>, batch: FetchedBatch, heartbeatMs: number, stopped: () => boolean): Promise<void> {
+  return heartbeatWhile(() => !sink.wantsMore && !stopped(), () => sink.whenWantsMore(), batch, heartbeatMs);
+}
+
+/**
+ * Waits inside kafkajs' batch handler while `blocked()` holds and the batch is live, waking on
+ * `woken()` or every `heartbeatMs` to heartbeat, so the group keeps this member (kafkajs only
+ * heartbeats between batches).
+ */
+export async function heartbeatWhile(blocked: () => boolean, woken: () => Promise<void>, batch: FetchedBatch, heartbeatMs: number): Promise<void> {
+  while (blocked() && batch.isActive()) {
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([sink.whenWantsMore(), new Promise<void>((resolve) => (timer = setTimeout(resolve, heartbeatMs)))]);
+    await Promise.race([woken(), new Promise<void>((resolve) => (timer = setTimeout(resolve, heartbeatMs)))]);
     clearTimeout(timer);
-    if (!sink.wantsMore && !stopped()) await batch.heartbeat().catch(() => undefined);
+    if (blocked()) await batch.heartbeat().catch(() => undefined);
   }
 }
 

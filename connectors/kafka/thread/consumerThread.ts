@@ -18,6 +18,7 @@
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { serializeError } from '../../../src/workers/protocol.js';
 import { kafkajsClients, type FetchedBatch } from '../client.js';
+import { heartbeatWhile } from '../demand.js';
 import { packMessages, type ConsumerThreadInit, type FromThread, type ToThread } from './protocol.js';
 
 if (isMainThread || !parentPort) throw new Error('rxdata consumerThread: run only as a Kafka consumer thread');
@@ -31,33 +32,17 @@ let outstanding = 0;
 /** Seeks applied, in the order the main thread made them. */
 let seeks = 0;
 let stopping = false;
-let wakeUp: (() => void) | undefined;
-const wake = (): void => {
-  const w = wakeUp;
-  wakeUp = undefined;
-  w?.();
-};
+/** Wakes a handler waiting for credit (one at a time: kafkajs hands batches over one by one). */
+let wake = (): void => undefined;
+const creditBack = (): Promise<void> => new Promise<void>((resolve) => (wake = resolve));
+const outOfCredit = (): boolean => outstanding >= init.fetchAhead && !stopping;
 
 consumer.onGroupJoin((assignment) => send({ t: 'join', assignment }));
 consumer.onRebalancing(() => send({ t: 'rebalancing' }));
 consumer.onCrash((error) => send({ t: 'crash', error: serializeError(error) }));
 
-/**
- * Waits while the main thread has `fetchAhead` batches, heartbeating as the main-thread reader
- * does while it waits for demand, so the group keeps this member; kafkajs fetches nothing until
- * the handler returns.
- */
-async function creditFor(batch: FetchedBatch): Promise<void> {
-  while (outstanding >= init.fetchAhead && !stopping && batch.isActive()) {
-    let timer: NodeJS.Timeout | undefined;
-    await new Promise<void>((resolve) => {
-      wakeUp = resolve;
-      timer = setTimeout(resolve, init.heartbeatMs);
-    });
-    clearTimeout(timer);
-    if (outstanding >= init.fetchAhead && !stopping) await batch.heartbeat().catch(() => undefined);
-  }
-}
+/** Waits while the main thread has `fetchAhead` batches; kafkajs fetches nothing until the handler returns. */
+const creditFor = (batch: FetchedBatch): Promise<void> => heartbeatWhile(outOfCredit, creditBack, batch, init.heartbeatMs);
 
 async function handOver(batch: FetchedBatch): Promise<void> {
   const { messages } = batch;
