@@ -170,58 +170,62 @@ test('reconnect: false completes on a clean close and fails when nobody listens'
 
 test('backpressure: a blocked pipeline pauses the socket until the sensor cannot write', async (t) => {
   const line = JSON.stringify({ pad: 'p'.repeat(1000) }) + '\n';
+  const limit = 50_000; // 50 MB: many times what the kernel buffers on both ends hold
   let sent = 0;
-  let sawFalse = false;
-  let drained = false;
+  let pushedBack = 0;
+  let stopped = false;
   let serverSide: net.Socket | undefined;
-  const full = new Promise<void>((resolve) => {
-    void gateway((socket) => {
-      serverSide = socket;
-      const pump = (): void => {
-        // Write until the kernel's buffers on both ends are full and Node starts queueing.
-        while (sent < 200_000) {
-          sent++;
-          if (!socket.write(line)) {
-            sawFalse = true;
-            socket.once('drain', () => (drained = true));
-            resolve();
-            return;
-          }
+  // The sensor writes as fast as the socket takes it, resuming on every 'drain': it only stops once nothing drains any more.
+  const server = await gateway((socket) => {
+    serverSide = socket;
+    const pump = (): void => {
+      while (!stopped && sent < limit) {
+        sent++;
+        if (!socket.write(line)) {
+          pushedBack++;
+          socket.once('drain', pump);
+          return;
         }
-        resolve();
-      };
-      pump();
-    }).then((gw) => (server = gw));
+      }
+      if (sent === limit) socket.end();
+    };
+    pump();
   });
-  let server: Awaited<ReturnType<typeof gateway>> | undefined;
-  while (!server) await sleep(1);
+  t.teardown(() => server.close());
   let release!: () => void;
   const blocked = new Promise<void>((resolve) => (release = resolve));
   const stats = new PipelineStats();
   let count = 0;
-  const run = lastValueFrom(
-    fromTcp({ port: server.port, reconnect: false, highWaterMark: 16 }).pipe(
+  const received: unknown[] = [];
+  let ended!: (error?: unknown) => void;
+  const done = new Promise<unknown>((resolve) => (ended = resolve));
+  const subscription = fromTcp({ port: server.port, reconnect: false, highWaterMark: 16 })
+    .pipe(
       consume(async () => {
         if (count++ === 0) await blocked;
       }, { stats }),
-      toArray(),
-    ),
-  );
-  await full;
-  t.true(sawFalse, 'socket.write() returned false: the sensor is pushed back');
-  await sleep(200);
-  t.false(drained, 'nothing drained while the pipeline was blocked');
+    )
+    .subscribe({ next: (r) => received.push(r), error: ended, complete: () => ended() });
+  t.teardown(() => subscription.unsubscribe());
+  // Stuck: nothing more written for 300 ms (polled, so a slow machine only waits longer).
+  let quietPolls = 0;
+  for (let last = -1, polls = 0; quietPolls < 6 && polls < 200; polls++) {
+    await sleep(50);
+    quietPolls = sent === last ? quietPolls + 1 : 0;
+    last = sent;
+  }
+  t.true(pushedBack > 0, 'socket.write() returned false: the sensor is pushed back');
+  if (sent === limit) return t.fail('the sensor wrote everything: nothing pushed it back');
   t.true(serverSide!.writableLength > 0, `bytes wait at the sender (${serverSide!.writableLength})`);
   const source = stats.get('fromTcp')!;
   t.true(source.maxBuffered <= 16, `in flight at the source: ${source.maxBuffered}`);
   t.is(count, 1);
+  stopped = true;
   release();
-  serverSide!.once('drain', () => serverSide!.end());
-  if (drained) serverSide!.end();
-  const out = await run;
-  t.is(out.length, sent, 'every line arrived once the pipeline drained');
+  serverSide!.end(); // after what is queued
+  t.is(await done, undefined, 'completed without an error');
+  t.is(received.length, sent, 'every line arrived once the pipeline drained');
   t.true(stats.get('fromTcp')!.maxBuffered <= 16);
-  await server.close();
 });
 
 // Serial: ava runs these before the concurrent tests, so the resource counts are this test's alone.
@@ -355,26 +359,43 @@ test('listenTcp backpressure: every sensor is pushed back while the pipeline is 
       }, { stats }),
     )
     .subscribe();
+  t.teardown(() => sub.unsubscribe());
   await listening;
   const line = JSON.stringify({ pad: 'q'.repeat(1000) }) + '\n';
-  /** A sensor that writes until its socket pushes back (capped, to stay bounded). */
-  const sensor = (): Promise<{ socket: net.Socket; pushedBack: boolean }> =>
+  const limit = 50_000; // lines per sensor: 50 MB, many times what the kernel buffers hold
+  /** A sensor that writes as fast as its socket takes it, resuming on every 'drain' (capped, to stay bounded). */
+  const sensor = (): Promise<{ socket: net.Socket; sent: () => number; pushedBack: () => boolean }> =>
     new Promise((resolve) => {
+      let sent = 0;
+      let pushedBack = false;
       const socket = net.connect({ port, host: '127.0.0.1' }, () => {
         const pump = (): void => {
-          for (let i = 0; i < 64; i++) {
-            if (!socket.write(line)) return resolve({ socket, pushedBack: true });
+          while (sent < limit) {
+            sent++;
+            if (!socket.write(line)) {
+              pushedBack = true;
+              socket.once('drain', pump);
+              return;
+            }
           }
-          if (socket.bytesWritten > 256 * 1024 * 1024) return resolve({ socket, pushedBack: false });
-          setImmediate(pump);
         };
         pump();
+        resolve({ socket, sent: () => sent, pushedBack: () => pushedBack });
       });
       socket.on('error', () => {});
     });
   const sensors = await Promise.all([sensor(), sensor()]);
-  t.deepEqual(sensors.map((s) => s.pushedBack), [true, true]);
-  await sleep(200);
+  t.teardown(() => sensors.forEach((s) => s.socket.destroy()));
+  // Stuck: neither sensor wrote anything for 300 ms (polled, so a slow machine only waits longer).
+  const total = (): number => sensors.reduce((sum, s) => sum + s.sent(), 0);
+  let quietPolls = 0;
+  for (let last = -1, polls = 0; quietPolls < 6 && polls < 200; polls++) {
+    await sleep(50);
+    quietPolls = total() === last ? quietPolls + 1 : 0;
+    last = total();
+  }
+  t.deepEqual(sensors.map((s) => s.pushedBack()), [true, true]);
+  t.true(sensors.every((s) => s.sent() < limit), `the sensors stopped after ${sensors.map((s) => s.sent()).join(' and ')} of ${limit} lines`);
   t.true(sensors.every((s) => s.socket.writableLength > 0), 'bytes still wait at both senders: nothing drained');
   const source = stats.get('listenTcp')!;
   t.true(source.maxBuffered <= 8, `in flight at the source: ${source.maxBuffered}`);
