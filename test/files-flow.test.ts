@@ -28,6 +28,12 @@ async function fdsBackTo(n: number): Promise<number> {
   return openFds();
 }
 
+/** Polls `condition` every 5 ms until it holds or `ms` pass (a loaded machine only waits longer); whether it held. */
+async function until(condition: () => boolean, ms = 10_000): Promise<boolean> {
+  for (const end = Date.now() + ms; !condition(); await sleep(5)) if (Date.now() > end) return false;
+  return true;
+}
+
 /** 50 MB of numbered lines, written in 1 MB pieces. */
 function bigFile(): string {
   const path = join(dir, 'big.txt');
@@ -74,8 +80,9 @@ test.serial('a slow consumer holds the read position: bytes read stay bounded, m
       toArray(),
     ),
   );
+  t.teardown(release);
   // The consumer is stalled at record 300: give the reader every chance to run ahead.
-  while (readAt.length === 0) await sleep(5);
+  if (!(await until(() => readAt.length > 0))) return t.fail(`the consumer never reached record 300 (${consumed} consumed)`);
   await sleep(200);
   readAt.push(stats.get('fromFiles')?.extra.bytesRead ?? 0);
   global.gc?.();
@@ -158,8 +165,10 @@ test.serial('file handles are closed after complete, error and unsubscribe, for 
     t.is(await fdsBackTo(before), before, `after unsubscribe (${name})`);
   }
   // Unsubscribing while records are still flowing, from the outside.
-  const sub = fromFiles(big, { format: 'lines' }).pipe(consume(() => sleep(1))).subscribe();
-  await sleep(20);
+  let flowing = 0;
+  const sub = fromFiles(big, { format: 'lines' }).pipe(consume(() => (flowing++, sleep(1)))).subscribe();
+  t.teardown(() => sub.unsubscribe());
+  t.true(await until(() => flowing > 0), 'records flow before the unsubscribe');
   sub.unsubscribe();
   t.is(await fdsBackTo(before), before, 'after an external unsubscribe');
 });
@@ -182,12 +191,16 @@ test.serial('writers close their files and remove partial output on error and un
     { message: 'boom' },
   );
   t.is(await fdsBackTo(before), before);
+  const files = (): string[] => (existsSync(out) ? readdirSync(out) : []);
   const sub = interval(1).pipe(map((i) => new Uint8Array([i])), writeTFRecord(join(out, 'b.tfrecord'), { shards: 2 })).subscribe();
-  await sleep(20);
+  t.teardown(() => sub.unsubscribe());
+  // Unsubscribed once both shards' partial files exist, so that their removal is what is checked.
+  t.true(await until(() => files().filter((f) => f.startsWith('b.tfrecord') && f.endsWith('.partial')).length === 2), `files: ${files().join(', ')}`);
   sub.unsubscribe();
   t.is(await fdsBackTo(before), before);
-  await sleep(20);
-  t.deepEqual(existsSync(out) ? readdirSync(out) : [], [], 'no partial or final files left');
+  // A partial file is removed on its stream's 'close', after the descriptor is gone: wait for it, not a fixed time.
+  await until(() => files().length === 0);
+  t.deepEqual(files(), [], 'no partial or final files left');
   // A completed write appears under its name.
   await collect(from([{ a: 1 }]).pipe(writeJsonLines(join(out, 'ok.jsonl'))));
   t.deepEqual(readdirSync(out), ['ok.jsonl']);

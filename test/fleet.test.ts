@@ -135,9 +135,19 @@ test.serial('backpressure: a worker stops while the trainers lag maxLag records,
   const maxLag = 6;
   const args: HeadArgs = { elements: 60, batchSize: 2 };
   const worker = runWorker(head, { kafka: kafka(), topic, shard: { index: 0, count: 1 }, args, groupId, maxLag, lagPollMs: 50, maxPending: 2 });
-  // No trainer yet: the worker must stop at the bound.
-  await new Promise((resolve) => setTimeout(resolve, 800));
-  const before = await highWatermarks(topic);
+  // No trainer yet: the worker must stop at the bound. Polled, so that a slow start only waits
+  // longer: until it wrote what it may, then until nothing more came for 500 ms (10 lag polls).
+  let before = 0;
+  for (let polls = 0; before < maxLag - 2 && polls < 300; polls++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    before = await highWatermarks(topic);
+  }
+  for (let last = -1, same = 0, polls = 0; same < 5 && polls < 300; polls++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    before = await highWatermarks(topic);
+    same = before === last ? same + 1 : 0;
+    last = before;
+  }
   t.true(before <= maxLag, `${before} records in the topic with nobody reading (maxLag ${maxLag})`);
   t.true(before >= maxLag - 2, `the worker did produce up to the bound (${before})`);
   // A slow trainer: the worker keeps the lag bounded all along.

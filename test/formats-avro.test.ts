@@ -1,5 +1,6 @@
 import test from 'ava';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -64,13 +65,12 @@ test('gzip-compressed container files and custom codecs', async (t) => {
   const path = join(dir, 'custom.avro');
   const type = avro.Type.forSchema({ type: 'record', name: 'R', fields: [{ name: 'i', type: 'int' }] });
   const reverse = (b: Buffer): Buffer => Buffer.from(b).reverse();
-  await new Promise<void>((resolve, reject) => {
-    const encoder = avro.createFileEncoder(path, type, { codec: 'rev', codecs: { rev: (b: Buffer, cb: (e: Error | null, out?: Buffer) => void) => cb(null, reverse(b)) }, blockSize: 64 });
-    encoder.on('error', reject);
-    encoder.on('finish', () => setTimeout(resolve, 50));
-    for (let i = 0; i < 100; i++) encoder.write({ i });
-    encoder.end();
-  });
+  // Done once the file stream has finished: the encoder's own 'finish' comes before its bytes reach the file.
+  const encoder = new avro.streams.BlockEncoder(type, { codec: 'rev', codecs: { rev: (b: Buffer, cb: (e: Error | null, out?: Buffer) => void) => cb(null, reverse(b)) }, blockSize: 64 });
+  const written = pipeline(encoder, createWriteStream(path));
+  for (let i = 0; i < 100; i++) encoder.write({ i });
+  encoder.end();
+  await written;
   await t.throwsAsync(collect(fromFiles(path, { format: 'avro' })), { instanceOf: RecordError, message: /unknown Avro codec 'rev'/ });
   const rows = await collect(fromFiles(path, { format: 'avro', codecs: { rev: reverse } }));
   t.deepEqual(plain(rows), span(0, 100).map((i) => ({ i })));

@@ -71,7 +71,10 @@ test('streaming mode completes after the idle timeout, and sees records produced
   const topic = uniqueName('streaming');
   await cluster.createTopic(topic, 2, 1);
   await produce(cluster, topic, 50, 2);
-  const source = fromKafka<{ i: number }>({ ...fastGroup, brokers: cluster.bootstrap, topics: topic, mode: 'streaming', idleTimeoutMs: 1500, decode: 'json' });
+  // highWaterMark below the 50 records already there: while the sink is busy producing the late
+  // ones (a new client, however slow the machine), the source waits on demand, which is not
+  // idleness; with a buffer that took all 50, the idle clock would run against that produce.
+  const source = fromKafka<{ i: number }>({ ...fastGroup, brokers: cluster.bootstrap, topics: topic, mode: 'streaming', idleTimeoutMs: 1500, highWaterMark: 8, decode: 'json' });
   let producedLate = false;
   const records = await lastValueFrom(
     source.pipe(

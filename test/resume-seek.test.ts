@@ -9,7 +9,8 @@
  * re-read would fail or give other records.
  */
 import test, { type ExecutionContext } from 'ava';
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, createWriteStream, mkdirSync, mkdtempSync, readFileSync, readdirSync, truncateSync, writeFileSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -269,13 +270,12 @@ test('Avro container files: the header is read from the start, then the file fro
   const dir = tempDir();
   const type = avro.Type.forSchema({ type: 'record', name: 'R', fields: [{ name: 'id', type: 'int' }, { name: 's', type: 'string' }] });
   for (let f = 0; f < 4; f++) {
-    await new Promise<void>((resolve, reject) => {
-      const encoder = avro.createFileEncoder(join(dir, `part-${f}.avro`), type, { blockSize: 256 });
-      encoder.on('error', reject);
-      encoder.on('finish', () => setTimeout(resolve, 50));
-      for (let i = 0; i < 300; i++) encoder.write({ id: f * 1000 + i, s: 'z'.repeat(i % 9) });
-      encoder.end();
-    });
+    // Done once the file stream has finished: the encoder's own 'finish' comes before its bytes reach the file.
+    const encoder = new avro.streams.BlockEncoder(type, { blockSize: 256 });
+    const written = pipeline(encoder, createWriteStream(join(dir, `part-${f}.avro`)));
+    for (let i = 0; i < 300; i++) encoder.write({ id: f * 1000 + i, s: 'z'.repeat(i % 9) });
+    encoder.end();
+    await written;
   }
   const build = (): Observable<unknown> => pipe(fromFiles<{ id: number; s: string }>(dir, { format: 'avro', cycleLength: 3, blockLength: 4 }).pipe(map((r) => `${r.id}${r.s}`)));
   await checkSeek(t, dir, build, STOPS);

@@ -36,6 +36,12 @@ async function gateway(onSocket: (socket: net.Socket, n: number) => void): Promi
   };
 }
 
+/** Polls `condition` every 10 ms until it holds or `ms` pass (a loaded machine only waits longer); whether it held. */
+async function until(condition: () => boolean, ms = 10_000): Promise<boolean> {
+  for (const end = Date.now() + ms; !condition(); await sleep(10)) if (Date.now() > end) return false;
+  return true;
+}
+
 const resources = (): Record<string, number> => {
   const counts: Record<string, number> = {};
   for (const r of process.getActiveResourcesInfo()) counts[r] = (counts[r] ?? 0) + 1;
@@ -62,6 +68,7 @@ test.serial('listenTcp: silent and trickling peers are dropped after idleTimeout
   const sub = listenTcp({ idleTimeoutMs: 300, maxConnections: 3, onListening: (a) => resolvePort(a.port) })
     .pipe(consume((r) => void records.push(r), { stats }))
     .subscribe({ error: (e) => t.fail(String(e)) });
+  t.teardown(() => sub.unsubscribe());
   const port = await portP;
   const open = (): Promise<net.Socket> =>
     new Promise((resolve) => {
@@ -73,10 +80,12 @@ test.serial('listenTcp: silent and trickling peers are dropped after idleTimeout
   const silent = await open();
   const trickle = await open();
   const half = await open();
+  t.teardown(() => [silent, trickle, half].forEach((s) => s.destroy()));
   const ticker = setInterval(() => trickle.write('x'), 50);
+  t.teardown(() => clearInterval(ticker));
   half.write('{"a":');
   const slowPorts = [silent, trickle, half].map((s) => s.localPort);
-  while ((stats.get('listenTcp')?.extra.peers ?? 0) < 3) await sleep(10);
+  if (!(await until(() => (stats.get('listenTcp')?.extra.peers ?? 0) >= 3))) return t.fail('the three slow peers were not all accepted');
   // A real sensor keeps trying until it gets a slot and its record arrives.
   let attempts = 0;
   while (!records.some((r) => (r.value as { sensor?: number }).sensor === 1)) {
@@ -117,14 +126,16 @@ test.serial('listenTcp: a peer held back by a full pipeline is not dropped as id
       ),
     )
     .subscribe();
+  t.teardown(() => sub.unsubscribe());
   const port = await portP;
   const s = net.connect(port, '127.0.0.1');
+  t.teardown(() => s.destroy());
   s.on('error', () => {});
   s.write('1\n2\n3\n');
   // The pipeline holds the first record for 3 idle windows: the peer did nothing wrong.
   await sleep(450);
   release();
-  while (records.length < 3) await sleep(10);
+  await until(() => records.length >= 3);
   t.deepEqual(records, [1, 2, 3]);
   t.is(stats.get('listenTcp')?.extra.idleDropped, 0);
   sub.unsubscribe();
@@ -169,6 +180,7 @@ test.serial('length-prefixed: a frame cut off at close is dropped and counted; l
   const sub = listenTcp({ onListening: (a) => resolvePort(a.port) })
     .pipe(consume((r) => void got.push(r.value), { stats }))
     .subscribe();
+  t.teardown(() => sub.unsubscribe());
   const port = await portP;
   let peerPort = 0;
   const peer = net.connect(port, '127.0.0.1', () => {
@@ -176,7 +188,8 @@ test.serial('length-prefixed: a frame cut off at close is dropped and counted; l
     peer.end('{"i":1}\n{"i"');
   });
   await new Promise((resolve) => peer.once('close', resolve));
-  while (stats.get('listenTcp')?.skipped !== 1) await sleep(10);
+  await until(() => stats.get('listenTcp')?.skipped === 1);
+  t.is(stats.get('listenTcp')?.skipped, 1);
   t.deepEqual(got, [{ i: 1 }]);
   const stage = [...(stats as unknown as { byKey: Map<object, { name: string; recentSkips: unknown[] }> }).byKey.values()].find((s) => s.name === 'listenTcp')!;
   const error = stage.recentSkips[0] as TruncatedFrameError;
@@ -275,8 +288,9 @@ test.serial('FramedConnection counts what Node had buffered when the socket fail
     (error) => (done = error),
     { onLost: (bytes) => (lost += bytes) },
   );
+  t.teardown(() => socket.destroy());
   // Paused from the first chunk on: Node fills its own buffer, then stops reading.
-  while (socket.readableLength === 0) await sleep(5);
+  await until(() => socket.readableLength > 0);
   await sleep(50);
   const buffered = socket.readableLength;
   // A reset surfacing while the stream still holds data (how some platforms report it).
