@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { count, lastValueFrom, map, toArray, type Observable } from 'rxjs';
 import type * as TF from '@tensorflow/tfjs';
 import { batch } from '../../operators/batch.js';
@@ -82,6 +83,8 @@ function model(tf: typeof TF): TF.Sequential {
 
 interface Timing {
   waitMs: number;
+  /** Event-loop turns trainOn took between steps (its results' turnMs), for what fairness costs. */
+  turnMs: number;
   stepMs: number;
 }
 const stallOf = (t: Timing): number => t.waitMs / (t.waitMs + t.stepMs);
@@ -168,7 +171,7 @@ async function run(caseName: string, nEpochs: number, beside?: Beside, profile =
       yield l;
     }
   };
-  const timing: Timing = { waitMs: 0, stepMs: 0 };
+  const timing: Timing = { waitMs: 0, stepMs: 0, turnMs: 0 };
   /** Further metrics of a case (main-thread busy share, a profile). */
   const extra: Record<string, number> = {};
   let steps = 0;
@@ -182,6 +185,7 @@ async function run(caseName: string, nEpochs: number, beside?: Beside, profile =
       for (const r of results) {
         timing.waitMs += r.waitMs;
         timing.stepMs += r.stepMs;
+        timing.turnMs += r.turnMs;
       }
       steps += results.length;
     }
@@ -278,6 +282,7 @@ async function run(caseName: string, nEpochs: number, beside?: Beside, profile =
         for (const r of results) {
           timing.waitMs += r.waitMs;
           timing.stepMs += r.stepMs;
+          timing.turnMs += r.turnMs;
         }
         steps += results.length;
       }
@@ -300,6 +305,7 @@ async function run(caseName: string, nEpochs: number, beside?: Beside, profile =
         for (const r of await lastValueFrom(epoch$.pipe(toArray()))) {
           timing.waitMs += r.waitMs;
           timing.stepMs += r.stepMs;
+          timing.turnMs += r.turnMs;
           steps++;
         }
       }
@@ -424,6 +430,7 @@ async function run(caseName: string, nEpochs: number, beside?: Beside, profile =
       steps,
       stepsPerS: (steps / ms) * 1000,
       ...(timing.stepMs ? { stepMs: timing.stepMs / steps, stallPct: 100 * stallOf(timing) } : {}),
+      ...(timing.turnMs ? { turnPct: (100 * timing.turnMs) / ms } : {}),
       ...(beside ? { ceilingMs, ofCeilingPct } : {}),
       tensorsAtEnd: leaked,
       ...extra,
@@ -431,11 +438,79 @@ async function run(caseName: string, nEpochs: number, beside?: Beside, profile =
   };
 }
 
+/**
+ * What one turn of the event loop costs on this machine with nothing to do (`setImmediate` and
+ * back), µs, median of 200: the price of the fairness turns trainOn takes and the ceiling, which
+ * never turns (its timers and I/O wait for the epoch's end), does not pay.
+ */
+async function idleTurnCost(): Promise<number> {
+  const us: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    const t = performance.now();
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    us.push((performance.now() - t) * 1000);
+  }
+  return median(us);
+}
+
+/**
+ * How much slower a training step runs while another thread is busy (parsing numbers, as the
+ * fromWorkers head does), %: a thread spinning through CSV fields toggled on and off in
+ * alternating windows while the main thread trains, median ratio of the pairs. On a machine with
+ * cores of their own this is about 0; where the two vCPUs share a physical core or its memory
+ * bandwidth, the input pipeline's thread is not free: it slows the step it overlaps.
+ */
+async function neighbourSlowdownPct(tf: typeof TF, pairs = 6, windowMs = 500): Promise<number> {
+  const m = model(tf);
+  const all = csvLines();
+  const [b] = prebuilt(tf, all.slice(0, BATCH));
+  const busy = new Int32Array(new SharedArrayBuffer(4));
+  const spinner = new Worker(
+    `const { workerData: busy } = require('node:worker_threads');
+     const line = ${JSON.stringify(all[0])};
+     let sum = 0;
+     for (;;) {
+       if (Atomics.load(busy, 0) === 0) { Atomics.wait(busy, 0, 0, 50); continue; }
+       for (let k = 0; k < 100; k++) for (const field of line.split(',')) sum += Number(field);
+     }`,
+    { eval: true, workerData: busy },
+  );
+  const window = async (): Promise<number> => {
+    const t = performance.now();
+    let n = 0;
+    while (performance.now() - t < windowMs) {
+      await m.trainOnBatch(b.xs, b.ys);
+      n++;
+    }
+    return (performance.now() - t) / n;
+  };
+  try {
+    for (let i = 0; i < 4; i++) await window();
+    const ratios: number[] = [];
+    for (let i = 0; i < pairs; i++) {
+      Atomics.store(busy, 0, 0);
+      const alone = await window();
+      Atomics.store(busy, 0, 1);
+      Atomics.notify(busy, 0);
+      ratios.push((await window()) / alone);
+    }
+    return 100 * (median(ratios) - 1);
+  } finally {
+    await spinner.terminate();
+    tf.dispose([b.xs, b.ys]);
+    m.dispose();
+  }
+}
+
 export const runner: ScenarioRunner = {
   async run(caseName, options) {
     const n = epochs(options);
     const tf = await useBackend('wasm');
-    const result = await run(caseName, n, caseName === 'ceiling' ? undefined : besideCeiling(tf, csvLines()), !options.warmup);
+    const idleTurnUs = await idleTurnCost();
+    const run1 = await run(caseName, n, caseName === 'ceiling' ? undefined : besideCeiling(tf, csvLines()), !options.warmup);
+    // The machine's own bound on overlapping input with the step, measured beside the worker case.
+    const slowdown: Record<string, number> = caseName === 'rxdata-fromWorkers' && !options.warmup ? { neighbourSlowdownPct: await neighbourSlowdownPct(tf) } : {};
+    const result: CaseResult = { ...run1, metrics: { ...run1.metrics, idleTurnUs, ...slowdown } };
     const expected = n * csvLines().length;
     if (result.items !== expected) throw new Error(`${caseName}: ${result.items} of ${expected} examples trained`);
     return result;
@@ -479,6 +554,12 @@ export const training: ScenarioDef = {
     // What bounds it, measured: the sink alone against the ceiling, the main thread's busy share, where its time went.
     const bound = [
       held ? `trainOn alone on batches held as arrays reaches ${held.metrics.ofCeilingPct.toFixed(1)} % of the ceiling (stall ${held.metrics.stallPct.toFixed(1)} %): the sink's own cost per step (tensors made from arrays, the step's bookkeeping, event-loop turns)` : '',
+      rx.metrics.turnPct !== undefined
+        ? `the event-loop turns trainOn takes every ${TURN_MS} ms (so timers, I/O and worker messages run; the ceiling never turns) took ${rx.metrics.turnPct.toFixed(1)} % of ${rx.spec.name}'s epochs${held?.metrics.turnPct !== undefined ? ` and ${held.metrics.turnPct.toFixed(1)} % of trainOn-held's` : ''}, an idle turn costing ${rx.metrics.idleTurnUs.toFixed(0)} µs here (median of 200)`
+        : '',
+      rx.metrics.neighbourSlowdownPct !== undefined
+        ? `a training step ran ${rx.metrics.neighbourSlowdownPct.toFixed(1)} % slower while a second thread parsed CSV fields (alternating 0.5 s windows, median of 6 pairs; 0–22 % on this VM from run to run): ${rx.metrics.neighbourSlowdownPct >= 3 ? "the vCPUs share hardware, so the worker's parse is not free: it slows the step it overlaps" : 'the second vCPU did not slow the step in this run'}`
+        : '',
       rx.metrics.mainBusyPct !== undefined ? `main thread busy ${rx.metrics.mainBusyPct.toFixed(0)} % of the fed epochs, the process (main + worker) kept ${rx.metrics.processCores.toFixed(2)} cores busy: the worker overlaps the step only when a core is free for it (below ~1.9 the machine is shared: with the kernel's autogroup scheduling a process' threads split one share, and the worker's parse is taken from the trainer)` : '',
       profileLine(rx.metrics, 'file', 6) ? `main-thread profile (self time): ${profileLine(rx.metrics, 'file', 6)}` : '',
     ].filter(Boolean).join('; ');
