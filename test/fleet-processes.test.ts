@@ -228,7 +228,9 @@ test('a trainer killed mid-epoch: the other takes its partitions over from the c
   // A runs in its own process, to be killed; B here, started once A trains (A's process takes
   // longer to start), so that the group splits the partitions between them.
   const outA = join(dir, `${topic}-a`);
-  const a = trainer(topic, groupId, outA, 100, 2);
+  // A steps slowly (48 batches take 14 s), so that it is still mid-read when B has joined and
+  // trained, however long B's start and the group join take on a loaded machine (1–2 s here).
+  const a = trainer(topic, groupId, outA, 300, 2);
   t.true(await eventually(() => trained(outA).length >= 1, 240_000), 'A trains');
   const linesB: Line[] = [];
   const groupEndsB: number[] = [];
