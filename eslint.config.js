@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.tmp/**', 'bench/results/**', 'examples/**/data/**'] },
+  { ignores: ['dist/**', 'node_modules/**', '.tmp/**', '.venv/**', 'bench/results/**', 'examples/**/data/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

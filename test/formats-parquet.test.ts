@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { lastValueFrom, map, range, take, toArray } from 'rxjs';
 import { PipelineStats, RecordError, consume, fromFiles, writeParquet, type NDArray } from '../src/index.js';
 import { mulberry32 } from '../src/random.js';
@@ -166,8 +167,8 @@ test('writeParquet round trip: nested rows back through our reader, NDArray and 
   t.deepEqual(ids(few), span(240, 250));
 });
 
-/** A Python with pyarrow, if this machine has one (the test is skipped otherwise). */
-const python = [process.env.RXDATA_PYTHON, '/work/venv/bin/python', 'python3'].find(
+/** A Python with pyarrow, if this machine has one (the test is skipped otherwise): the one the bench and the README's set-up use first. */
+const python = [process.env.RXDATA_PYTHON, fileURLToPath(new URL('../.venv/bin/python', import.meta.url)), 'python3'].find(
   (p): p is string => !!p && spawnSync(p, ['-c', 'import pyarrow'], { stdio: 'ignore' }).status === 0,
 );
 (python ? test : test.skip)('writeParquet output reads back in pyarrow with the same values and types', async (t) => {

@@ -3,12 +3,13 @@
  * CSV, TFRecord (tf.train.Example), Parquet (snappy) and Arrow IPC, each read by `fromFiles`
  * into a no-op step; rows/s. Parquet and Arrow also as columns (`output: 'columns'`, one batch of
  * NDArrays per row group / record batch). pyarrow's `read_table` on the same Parquet file is the
- * native reference, where a Python with pyarrow is found (`RXDATA_PYTHON`, /work/venv, python3).
+ * native reference, where a Python with pyarrow is found (`RXDATA_PYTHON`, the repository's .venv, python3).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { from, lastValueFrom, map } from 'rxjs';
 import * as arrow from 'apache-arrow';
 import { consume } from '../../operators/consume.js';
@@ -65,7 +66,7 @@ async function files(n: number): Promise<Record<'csv' | 'tfrecord' | 'parquet' |
 
 /** A Python with pyarrow and numpy, or undefined. */
 function python(): string | undefined {
-  return [process.env.RXDATA_PYTHON, '/work/venv/bin/python', 'python3'].find(
+  return [process.env.RXDATA_PYTHON, fileURLToPath(new URL('../../.venv/bin/python', import.meta.url)), 'python3'].find(
     (p): p is string => !!p && spawnSync(p, ['-c', 'import pyarrow, numpy'], { stdio: 'ignore' }).status === 0,
   );
 }
@@ -179,7 +180,7 @@ export const formats: ScenarioDef = {
       table: table(['case', 'reader', 'rows', 'median ms', 'rows/s', '÷ CSV', ...memoryHeader], rows),
       verdicts: [],
       notes: [
-        py ? `pyarrow: its own process; its peak RSS ${fmt(py.metrics.pythonPeakRssMiB)} MiB (the table's RSS is the Node parent's).` : 'pyarrow: skipped, no Python with pyarrow found (RXDATA_PYTHON, /work/venv/bin/python, python3).',
+        py ? `pyarrow: its own process; its peak RSS ${fmt(py.metrics.pythonPeakRssMiB)} MiB (the table's RSS is the Node parent's).` : 'pyarrow: skipped, no Python with pyarrow found (RXDATA_PYTHON, .venv/bin/python, python3).',
         `Files written once per size under the temp dir by rxdata's own writers (CSV text, writeTFRecord, writeParquet with ${ROW_GROUP}-row groups, apache-arrow tableToIPC with ${ROW_GROUP}-row batches).`,
       ],
     };

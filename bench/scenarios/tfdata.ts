@@ -37,6 +37,8 @@ import { decodeImageAsync, imageFolderClasses } from '../../connectors/files/ima
 import { trainOn, type StepResult } from '../../src/train/trainOn.js';
 import { fromWorkers } from '../../src/workers/fromWorkers.js';
 import type { TFRecordHeadArgs, XY as HeadXY } from '../tasks/tfrecordHead.js';
+import type { CountedBatch, FilesBatchHeadArgs } from '../tasks/filesBatchHead.js';
+import { availableCores } from '../../src/workers/cores.js';
 import type { NDArray } from '../../src/types.js';
 import { InFlight, fmt, memoryCells, memoryHeader, ratio, table, useBackend, type CaseResult, type CaseSpec, type RunOptions, type ScenarioDef, type ScenarioRunner, type Summary } from '../lib.js';
 
@@ -149,6 +151,9 @@ function pipeline(caseName: string, dir: string, flight: InFlight, limit: number
         prefetch(2),
         map((b) => ({ n: b.ys.shape[0], batch: b })),
       );
+    case 'rxdata-tfrecord-workers':
+    case 'rxdata-csv-workers':
+      return onEveryCore(caseName, dir, flight, limit);
     case 'rxdata-image':
       return counted(fromImageFolder(join(dir, 'images'), { size: [224, 224], channels: 3 })).pipe(
         map(({ image, label }) => ({ image, label })),
@@ -175,6 +180,37 @@ function pipeline(caseName: string, dir: string, flight: InFlight, limit: number
     default:
       throw new Error(`no case ${caseName}`);
   }
+}
+
+/** The throughput heads' worker threads: every core, as the main thread only counts what arrives. */
+const THROUGHPUT_WORKERS = availableCores();
+/** Rows the throughput heads handed out, counted in shared memory by the workers. */
+const throughputPulls = new Int32Array(new SharedArrayBuffer(4));
+/** The throughput cases' workers, made once per process: the warm-up run starts the threads, the measured run reuses them (keepAliveMs), as tf.data's pool is up before its timed epoch. */
+const throughputHeads = new Map<string, Observable<CountedBatch>>();
+
+/**
+ * The one-thread pipeline on every core: `fromWorkers` runs it on each worker's shard of the
+ * files (2 of the 4 on 2 cores), the main thread counts batches. The shuffle window is split
+ * between the workers, so the rows held are the one-thread case's.
+ */
+function onEveryCore(caseName: string, dir: string, flight: InFlight, limit: number): Observable<{ n: number; batch: unknown }> {
+  const format = caseName === 'rxdata-csv-workers' ? 'csv' : 'tfrecord';
+  let heads = throughputHeads.get(format);
+  if (!heads) {
+    const args: FilesBatchHeadArgs = { format, pattern: join(dir, `*.${format}`), batch: BATCH, window: Math.ceil(WINDOW / THROUGHPUT_WORKERS), features: FEATURES, pulls: throughputPulls };
+    heads = fromWorkers<CountedBatch, FilesBatchHeadArgs>(new URL('../tasks/filesBatchHead.ts', import.meta.url), { workers: THROUGHPUT_WORKERS, credit: 8, keepAliveMs: 600_000, args });
+    throughputHeads.set(format, heads);
+  }
+  Atomics.store(throughputPulls, 0, 0);
+  return heads.pipe(
+    take(Number.isFinite(limit) ? Math.ceil(limit / BATCH) : Infinity),
+    map((b) => {
+      flight.pulled = Atomics.load(throughputPulls, 0);
+      flight.max = Math.max(flight.max, flight.pulled - flight.consumed);
+      return b;
+    }),
+  );
 }
 
 /** Records the fromWorkers head handed out, counted in shared memory by the worker. */
@@ -281,18 +317,37 @@ export const runner: ScenarioRunner = {
 /** Cores kept busy on average (process CPU time ÷ wall time), when measured. */
 const cores = (s: Summary): string => (s.metrics.cores === undefined ? '–' : s.metrics.cores.toFixed(2));
 
+/** Each work's tf.data case and rxdata's pipelines for it: the row and the verdict take the fastest of those that ran. */
 const PAIRS = [
-  { work: 'TFRecord → Example → batch', tf: 'tfdata-tfrecord', rx: 'rxdata-tfrecord' },
-  { work: 'CSV → floats → batch', tf: 'tfdata-csv', rx: 'rxdata-csv' },
-  { work: `JPEG 320×240 → decode + resize 224 → batch ${IMAGE_BATCH}`, tf: 'tfdata-image', rx: 'rxdata-image-parallel' },
+  { work: 'TFRecord → Example → batch', tf: 'tfdata-tfrecord', rx: ['rxdata-tfrecord-workers', 'rxdata-tfrecord'] },
+  { work: 'CSV → floats → batch', tf: 'tfdata-csv', rx: ['rxdata-csv-workers', 'rxdata-csv'] },
+  { work: `JPEG 320×240 → decode + resize 224 → batch ${IMAGE_BATCH}`, tf: 'tfdata-image', rx: ['rxdata-image-parallel'] },
 ] as const;
+
+/** rxdata's fastest pipeline for a work, among the cases that ran. */
+function fastest(by: ReadonlyMap<string, Summary>, names: readonly string[]): Summary | undefined {
+  return names
+    .map((n) => by.get(n))
+    .filter((s): s is Summary => s !== undefined)
+    .reduce<Summary | undefined>((best, s) => (!best || s.metrics.perS > best.metrics.perS ? s : best), undefined);
+}
 
 const CASES: readonly CaseSpec[] = [
   { name: 'tfdata-tfrecord', impl: 'loop', label: `tf.data: interleave(4, AUTOTUNE) → shuffle(${WINDOW}) → batch(${BATCH}) → map(parse_example) → prefetch(AUTOTUNE)` },
   { name: 'rxdata-tfrecord', impl: 'rxdata', label: `fromFiles(cycleLength 4) → shuffle(${WINDOW}) → bufferCount(${BATCH}) → map(parseExampleBatch) → prefetch(2)` },
   { name: 'rxdata-tfrecord-elementwise', impl: 'rxdata', label: `fromFiles(cycleLength 4, example) → shuffle(${WINDOW}) → batch(${BATCH}) → prefetch(2)` },
+  {
+    name: 'rxdata-tfrecord-workers',
+    impl: 'rxdata',
+    label: `fromWorkers(head: fromFiles(its shard) → shuffle(${WINDOW} ÷ workers) → bufferCount(${BATCH}) → map(parseExampleBatch), a worker per core, credit 8): every core reads and parses`,
+  },
   { name: 'tfdata-csv', impl: 'loop', label: `tf.data: interleave(TextLineDataset, 4, AUTOTUNE) → shuffle(${WINDOW}) → batch(${BATCH}) → map(decode_csv) → prefetch(AUTOTUNE)` },
   { name: 'rxdata-csv', impl: 'rxdata', label: `fromFiles(csv, labels, cycleLength 4) → shuffle(${WINDOW}) → batch(${BATCH}) → prefetch(2)` },
+  {
+    name: 'rxdata-csv-workers',
+    impl: 'rxdata',
+    label: `fromWorkers(head: fromFiles(csv, labels, its shard) → shuffle(${WINDOW} ÷ workers) → batch(${BATCH}), a worker per core, credit 8): every core reads and parses`,
+  },
   { name: 'tfdata-image', impl: 'loop', label: `tf.data: map(read_file → decode_jpeg → resize, AUTOTUNE) → batch(${IMAGE_BATCH}) → prefetch(AUTOTUNE)` },
   { name: 'rxdata-image', impl: 'rxdata', label: `fromImageFolder(size 224×224, decoder auto: sharp where installed) → batch(${IMAGE_BATCH}) → prefetch(2)` },
   { name: 'rxdata-image-parallel', impl: 'rxdata', label: `file list → parallelMap(readFile → decodeImageAsync(size 224×224), ${IMAGE_CONCURRENCY} at once) → batch(${IMAGE_BATCH}) → prefetch(2)` },
@@ -319,19 +374,25 @@ export const tfdata: ScenarioDef = {
     const get = (name: string): Summary => by.get(name)!;
     const rowsOf = PAIRS.map((p) => {
       const t = get(p.tf);
-      const r = get(p.rx);
-      return [p.work, fmt(t.metrics.perS), fmt(r.metrics.perS), ratio(r.metrics.perS, t.metrics.perS), cores(t), cores(r), fmt(t.peakRssMiB), ...memoryCells(r)];
+      const r = fastest(by, p.rx)!;
+      return [`${p.work} (${r.spec.name})`, fmt(t.metrics.perS), fmt(r.metrics.perS), ratio(r.metrics.perS, t.metrics.perS), cores(t), cores(r), fmt(t.peakRssMiB), ...memoryCells(r)];
     });
     const elementwise = get('rxdata-tfrecord-elementwise');
     const tfFit = get('tfdata-fit');
     const rxFit = get('rxdata-fit');
     const rxFitWorkers = by.get('rxdata-fit-workers');
-    const verdict = (target: string, rx: string, tf: string) => {
-      const x = get(rx).metrics.perS / get(tf).metrics.perS;
+    const verdict = (target: string, candidates: readonly string[], tf: string) => {
+      const rx = fastest(by, candidates)!;
+      const x = rx.metrics.perS / get(tf).metrics.perS;
+      // The other pipeline's ratio beside the fastest's, so a reader sees both.
+      const others = candidates
+        .filter((n) => n !== rx.spec.name && by.has(n))
+        .map((n) => `; ${n}: ${(get(n).metrics.perS / get(tf).metrics.perS).toFixed(2)}×`)
+        .join('');
       // What bounds it, measured: CPU per element on each side and the cores each kept busy.
       const perElement = (s: Summary): string => `${fmt((1e6 * (s.metrics.cores ?? NaN)) / s.metrics.perS)} µs CPU/element on ${cores(s)} cores`;
-      const note = x >= 1 ? undefined : `bounded by CPU: rxdata ${perElement(get(rx))} (one JS thread), tf.data ${perElement(get(tf))}`;
-      return { target, measured: `${x.toFixed(2)}× (${fmt(get(rx).metrics.perS)} vs ${fmt(get(tf).metrics.perS)} elements/s)`, holds: x >= 1, note };
+      const note = x >= 1 ? undefined : `bounded by CPU: rxdata ${perElement(rx)}, tf.data ${perElement(get(tf))}`;
+      return { target, measured: `${x.toFixed(2)}× (${rx.spec.name}: ${fmt(rx.metrics.perS)} vs ${fmt(get(tf).metrics.perS)} elements/s${others})`, holds: x >= 1, note };
     };
     return {
       title: `${tfdata.title}: ${fmt(rows(quick))} Examples of ${FEATURES} floats + label in 4 shards, ${images(quick)} JPEGs`,
@@ -359,12 +420,12 @@ export const tfdata: ScenarioDef = {
         ),
       ].join('\n'),
       verdicts: [
-        verdict('TFRecord ≥ 1.0× tf.data elements/s', 'rxdata-tfrecord', 'tfdata-tfrecord'),
-        verdict('CSV ≥ 1.0× tf.data elements/s', 'rxdata-csv', 'tfdata-csv'),
+        verdict('TFRecord ≥ 1.0× tf.data elements/s', PAIRS[0].rx, 'tfdata-tfrecord'),
+        verdict('CSV ≥ 1.0× tf.data elements/s', PAIRS[1].rx, 'tfdata-csv'),
       ],
       notes: [
         'Both sides read the same files, written by TensorFlow (`bench/tfdata/tfdata.py write`), cached in the temp directory; each timed run is one full epoch after a warm-up pass in the same process.',
-        'tf.data runs its pipeline on its own thread pool (all cores); rxdata on the one JavaScript thread. Elements/s count rows (images) out of the last stage.',
+        'tf.data runs its pipeline on its own thread pool (all cores). rxdata: the plain cases on the one JavaScript thread; the `-workers` cases run the same pipeline on a worker thread per core (`fromWorkers`, each on its shard of the files), the main thread only counting batches; "cores busy" is process CPU time ÷ wall time. The summary row and the verdict take rxdata\'s fastest pipeline for the work (named in the row). Elements/s count rows (images) out of the last stage.',
         'Medians over runs; tf.data figures come from a fresh Python process per run (TensorFlow start-up not timed).',
         `Training feed: input stall = 1 − in-memory epoch ÷ fed epoch, each side on its own backend: rxdata on one thread ${rxFit.metrics.stallPct.toFixed(1)} %${rxFitWorkers ? `, rxdata with the pipeline on a worker ${rxFitWorkers.metrics.stallPct.toFixed(1)} %` : ''}, Keras on tf.data ${tfFit.metrics.stallPct.toFixed(1)} % (its parse threads and its training kernels share the 2 cores). "Waiting for a batch" is trainOn's own count (waitMs ÷ (waitMs + stepMs)); the rest of the gap is the step itself running slower than on held tensors (tensors made from arrays, a core shared with the pipeline).`,
         `Image row, what bounds it (CPU per image, process CPU time ÷ images): tf.data ${fmt((1e6 * (get('tfdata-image').metrics.cores ?? NaN)) / get('tfdata-image').metrics.perS)} µs on ${cores(get('tfdata-image'))} cores, rxdata ${fmt((1e6 * (get('rxdata-image-parallel').metrics.cores ?? NaN)) / get('rxdata-image-parallel').metrics.perS)} µs on ${cores(get('rxdata-image-parallel'))} cores (sharp: libvips decode + resize + its per-call set-up, and the RGBA → RGB copy in JS).`,
