@@ -209,6 +209,7 @@ async function run(caseName: string, nEpochs: number, beside?: Beside, profile =
     case 'ceiling': {
       // Every batch as tensors before the clock starts: only the steps are timed.
       const batches = prebuilt(tf, all);
+      const c0 = process.cpuUsage();
       t0 = performance.now();
       for (let e = 0; e < nEpochs; e++) {
         for (const b of batches) {
@@ -219,6 +220,9 @@ async function run(caseName: string, nEpochs: number, beside?: Beside, profile =
         }
         flight.consume(all.length);
       }
+      // Cores the process keeps busy with no input pipeline at all: V8 compiles and collects on helper threads.
+      const c = process.cpuUsage(c0);
+      extra.processCores = (c.user + c.system) / 1000 / (performance.now() - t0);
       tf.dispose(batches.flatMap((b) => [b.xs, b.ys]));
       break;
     }
@@ -551,6 +555,7 @@ export const training: ScenarioDef = {
     const header = ['case', 'pipeline', 'median ms', 'steps/s', 'of ceiling', 'input stall', ...memoryHeader];
     if (!rx) return { title, table: table(header, rows), verdicts: [], notes: ['No case with both a ratio to the ceiling and an input stall ran (tfjs-data cases report no stall): no verdicts.'] };
     const held = by.get('trainOn-held');
+    const ceiling = by.get('ceiling');
     // What bounds it, measured: the sink alone against the ceiling, the main thread's busy share, where its time went.
     const bound = [
       held ? `trainOn alone on batches held as arrays reaches ${held.metrics.ofCeilingPct.toFixed(1)} % of the ceiling (stall ${held.metrics.stallPct.toFixed(1)} %): the sink's own cost per step (tensors made from arrays, the step's bookkeeping, event-loop turns)` : '',
@@ -560,7 +565,9 @@ export const training: ScenarioDef = {
       rx.metrics.neighbourSlowdownPct !== undefined
         ? `a training step ran ${rx.metrics.neighbourSlowdownPct.toFixed(1)} % slower while a second thread parsed CSV fields (alternating 0.5 s windows, median of 6 pairs; 0–22 % on this VM from run to run): ${rx.metrics.neighbourSlowdownPct >= 3 ? "the vCPUs share hardware, so the worker's parse is not free: it slows the step it overlaps" : 'the second vCPU did not slow the step in this run'}`
         : '',
-      rx.metrics.mainBusyPct !== undefined ? `main thread busy ${rx.metrics.mainBusyPct.toFixed(0)} % of the fed epochs, the process (main + worker) kept ${rx.metrics.processCores.toFixed(2)} cores busy: the worker overlaps the step only when a core is free for it (below ~1.9 the machine is shared: with the kernel's autogroup scheduling a process' threads split one share, and the worker's parse is taken from the trainer)` : '',
+      rx.metrics.mainBusyPct !== undefined
+        ? `main thread busy ${rx.metrics.mainBusyPct.toFixed(0)} % of the fed epochs, the process (main + worker) kept ${rx.metrics.processCores.toFixed(2)} cores busy${ceiling?.metrics.processCores !== undefined ? ` where the ceiling alone, with no input pipeline, keeps ${ceiling.metrics.processCores.toFixed(2)} (V8 compiling and collecting on its helper threads)` : ''}: the worker overlaps the step only when a core is free for it (below ~1.9 the machine is shared: with the kernel's autogroup scheduling a process' threads split one share, and the worker's parse is taken from the trainer)`
+        : '',
       profileLine(rx.metrics, 'file', 6) ? `main-thread profile (self time): ${profileLine(rx.metrics, 'file', 6)}` : '',
     ].filter(Boolean).join('; ');
     const frac = rx.metrics.ofCeilingPct;
